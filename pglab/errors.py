@@ -1,0 +1,36 @@
+"""One exception hierarchy for everything pglab reports to a user.
+
+A PglabError's message is what the user sees, on one line where possible: what
+failed, why, and the command that fixes it.  Tasks turn it into `Exit(message, 1)`;
+anything else that escapes is a bug and shows a traceback.
+"""
+
+
+class PglabError(Exception):
+    """Base of every error pglab expects and explains."""
+
+
+class VersionError(PglabError):
+    """A version spec that cannot be parsed or is out of range."""
+
+
+class SourceError(PglabError):
+    """No channel could provide the requested source, or a source is unusable."""
+
+
+class BuildError(PglabError):
+    """configure/make/install failed; carries the step, log path and tail."""
+
+    def __init__(self, message, *, step=None, log=None, tail=""):
+        super().__init__(message)
+        self.step = step
+        self.log = log
+        self.tail = tail
+
+
+class ClusterError(PglabError):
+    """A cluster could not be created, started, reached or stopped."""
+
+
+class ToolchainError(PglabError):
+    """A required tool or library is missing and could not be installed."""

@@ -1,0 +1,225 @@
+"""Source channels: where a PostgreSQL source tree comes from.
+
+Channels are tried in a fixed order when the user says `--source auto`:
+
+    local    a tree the user points at (a git work tree or an unpacked tarball)
+    cache    a release pglab already downloaded and unpacked
+    git      the upstream git repository (release tags)
+    tarball  the upstream release tarballs, SHA-256 checked
+    debian   Debian's source archive through apt, mirror from the machine's apt config
+
+Each channel offers a catalog of releases; the first whose catalog satisfies the
+spec fetches it.  A channel that cannot answer raises ChannelSkip, and its one-line
+reason is shown to the user.  Only this package touches the network or apt.
+"""
+
+import hashlib
+import json
+import shutil
+import tarfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import ui
+from ..errors import SourceError
+from ..versions import Release, VersionSpec, describe, substitutes_for
+
+ORDER = ("local", "cache", "git", "tarball", "debian")
+
+
+class ChannelSkip(Exception):
+    """This channel cannot serve the request; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """An unpacked PostgreSQL source tree, and where it came from."""
+
+    path: Path
+    release: Release
+    channel: str
+    identity: str      # sha256:<tarball hash>, git:<commit> or local:<path>
+    origin: str        # for people: a URL, a .dsc, a path
+    local: bool = False  # a user's own tree: never modified, rebuilt incrementally
+
+
+class Channel:
+    """A way to obtain source.  Subclasses implement catalog() and fetch()."""
+
+    name = "?"
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def catalog(self):
+        """The releases this channel can provide now; raise ChannelSkip if none."""
+        raise NotImplementedError
+
+    def fetch(self, release):
+        """Return a SourceTree for `release`, which catalog() offered."""
+        raise NotImplementedError
+
+    def refuses(self, spec):
+        """A reason this channel should not answer `spec` at all, or None."""
+        return None
+
+
+class _Notes(list):
+    """Each channel's one-line answer, shown as soon as it is known."""
+
+    def append(self, line):
+        ui.note(line)
+        super().append(line)
+
+
+@dataclass
+class Obtained:
+    tree: SourceTree
+    notes: list
+    substituted_for: str = None   # the default major that could not be had
+
+
+def obtain(spec, channels):
+    """Find `spec` through `channels` in order; fall back from an implicit default.
+
+    Returns Obtained.  Raises SourceError listing what each channel said and what is
+    reachable when nothing fits."""
+    notes = _Notes()
+    catalogs = {}
+    for channel in channels:
+        refusal = channel.refuses(spec)
+        if refusal:
+            notes.append(f"{channel.name}: {refusal}")
+            continue
+        try:
+            catalog = catalogs[channel.name] = channel.catalog()
+        except ChannelSkip as skip:
+            notes.append(f"{channel.name}: {skip}")
+            continue
+        release = spec.choose(catalog)
+        if release is None:
+            notes.append(f"{channel.name}: no {spec} here (offers {describe(catalog)})")
+            continue
+        return Obtained(channel.fetch(release), notes)
+
+    reachable = sorted({r for cat in catalogs.values() for r in cat})
+    if not spec.explicit and spec.kind == "major":
+        for major in substitutes_for(spec.major, reachable):
+            sub = VersionSpec("major", major, explicit=True)
+            for channel in channels:
+                release = sub.choose(catalogs.get(channel.name, []))
+                if release is not None:
+                    ui.warn(f"PostgreSQL {spec.major} cannot be obtained here; building {release} instead "
+                            f"(the nearest major reachable; recorded in the build's metadata)")
+                    return Obtained(channel.fetch(release), notes, str(spec.major))
+    why = "; ".join(notes)
+    if reachable:
+        raise SourceError(f"PostgreSQL {spec} cannot be obtained here; reachable: {describe(reachable)} ({why})")
+    raise SourceError(f"PostgreSQL {spec} cannot be obtained: no source channel answered ({why})")
+
+
+def channels_for(source, settings, local_path=None):
+    """The channel list for `--source S`: 'auto', a channel name, or a path."""
+    from . import cache, debian, git, local, tarball
+
+    classes = {"local": local.LocalChannel, "cache": cache.CacheChannel, "git": git.GitChannel,
+               "tarball": tarball.TarballChannel, "debian": debian.DebianChannel}
+    if source in (None, "", "auto"):
+        chosen = ORDER
+    elif source in classes:
+        chosen = (source,)
+    else:
+        local_path, chosen = source, ("local",)
+    result = []
+    for name in chosen:
+        if name == "local":
+            result.append(local.LocalChannel(settings, local_path))
+        else:
+            result.append(classes[name](settings))
+    return result
+
+
+# ---- shared by the download channels ---------------------------------------------
+
+class Memo:
+    """Remembers that a network channel was unreachable, so that re-runs stay fast."""
+
+    def __init__(self, settings):
+        self.path = settings.root / "channel-memo.json"
+        self.ttl = settings.memo_hours * 3600
+
+    def _load(self):
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def recent_failure(self, channel):
+        entry = self._load().get(channel)
+        if entry and time.time() - entry["at"] < self.ttl:
+            minutes = (time.time() - entry["at"]) / 60
+            return f"{entry['reason']} ({minutes:.0f} min ago; --refresh retries now)"
+        return None
+
+    def failed(self, channel, reason):
+        data = self._load()
+        data[channel] = {"at": time.time(), "reason": reason}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(data, indent=1))
+
+    def forget(self):
+        self.path.unlink(missing_ok=True)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url, dest, *, timeout=30):
+    """Fetch `url` into `dest` (atomically), with a byte progress bar."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with ui.phase(f"download {dest.name}", total=total, unit="bytes") as p, open(part, "wb") as out:
+            done = 0
+            for chunk in iter(lambda: resp.read(1 << 16), b""):
+                out.write(chunk)
+                done += len(chunk)
+                p.update(completed=done)
+    part.replace(dest)
+    return dest
+
+
+def unpack_into_cache(settings, tarball, release, *, channel, identity, origin):
+    """Unpack a release tarball into the cache as src/<release>/ and describe it.
+
+    The tree is unpacked beside its final place and renamed in one step, so an
+    interrupted unpack never looks like a cached tree."""
+    final = settings.sources / str(release)
+    staging = settings.sources / f".unpack-{release}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    with ui.phase(f"unpack {Path(tarball).name}"), tarfile.open(tarball) as tar:
+        tar.extractall(staging, filter="tar")
+    tops = [p for p in staging.iterdir()]
+    if len(tops) != 1 or not (tops[0] / "configure").exists():
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SourceError(f"{tarball} does not hold a PostgreSQL source tree (no top-level configure)")
+    shutil.rmtree(final, ignore_errors=True)
+    tops[0].rename(final)
+    shutil.rmtree(staging, ignore_errors=True)
+    return record_cached(settings, final, release, channel=channel, identity=identity, origin=origin)
+
+
+def record_cached(settings, path, release, *, channel, identity, origin):
+    meta = {"release": str(release), "channel": channel, "identity": identity, "origin": origin}
+    Path(f"{path}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return SourceTree(Path(path), release, channel, identity, origin)

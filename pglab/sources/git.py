@@ -1,0 +1,77 @@
+"""The git channel: PostgreSQL's upstream repository, one shallow clone per release tag."""
+
+import re
+import shutil
+import subprocess
+
+from .. import ui
+from ..errors import SourceError
+from ..versions import Release
+from . import Channel, ChannelSkip, Memo, record_cached
+
+_TAG_RE = re.compile(r"refs/tags/REL_(\d+)_(\d+|BETA\d+|RC\d+)$")
+
+
+def tag_for(release):
+    """17.11 -> REL_17_11, 19beta2 -> REL_19_BETA2, 19rc1 -> REL_19_RC1."""
+    text = str(release)
+    if release.stable:
+        return "REL_" + text.replace(".", "_")
+    m = re.match(r"(\d+)([a-z]+)(\d+)", text)
+    return f"REL_{m.group(1)}_{m.group(2).upper()}{m.group(3)}"
+
+
+def parse_tags(ls_remote_output):
+    releases = []
+    for line in ls_remote_output.splitlines():
+        m = _TAG_RE.search(line.strip())
+        if m:
+            major, rest = m.groups()
+            text = f"{major}.{rest}" if rest.isdigit() else f"{major}{rest.lower()}"
+            releases.append(Release.parse(text))
+    return releases
+
+
+class GitChannel(Channel):
+    name = "git"
+
+    def catalog(self):
+        if shutil.which("git") is None:
+            raise ChannelSkip("git is not installed")
+        memo = Memo(self.settings)
+        recent = memo.recent_failure(self.name)
+        if recent:
+            raise ChannelSkip(recent)
+        url = self.settings.git_url
+        try:
+            out = subprocess.run(["git", "ls-remote", "--tags", "--refs", url], capture_output=True, text=True,
+                                 timeout=30, env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"})
+        except subprocess.TimeoutExpired:
+            out = None
+        if out is None or out.returncode != 0:
+            reason = (out.stderr.strip().splitlines() or ["no answer"])[-1] if out else "timed out after 30 s"
+            detail = reason.split("': ", 1)[-1].removeprefix("fatal: ")
+            reason = f"upstream repository unreachable ({detail})"
+            memo.failed(self.name, reason)
+            raise ChannelSkip(reason)
+        return parse_tags(out.stdout)
+
+    def fetch(self, release):
+        tag = tag_for(release)
+        dest = self.settings.sources / str(release)
+        staging = self.settings.sources / f".clone-{release}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        with ui.phase(f"git clone {tag}"):
+            done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", tag,
+                                   "-c", "advice.detachedHead=false", self.settings.git_url, str(staging)],
+                                  capture_output=True, text=True)
+        if done.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SourceError(f"git clone of {tag} failed: {done.stderr.strip().splitlines()[-1:]}")
+        commit = subprocess.run(["git", "-C", str(staging), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        shutil.rmtree(dest, ignore_errors=True)
+        staging.rename(dest)
+        return record_cached(self.settings, dest, release, channel=self.name, identity=f"git:{commit}",
+                             origin=f"{self.settings.git_url} {tag}")

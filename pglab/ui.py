@@ -1,0 +1,83 @@
+"""What pglab prints: one console, phase lines, progress bars, tables.
+
+Live bars are drawn only on a terminal; elsewhere (CI logs, pipes) each phase
+still prints one line when it starts and one when it ends, so logs stay readable.
+"""
+
+import time
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    console = Console(highlight=False, soft_wrap=True, width=160)  # logs: do not squeeze tables to 80 columns
+
+
+def say(message):
+    console.print(message)
+
+
+def note(message):
+    """A one-line remark: a skipped channel, a substitution, a cached result."""
+    console.print(f"  [dim]·[/dim] {message}")
+
+
+def warn(message):
+    console.print(f"[yellow]![/yellow] {message}")
+
+
+class _Phase:
+    def __init__(self, progress, task):
+        self._progress = progress
+        self._task = task
+        self.detail = ""
+
+    def update(self, completed=None, total=None, detail=None):
+        if detail is not None:
+            self.detail = detail
+        if self._progress is not None:
+            kw = {"completed": completed, "total": total}
+            kw = {k: v for k, v in kw.items() if v is not None}
+            self._progress.update(self._task, **kw)
+
+
+@contextmanager
+def phase(name, *, total=None, unit="steps"):
+    """A named step of long work: `with phase("make", total=1400) as p: p.update(n)`."""
+    start = time.monotonic()
+    say(f"[bold]▸ {name}[/bold]")
+    progress = task = None
+    if console.is_terminal:
+        columns = [SpinnerColumn(), TextColumn(f"  {name}"), BarColumn()]
+        columns.append(DownloadColumn() if unit == "bytes" else MofNCompleteColumn())
+        columns.append(TimeElapsedColumn())
+        progress = Progress(*columns, console=console, transient=True)
+        progress.start()
+        task = progress.add_task(name, total=total)
+    handle = _Phase(progress, task)
+    try:
+        yield handle
+    finally:
+        if progress is not None:
+            progress.stop()
+    extra = f" ({handle.detail})" if handle.detail else ""
+    say(f"  [green]✓[/green] {name} done in {time.monotonic() - start:.1f} s{extra}")
+
+
+def table(title, columns, rows):
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*[str(v) for v in row])
+    console.print(t)
+
+
+def human_size(n):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024

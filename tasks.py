@@ -1,0 +1,155 @@
+"""pglab's commands.  Each task parses its flags, calls one library function and
+turns a PglabError into a one-line message and a non-zero exit.  `invoke --list`."""
+
+from contextlib import contextmanager
+
+from invoke import Exit, task
+
+from pglab import build, doctor as doctor_mod, ui
+from pglab.config import Settings
+from pglab.errors import PglabError
+
+
+def _settings(c):
+    return Settings.from_mapping(c.config.get("pglab", {}))
+
+
+@contextmanager
+def _errors():
+    try:
+        yield
+    except PglabError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    except KeyboardInterrupt:
+        raise Exit("interrupted", code=130) from None
+
+
+@task(help={"install": "install missing Debian packages when root (default: yes)"})
+def doctor(c, install=True):
+    """Check the toolchain (gcc, bison, flex, ICU, gdb, ...) and install what is missing."""
+    with _errors():
+        doctor_mod.ensure(install=install)
+
+
+@task(
+    iterable=["patch"],
+    help={
+        "version": "a major (16), a release (17.11, 19rc1) or 'latest'; default from invoke.yaml (16)",
+        "source": "auto (default), a channel (cache, git, tarball, debian) or a path to your own tree",
+        "patch": "a patch file to apply to a copy of the source (repeatable); makes a distinct build",
+        "jobs": "parallel make jobs (default: one per core)",
+        "flavour": "debug (-O0 -g3, cassert; default) or opt (-O2 -g)",
+        "refresh": "retry network channels now even if they were unreachable recently",
+    },
+)
+def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, refresh=False):
+    """Build PostgreSQL from source as a debug build (cached; several side by side)."""
+    with _errors():
+        b = build.build_pg(_settings(c), version=version, source=source, patches=patch or [],
+                           jobs=jobs or None, flavour=flavour, refresh=refresh)
+        ui.say(f"pg_config: {b.pg_config}")
+        default = build.default_build(_settings(c))
+        flag = "" if default and default.id == b.id else f" --version {b.release}"
+        ui.say(f"open psql on it: invoke psql{flag}")
+
+
+@task(name="pg-list")
+def pg_list(c):
+    """List the builds: version, source channel, flags, size, path, default."""
+    with _errors():
+        settings = _settings(c)
+        builds = build.list_builds(settings)
+        default = build.default_build(settings, builds)
+        if not builds:
+            ui.say("no builds yet: run `invoke build-pg`")
+            return
+        rows = []
+        for b in builds:
+            m = b.meta
+            sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
+            rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"],
+                         _flags(m),
+                         ", ".join(p["file"].rsplit("/", 1)[-1] for p in m["patches"]) or "-",
+                         ui.human_size(build.prefix_size(b.prefix)), str(b.prefix)))
+        ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
+
+
+def _flags(meta):
+    """'-O0 -g3 debug cassert dtrace tap-tests': the flags that tell builds apart."""
+    opt = " ".join(f for f in meta["cflags"].split() if f.startswith(("-O", "-g")))
+    return " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in meta["configure_args"])])
+
+
+@task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
+def pg_clean(c, build_id):
+    """Delete one build (its prefix and build tree; sources and clusters stay)."""
+    with _errors():
+        build.remove_build(_settings(c), build_id)
+        ui.say(f"removed {build_id}")
+
+
+def _cluster(c, version, name="main", tcp=False):
+    settings = _settings(c)
+    from pglab.cluster import Cluster
+
+    return Cluster.named(settings, build.find_build(settings, version), name, tcp=tcp)
+
+
+_CLUSTER_HELP = {"version": "which build (a major, a release or a build id); default: the default build",
+                 "name": "cluster name under the build (default: main)"}
+
+
+@task(name="pg-start", help={**_CLUSTER_HELP, "tcp": "also listen on 127.0.0.1 (password auth; see the password file)"})
+def pg_start(c, version=None, name="main", tcp=False):
+    """Start a cluster on a build (initdb on first use; socket only, free port)."""
+    with _errors():
+        cl = _cluster(c, version, name, tcp)
+        remark = cl.start()
+        if remark:
+            ui.note(remark)
+        ui.say(f"running: {cl!r}")
+        ui.say(f"connect: invoke psql{' --version ' + version if version else ''}   or   psql \"{cl.conninfo()}\"")
+        if tcp:
+            ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
+
+
+@task(name="pg-stop", help=_CLUSTER_HELP)
+def pg_stop(c, version=None, name="main"):
+    """Stop a cluster (fast shutdown; no process is left behind)."""
+    with _errors():
+        cl = _cluster(c, version, name)
+        cl.stop()
+        ui.say(f"stopped: {cl!r}")
+
+
+@task(name="pg-status")
+def pg_status(c):
+    """Show every pglab cluster: build, state, port, pid, data directory."""
+    with _errors():
+        from pglab import cluster
+
+        settings = _settings(c)
+        rows = []
+        for build_id, name, base in cluster.clusters(settings):
+            try:
+                b = build.Build.load(settings.installs / build_id)
+            except (OSError, ValueError):
+                rows.append((build_id, name, "build missing", "", "", str(base)))
+                continue
+            cl = cluster.Cluster(b, base, preferred_account=settings.account)
+            state = cl.state()
+            hint = " (invoke pg-start recovers it)" if state == "crashed" else ""
+            rows.append((build_id, name, state + hint, cl.port or "", cl.pid() if state == "running" else "", str(cl.datadir)))
+        if not rows:
+            ui.say("no clusters yet: `invoke pg-start` makes one on the default build")
+            return
+        ui.table("pglab clusters", ["build", "name", "state", "port", "pid", "data"], rows)
+
+
+@task(help={**_CLUSTER_HELP, "command": "run this SQL and exit (psql -c)"})
+def psql(c, version=None, name="main", command=None):
+    """Open psql on a debug server (starting it if needed)."""
+    with _errors():
+        cl = _cluster(c, version, name)
+        cl.start()
+        cl.exec_psql(["-c", command] if command else [])
