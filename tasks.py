@@ -153,3 +153,42 @@ def psql(c, version=None, name="main", command=None):
         cl = _cluster(c, version, name)
         cl.start()
         cl.exec_psql(["-c", command] if command else [])
+
+
+@task(name="pg-check", iterable=["test"],
+      help={"version": "which build (default: the default build)",
+            "test": "run only this regression test (repeatable), e.g. --test join --test select"})
+def pg_check(c, version=None, test=None):
+    """Run PostgreSQL's own regression suite against a build (throwaway cluster)."""
+    with _errors():
+        from pglab import check
+
+        settings = _settings(c)
+        b = build.find_build(settings, version)
+        result = check.run_check(settings, b, tests=test or [])
+        if result.failed:
+            ui.say(result.diffs[:6000])
+            raise Exit(f"{len(result.failed)} of {len(result.failed) + len(result.passed)} tests failed on {b.id}: "
+                       f"{', '.join(result.failed)}; diffs: {result.diffs_path}", code=1)
+        ui.say(f"[green]all {len(result.passed)} tests passed[/green] on {b.id} (output in {result.output_dir})")
+
+
+@task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
+            "k": "only tests matching this pytest -k expression",
+            "quick": "skip the slow tests (full regression suite, killed and incremental builds)"})
+def test(c, majors=None, k=None, quick=False):
+    """Set up (toolchain, builds) and run pglab's own test suite."""
+    import pytest
+
+    with _errors():
+        settings = _settings(c)
+        doctor_mod.ensure()
+        build.build_pg(settings)
+        built, skipped = build.ensure_builds(settings, majors or settings.test_majors)
+        for line in skipped:
+            ui.note(f"not testing on {line}")
+        ui.say(f"testing on: {', '.join(b.id for b in built)}")
+    args = ["tests"] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
+    code = pytest.main(args)
+    if code != 0:
+        raise Exit(code=int(code))

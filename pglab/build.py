@@ -376,6 +376,9 @@ def find_build(settings, version=None, *, pg_config=None):
         if found is None:
             raise PglabError("no PostgreSQL build yet: run `invoke build-pg`")
         return found
+    by_id = [b for b in builds if b.id == version]
+    if by_id:
+        return by_id[0]
     spec = VersionSpec.parse(version)
     matching = [b for b in builds if spec.matches(b.release) and not b.meta.get("patches")]
     matching.sort(key=lambda b: (b.flavour == settings.flavour, b.release), reverse=True)
@@ -398,6 +401,17 @@ def resolve_builds(settings, versions):
             newest.setdefault(b.major, b)
         return [newest[m] for m in sorted(newest)]
     return [find_build(settings, v.strip()) for v in str(versions).split(",") if v.strip()]
+
+
+def ensure_builds(settings, majors):
+    """Build every major in `majors` that can be obtained; returns (builds, skipped notes)."""
+    built, skipped = [], []
+    for major in [m.strip() for m in str(majors).split(",") if m.strip()]:
+        try:
+            built.append(build_pg(settings, version=major))
+        except SourceError as exc:
+            skipped.append(f"{major}: {str(exc).split(';')[0]}")
+    return built, skipped
 
 
 def prefix_size(prefix):

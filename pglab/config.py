@@ -21,6 +21,7 @@ class Settings:
     git_url: str = "https://git.postgresql.org/git/postgresql.git"
     tarball_url: str = "https://ftp.postgresql.org/pub/source"
     account: str = ""
+    test_majors: str = "13,14,15,16,17,18,19"
 
     @classmethod
     def from_mapping(cls, mapping):

@@ -1,0 +1,41 @@
+"""Shared fixtures for pglab's own tests.
+
+Integration tests use real builds and real clusters.  Whatever they start, the
+janitor at the end of the session kills: no postgres process outlives a run.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pglab import build as build_mod
+from pglab.cluster import reap_all
+from pglab.config import PROJECT_ROOT, Settings
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return Settings.load()
+
+
+@pytest.fixture(scope="session")
+def default_build(settings):
+    """The default debug build (16, or what stands in for it here); built if missing."""
+    return build_mod.build_pg(settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def janitor():
+    yield
+    s = Settings.load()
+    leftovers = reap_all(s.clusters)
+    if leftovers:
+        print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)
+
+
+def invoke(*args, timeout=1800, env=None):
+    """Run `invoke ARGS` in the project, as a user would; returns CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})

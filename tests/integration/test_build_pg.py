@@ -1,0 +1,186 @@
+"""build-pg end to end on real sources: the default debug build, re-runs, contrib,
+bad input, patches, a killed build, a user's own tree rebuilt incrementally."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pglab import build as build_mod
+from pglab import check
+from pglab.build import META
+from pglab.cluster import Cluster
+from pglab.config import PROJECT_ROOT
+
+from ..conftest import invoke
+
+
+def pg_config(b, *flags):
+    return subprocess.run([str(b.pg_config), *flags], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_default_build_is_a_debug_build(default_build):
+    configure = pg_config(default_build, "--configure")
+    assert "--enable-debug" in configure and "--enable-cassert" in configure
+    assert "-O0" in pg_config(default_build, "--cflags").split()
+    assert "-g3" in pg_config(default_build, "--cflags").split()
+    meta = default_build.meta
+    assert meta["requested"] == "16" and meta["flavour"] == "debug"
+    if default_build.major != 16:  # 16 is not reachable everywhere: the stand-in is recorded
+        assert meta["substituted_for"] == "16"
+    assert pg_config(default_build, "--version") == f"PostgreSQL {default_build.release}"
+
+
+def test_contrib_and_tools_are_installed(default_build):
+    share = Path(pg_config(default_build, "--sharedir")) / "extension"
+    for ext in ("pageinspect", "pg_stat_statements", "pg_trgm"):
+        assert (share / f"{ext}.control").is_file(), ext
+    for tool in ("pg_waldump", "pg_regress", "psql", "initdb"):
+        if tool == "pg_regress":
+            tool_path = Path(pg_config(default_build, "--pgxs")).parent.parent / "test" / "regress" / "pg_regress"
+        else:
+            tool_path = default_build.bin(tool)
+        assert tool_path.exists(), tool
+
+
+def test_rerun_with_nothing_changed_does_nothing(default_build):
+    meta_file = default_build.prefix / META
+    before = (meta_file.stat().st_mtime_ns, default_build.prefix.stat().st_ino)
+    done = invoke("build-pg")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "up to date" in done.stdout
+    assert "▸ make" not in done.stdout and "▸ configure" not in done.stdout
+    assert (meta_file.stat().st_mtime_ns, default_build.prefix.stat().st_ino) == before
+    assert "invoke psql" in done.stdout  # tells the learner how to get in
+
+
+def _untouched(b):
+    return (b.prefix / META).stat().st_mtime_ns, sorted(p.name for p in b.prefix.iterdir())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--version", "99"], r"^error: PostgreSQL 99 cannot be obtained.*reachable: .*\d"),
+    (["--version", "abc"], r"^error: 'abc' is not a PostgreSQL version: use a major \(16\)"),
+    (["--version", "12"], r"^error: version '12': pglab builds PostgreSQL 13 and newer"),
+    (["--source", "/etc"], r"^error: --source /etc is not a PostgreSQL source tree"),
+    (["--source", "/nonexistent/pg"], r"^error: --source /nonexistent/pg: no such directory"),
+    (["--patch", "/nonexistent.patch"], r"^error: --patch /nonexistent.patch: no such file"),
+    (["--flavour", "turbo"], r"^error: unknown flavour 'turbo'"),
+])
+def test_bad_input_is_one_clear_line_and_touches_nothing(default_build, args, message):
+    before = _untouched(default_build)
+    done = invoke("build-pg", *args)
+    assert done.returncode != 0
+    errors = [l for l in done.stderr.splitlines() if l.strip()]
+    assert len(errors) == 1, done.stderr
+    assert re.search(message, errors[0]), errors[0]
+    assert "Traceback" not in done.stderr
+    assert _untouched(default_build) == before
+
+
+def test_patch_that_does_not_apply_fails_cleanly(default_build, tmp_path):
+    patch = tmp_path / "broken.patch"
+    patch.write_text("--- a/src/backend/no_such_file.c\n+++ b/src/backend/no_such_file.c\n@@ -1,1 +1,1 @@\n-old\n+new\n")
+    source_before = sorted(p.name for p in default_build.source_dir.iterdir())
+    done = invoke("build-pg", "--version", str(default_build.release), "--patch", str(patch))
+    assert done.returncode != 0
+    assert re.match(r"error: patch broken.patch does not apply to PostgreSQL", done.stderr.strip()), done.stderr
+    assert sorted(p.name for p in default_build.source_dir.iterdir()) == source_before
+    assert not list((default_build.source_dir).rglob("*.rej"))
+
+
+def _version_patch(source_dir, marker):
+    """A patch (made from the real file, so it fits any release) that makes
+    version() say `marker`."""
+    import difflib
+
+    rel = "src/backend/utils/adt/version.c"
+    old = (source_dir / rel).read_text().splitlines(keepends=True)
+    new = [l.replace("PG_VERSION_STR)", f'PG_VERSION_STR " {marker}")') for l in old]
+    assert new != old
+    return "".join(difflib.unified_diff(old, new, f"a/{rel}", f"b/{rel}"))
+
+
+def _wait_for_compiles(log, count, proc, timeout=600):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError("build-pg finished before it could be interrupted")
+        if log.exists() and len(re.findall(r"\s-c\s", log.read_text(errors="replace"))) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError("make never got going")
+
+
+@pytest.mark.slow
+def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, default_build, tmp_path):
+    patch = tmp_path / "version-marker.patch"
+    patch.write_text(_version_patch(default_build.source_dir, "(pglab-patched)"))
+    args = ["build-pg", "--version", str(default_build.release), "--patch", str(patch)]
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        builds = lambda: [p for p in settings.builds.iterdir() if p.is_dir() and "-p" in p.name[len(str(default_build.release)):]]
+        deadline = time.monotonic() + 120
+        while not builds() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        bdir = max(builds(), key=lambda p: p.stat().st_mtime)
+        _wait_for_compiles(bdir / "logs" / "make.log", 300, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    prefix = settings.installs / bdir.name
+    assert not (prefix / META).exists(), "a killed build must not look complete"
+
+    done = invoke(*args)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert "interrupted" in done.stdout
+    patched = build_mod.Build.load(prefix)
+    assert patched.id != default_build.id and patched.meta["patches"][0]["file"] == str(patch)
+    with Cluster.throwaway(patched, settings) as cl:
+        assert cl.sql("select version()")[0][0].endswith("(pglab-patched)")
+        assert cl.sql("create extension pageinspect; select count(*) from pg_extension")[0][0] == "2"
+    # the unpatched build is another build and stays as it was
+    with Cluster.throwaway(default_build, settings) as cl:
+        assert "(pglab-patched)" not in cl.sql("select version()")[0][0]
+
+
+@pytest.mark.slow
+def test_local_tree_is_rebuilt_incrementally(settings, default_build, tmp_path):
+    fork = tmp_path / "my-postgres"
+    shutil.copytree(default_build.source_dir, fork, symlinks=True)
+    done = invoke("build-pg", "--source", str(fork))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    local = [b for b in build_mod.list_builds(settings) if b.meta["source_dir"] == str(fork)][0]
+    assert local.meta["channel"] == "local" and "local-my-postgres" in local.id
+    again = invoke("build-pg", "--source", str(fork))
+    assert "up to date" in again.stdout
+
+    # the curriculum's "modify the planner in a fork": every seq scan now starts at cost 42
+    costsize = fork / "src/backend/optimizer/path/costsize.c"
+    text = costsize.read_text()
+    at = text.index("\ncost_seqscan(")
+    body = text[at:].replace("startup_cost = 0;", "startup_cost = 42;", 1)
+    costsize.write_text(text[:at] + body)
+    done = invoke("build-pg", "--source", str(fork))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    compiled = re.findall(r"-o (\S+\.o) ", (local.build_dir / "logs" / "make.log").read_text())
+    assert compiled == ["costsize.o"], compiled  # only what changed recompiles
+    with Cluster.throwaway(build_mod.Build.load(local.prefix), settings) as cl:
+        plan = cl.sql("explain select * from pg_class")[0][0]
+        assert re.match(r"Seq Scan on pg_class\s+\(cost=42\.00\.\.", plan), plan
+    assert not (fork / "config.status").exists()  # pglab never writes into a user's tree
+
+    # ... and pg-check shows the learner what the planner change broke
+    result = check.run_check(settings, build_mod.Build.load(local.prefix))
+    assert not result.ok and result.failed and result.passed
+    assert "Seq Scan" in result.diffs or "Index" in result.diffs
+    shutil.rmtree(local.prefix)
+    shutil.rmtree(local.build_dir)
