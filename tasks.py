@@ -192,3 +192,35 @@ def test(c, majors=None, k=None, quick=False):
     code = pytest.main(args)
     if code != 0:
         raise Exit(code=int(code))
+
+
+@task(name="ext-test", positional=["name"],
+      help={"name": "extension(s) under extensions/, comma-separated (ext-test a,b); default: all of them",
+            "path": "test the PGXS extension in this folder instead (e.g. a contrib module copied out, a git checkout)",
+            "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
+            "k": "only pytest tests matching this expression",
+            "werror": "treat compiler warnings as errors",
+            "timeout": "seconds before a suite counts as hung (default 300)"})
+def ext_test(c, name="", path=None, pg=None, k=None, werror=False, timeout=300.0):
+    """Build C extensions with PGXS against a build and run their pg_regress and pytest tests."""
+    with _errors():
+        from pglab import extensions
+
+        names = [n.strip() for n in (name or "").split(",") if n.strip()]
+        results = extensions.ext_test(_settings(c), names=names, path=path, pg=pg, k=k, werror=werror,
+                                      timeout=float(timeout))
+        extensions.report(results)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise Exit(f"{len(bad)} of {len(results)} suites did not pass", code=1)
+
+
+@task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",
+                            "template": "udf, type, bgworker or hook"})
+def new_ext(c, name, template="udf"):
+    """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
+    with _errors():
+        from pglab import extensions
+
+        dest = extensions.scaffold(name, template)
+        ui.say(f"created {dest} from the {template} template; next: invoke ext-test {name}")

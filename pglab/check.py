@@ -69,14 +69,13 @@ def run_check(settings, build, *, tests=(), timeout=1800):
     result = CheckResult(build.id, output_dir=str(out))
     with Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
-        cl._own(out, 0o755)
-        cl._own(out / "testtablespace")  # 13 expects it to exist; later releases ignore it
+        cl.own_dir(out, 0o755)
+        cl.own_dir(out / "testtablespace")  # 13 expects it to exist; later releases ignore it
         cmd = [pg_regress, f"--inputdir={src}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",
                f"--outputdir={out}", "--max-concurrent-tests=20", f"--host={cl.socket_dir}", f"--port={cl.port}"]
         cmd += list(tests) if tests else [f"--schedule={schedule}"]
         with ui.phase(f"regression suite on {build.id}", total=len(names)) as p:
-            proc = subprocess.Popen([str(c) for c in cmd], cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, env={**cl._server_env(), **cl.env}, **cl._as_account())
+            proc = cl.popen(cmd, cwd=out)
             log = []
             for line in proc.stdout:
                 log.append(line)

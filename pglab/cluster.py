@@ -157,7 +157,7 @@ class Cluster:
     """A data directory of one build, and the server on it."""
 
     def __init__(self, build, base, *, account=None, port=None, tcp=False, conf=None, throwaway=False,
-                 preferred_account=""):
+                 preferred_account="", template=None, core_dumps=False):
         self.build = build
         self.base = Path(base)
         self.datadir = self.base / "data"
@@ -166,6 +166,8 @@ class Cluster:
         self.tcp = tcp
         self.conf = dict(conf or {})
         self.throwaway = throwaway
+        self.template = Path(template) if template else None   # an initdb'd data dir to copy
+        self.core_dumps = core_dumps                           # crashed backends leave core files in data/
         self._port = port
         tag = hashlib.sha256(str(self.datadir.resolve()).encode()).hexdigest()[:10]
         self.socket_dir = Path(tempfile.gettempdir()) / f"pglab-{self.account.uid}-{tag}"
@@ -176,14 +178,20 @@ class Cluster:
         return cls(build, settings.clusters / build.id / name, preferred_account=settings.account, **kw)
 
     @classmethod
-    def throwaway(cls, build, settings=None, **kw):
-        """A cluster in a fresh temporary directory, deleted when it stops."""
+    def throwaway(cls, build, settings=None, *, template=False, **kw):
+        """A cluster in a fresh temporary directory, deleted when it stops.
+
+        template=True copies a data directory initdb'd once per build instead of
+        running initdb again: a second or two saved on every start."""
         parent = settings.clusters / ".tmp" if settings is not None else Path(tempfile.gettempdir())
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o755)
         base = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=parent))
         preferred = settings.account if settings is not None else ""
-        return cls(build, base, throwaway=True, preferred_account=preferred, **kw)
+        source = None
+        if template and settings is not None:
+            source = _template(build, settings, preferred)
+        return cls(build, base, throwaway=True, preferred_account=preferred, template=source, **kw)
 
     def __repr__(self):
         return f"<Cluster {self.build.id} port={self.port} data={self.datadir} ({self.state()})>"
@@ -243,22 +251,27 @@ class Cluster:
         return processes_in(self.datadir)
 
     # -- running things as the account
-    def _as_account(self):
+    def account_kwargs(self):
         if not self.account.switching:
             return {}
         return {"user": self.account.uid, "group": self.account.gid, "extra_groups": []}
 
-    def _server_env(self):
+    def server_env(self):
         return {"PATH": f"{self.build.bindir}:/usr/bin:/bin", "LC_ALL": "C", "LANG": "C",
                 "HOME": str(self.base), "TZ": os.environ.get("TZ", "UTC")}
 
     def run(self, cmd, *, check=False, env=None, **kw):
         """Run a command as the server's account with the client environment set:
         for tools that write files the server reads or the other way round."""
-        full_env = {**self._server_env(), **self.env, **(env or {})}
-        return subprocess.run([str(c) for c in cmd], env=full_env, check=check, **self._as_account(), **kw)
+        full_env = {**self.server_env(), **self.env, **(env or {})}
+        return subprocess.run([str(c) for c in cmd], env=full_env, check=check, **self.account_kwargs(), **kw)
 
-    def _own(self, path, mode=0o700):
+    def popen(self, cmd, **kw):
+        """Like run(), without waiting; output is piped back as text."""
+        return subprocess.Popen([str(c) for c in cmd], env={**self.server_env(), **self.env}, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, **self.account_kwargs(), **kw)
+
+    def own_dir(self, path, mode=0o700):
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, mode)
         if self.account.switching:
@@ -280,8 +293,12 @@ class Cluster:
         if self.initialized:
             return self
         self.base.parent.mkdir(parents=True, exist_ok=True)
-        self._own(self.base, 0o755)
+        self.own_dir(self.base, 0o755)
         self._check_reachable()
+        if self.template is not None and (self.template / "data" / "PG_VERSION").is_file():
+            subprocess.run(["cp", "-a", str(self.template / "data"), str(self.datadir)], check=True)
+            shutil.copy2(self.template / "password", self.base / "password")
+            return self
         pwfile = self.base / "password"
         pwfile.write_text(secrets.token_urlsafe(18) + "\n")
         os.chmod(pwfile, 0o600)
@@ -329,7 +346,7 @@ class Cluster:
         if remark == "running":
             return None
         self._check_reachable()
-        self._own(self.socket_dir)
+        self.own_dir(self.socket_dir)
         taken = set(running_ports())
         port = self._port if self._port and self._port not in taken else None
         for attempt in range(3):
@@ -339,8 +356,9 @@ class Cluster:
             self.log.touch()
             if self.account.switching:
                 os.chown(self.log, self.account.uid, self.account.gid)
+            cores = ["-c"] if self.core_dumps else []
             done = self.run([self.build.bin("pg_ctl"), "-D", self.datadir, "-l", self.log, "-w", "-t", str(timeout),
-                             "start"], capture_output=True, text=True)
+                             *cores, "start"], capture_output=True, text=True)
             if done.returncode == 0:
                 return remark
             taken.add(port)
@@ -409,6 +427,25 @@ class Cluster:
         """Replace this process with an interactive psql on the cluster."""
         psql = str(self.build.bin("psql"))
         os.execve(psql, [psql, *args], {**os.environ, **self.env})
+
+
+def _template(build, settings, preferred_account):
+    """The per-build template data directory, initdb'd on first use (under a lock)."""
+    import fcntl
+
+    base = settings.clusters / ".templates" / build.id
+    if (base / "data" / "PG_VERSION").is_file():
+        return base
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with open(base.parent / f"{build.id}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "data" / "PG_VERSION").is_file():
+            staging = base.parent / f".init-{build.id}-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            Cluster(build, staging, preferred_account=preferred_account).init()
+            shutil.rmtree(base, ignore_errors=True)
+            staging.rename(base)
+    return base
 
 
 def running_ports():
