@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from invoke import Exit, task
 
 from pglab import build, doctor as doctor_mod, ui
+from pglab.cli import OptionalPositionalTask
 from pglab.config import Settings
 from pglab.errors import PglabError
 
@@ -194,14 +195,14 @@ def test(c, majors=None, k=None, quick=False):
         raise Exit(code=int(code))
 
 
-@task(name="ext-test", positional=["name"],
+@task(name="ext-test", positional=["name"], klass=OptionalPositionalTask,
       help={"name": "extension(s) under extensions/, comma-separated (ext-test a,b); default: all of them",
             "path": "test the PGXS extension in this folder instead (e.g. a contrib module copied out, a git checkout)",
             "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
             "k": "only pytest tests matching this expression",
             "werror": "treat compiler warnings as errors",
             "timeout": "seconds before a suite counts as hung (default 300)"})
-def ext_test(c, name="", path=None, pg=None, k=None, werror=False, timeout=300.0):
+def ext_test(c, name=None, path=None, pg=None, k=None, werror=False, timeout=300.0):
     """Build C extensions with PGXS against a build and run their pg_regress and pytest tests."""
     with _errors():
         from pglab import extensions
@@ -224,3 +225,28 @@ def new_ext(c, name, template="udf"):
 
         dest = extensions.scaffold(name, template)
         ui.say(f"created {dest} from the {template} template; next: invoke ext-test {name}")
+
+
+@task(positional=["target"],
+      help={"target": "heap_insert, wal, query, locks, memctx, hooks, or any function name",
+            "sql": "the SQL the traced session runs",
+            "pg": "which build (default: the default build)",
+            "format": "text (default), json (JSON lines, schema pglab.trace/1), perfetto or svg",
+            "out": "write the output to this file instead of the terminal",
+            "bt": "record the full call stack at each event",
+            "timeout": "seconds before the trace stops (default 60)"})
+def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0):
+    """Trace PostgreSQL internals with gdb while a session runs your SQL."""
+    with _errors():
+        from pglab import tracing
+
+        result = tracing.trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))
+        text = tracing.render(result, format)
+        if out:
+            with open(out, "w") as f:
+                f.write(text)
+            ui.say(f"wrote {len(result.events)} events to {out}")
+        else:
+            print(text)
+        if result.sql_error:
+            ui.warn(f"the SQL failed: {result.sql_error}")

@@ -147,7 +147,8 @@ def sync_source(ext, dest):
 
 
 def _make(build, *targets, extra=()):
-    return ["make", "--no-print-directory", f"PG_CONFIG={build.pg_config}", *extra, *targets]
+    # USE_PGXS=1 lets a contrib module copied out of a source tree build like any PGXS project
+    return ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}", *extra, *targets]
 
 
 def makefile_vars(ext, build, srcdir):

@@ -30,7 +30,7 @@ def default_build(settings):
 def janitor():
     yield
     s = Settings.load()
-    leftovers = reap_all(s.clusters)
+    leftovers = reap_all(s.clusters / ".tmp")  # throwaway clusters; a learner's named ones are left alone
     if leftovers:
         print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)
 

@@ -1,0 +1,171 @@
+/*-------------------------------------------------------------------------
+ *
+ * __EXT__.c
+ *	  A background worker: wakes up every __EXT__.naptime and runs a query.
+ *
+ * Start here.  With __EXT__ in shared_preload_libraries, _PG_init registers
+ * one worker connected to __EXT__.database; __EXT___launch() starts more, in
+ * the caller's database.  Replace the query in __EXT___main with your work.
+ * The pattern is src/test/modules/worker_spi's: wait on the latch (never
+ * sleep), exit if the postmaster dies, die() on SIGTERM.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#ifdef PG_MODULE_MAGIC_EXT
+PG_MODULE_MAGIC_EXT(
+					.name = "__EXT__",
+					.version = "1.0"
+);
+#else
+PG_MODULE_MAGIC;
+#endif
+
+PGDLLEXPORT void __EXT___main(Datum main_arg);
+void		_PG_init(void);
+
+/* GUC variables */
+static int	__EXT___naptime = 1000;	/* milliseconds */
+static char *__EXT___database = NULL;
+
+static void __EXT___fill(BackgroundWorker *worker, Oid dboid);
+
+
+/* main_arg: database OID, or InvalidOid for __EXT__.database */
+void
+__EXT___main(Datum main_arg)
+{
+	Oid			dboid = DatumGetObjectId(main_arg);
+
+	/* die(): SIGTERM makes the next CHECK_FOR_INTERRUPTS() exit (FATAL). */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (OidIsValid(dboid))
+		BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	else
+		BackgroundWorkerInitializeConnection(__EXT___database, NULL, 0);
+
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 __EXT___naptime,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/* One transaction per round of work. */
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "SELECT 1");
+
+		if (SPI_execute("SELECT 1", true, 0) != SPI_OK_SELECT)
+			elog(FATAL, "SPI_execute failed");
+
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		pgstat_report_stat(true);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+}
+
+static void
+__EXT___fill(BackgroundWorker *worker, Oid dboid)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, sizeof(worker->bgw_library_name), "__EXT__");
+	snprintf(worker->bgw_function_name, sizeof(worker->bgw_function_name), "__EXT___main");
+	snprintf(worker->bgw_name, sizeof(worker->bgw_name), "__EXT__ worker");
+	snprintf(worker->bgw_type, sizeof(worker->bgw_type), "__EXT__");
+	worker->bgw_main_arg = ObjectIdGetDatum(dboid);
+}
+
+/* __EXT___launch() RETURNS int4: the new worker's PID */
+PG_FUNCTION_INFO_V1(__EXT___launch);
+Datum
+__EXT___launch(PG_FUNCTION_ARGS)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+
+	__EXT___fill(&worker, MyDatabaseId);
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not register background worker"),
+				 errhint("Consider increasing max_worker_processes.")));
+
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not start background worker")));
+
+	PG_RETURN_INT32((int32) pid);
+}
+
+void
+_PG_init(void)
+{
+	BackgroundWorker worker;
+
+	DefineCustomIntVariable("__EXT__.naptime",
+							"Time between two rounds of work.",
+							NULL,
+							&__EXT___naptime,
+							1000, 10, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("__EXT__.database",
+							   "Database the preloaded worker connects to.",
+							   NULL,
+							   &__EXT___database,
+							   "postgres",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("__EXT__");
+#else
+	EmitWarningsOnPlaceholders("__EXT__");
+#endif
+
+	/* Only the postmaster, loading shared_preload_libraries, registers. */
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	__EXT___fill(&worker, InvalidOid);
+	RegisterBackgroundWorker(&worker);
+}
