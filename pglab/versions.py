@@ -84,16 +84,19 @@ class VersionSpec:
             return release.major == self.major
         return release.stable
 
-    def choose(self, releases):
-        """The release this spec selects from those offered, or None.
+    def ranked(self, releases):
+        """The releases this spec accepts, best first.
 
         A major prefers its newest stable release and takes a pre-release only when
-        nothing stable exists yet (19 before 19.0 is out means 19rc1)."""
-        offered = [r for r in releases if self.matches(r)]
-        if not offered:
-            return None
+        nothing stable exists yet (19 before 19.0 is out means 19rc1, then 19beta2)."""
+        offered = sorted({r for r in releases if self.matches(r)}, reverse=True)
         stable = [r for r in offered if r.stable]
-        return max(stable or offered)
+        return stable or offered
+
+    def choose(self, releases):
+        """The best release this spec selects from those offered, or None."""
+        ranked = self.ranked(releases)
+        return ranked[0] if ranked else None
 
     def __str__(self):
         if self.kind == "latest":

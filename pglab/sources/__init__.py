@@ -18,6 +18,7 @@ import json
 import shutil
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,11 +99,15 @@ def obtain(spec, channels):
         except ChannelSkip as skip:
             notes.append(f"{channel.name}: {skip}")
             continue
-        release = spec.choose(catalog)
-        if release is None:
+        ranked = spec.ranked(catalog)
+        if not ranked:
             notes.append(f"{channel.name}: no {spec} here (offers {describe(catalog)})")
             continue
-        return Obtained(channel.fetch(release), notes)
+        for release in ranked:
+            try:
+                return Obtained(channel.fetch(release), notes)
+            except SourceError as exc:  # listed, but not to be had after all: the next best
+                notes.append(f"{channel.name}: {release} is listed but could not be fetched ({exc})")
 
     reachable = sorted({r for cat in catalogs.values() for r in cat})
     if not spec.explicit and spec.kind == "major":
@@ -186,7 +191,11 @@ def download(url, dest, *, timeout=30):
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    try:
+        resp = urllib.request.urlopen(url, timeout=timeout)
+    except (OSError, urllib.error.URLError) as exc:
+        raise SourceError(f"download of {dest.name} failed: {getattr(exc, 'reason', exc)}") from None
+    with resp:
         total = int(resp.headers.get("Content-Length") or 0) or None
         with ui.phase(f"download {dest.name}", total=total, unit="bytes") as p, open(part, "wb") as out:
             done = 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import ui
 from ..errors import SourceError
 from ..versions import Release, VersionError
-from . import Channel, ChannelSkip, Memo, sha256_of, unpack_into_cache
+from . import Channel, ChannelSkip, Memo, download, sha256_of, unpack_into_cache
 
 # Debian suites that carry PostgreSQL majors pglab can build, oldest first.
 SUITES = ("bullseye", "bookworm", "trixie", "sid", "experimental")
@@ -198,25 +198,41 @@ class DebianChannel(Channel):
         return releases
 
     def fetch(self, release):
+        """The .dsc and the upstream tarball only (Debian's own packaging is not
+        needed and is sometimes missing from a mirror's pool)."""
         entry = next(e for e in self._entries() if e["release"] == str(release))
         package, version = entry["package"], entry["version"]
         where = self.settings.downloads / "debian" / f"{package}_{version}"
         where.mkdir(parents=True, exist_ok=True)
-        with ui.phase(f"apt-get source {package}={version} ({entry['suite']})"):
-            done = self._apt("apt-get", "source", "--download-only", f"{package}={version}", cwd=where)
-        if done.returncode != 0:
+        done = self._apt("apt-get", "source", "--print-uris", f"{package}={version}", cwd=where)
+        files = parse_print_uris(done.stdout)
+        if done.returncode != 0 or not files:
             tail = "; ".join(done.stderr.strip().splitlines()[-2:])
             raise SourceError(f"apt-get source {package}={version} failed: {tail}")
-        dsc = next(where.glob("*.dsc"))
+        wanted = {n: f for n, f in files.items() if n.endswith(".dsc") or ".orig.tar." in n}
+        for name, (url, digest) in wanted.items():
+            target = where / name
+            if not (target.exists() and sha256_of(target) == digest):
+                download(url, target)
+            actual = sha256_of(target)
+            if actual != digest:  # apt's digest comes from the signed Sources index
+                target.unlink()
+                raise SourceError(f"{name}: SHA-256 {actual} does not match Debian's signed index; removed, run build-pg again")
+        dsc = next(where / n for n in wanted if n.endswith(".dsc"))
         sums = parse_dsc_checksums(dsc.read_text())
-        for name, digest in sums.items():
-            actual = sha256_of(where / name)
-            if actual != digest:
-                (where / name).unlink()
-                raise SourceError(f"{name}: SHA-256 {actual} does not match {dsc.name}; download removed, run build-pg again")
-        orig = next((where / n for n in sums if ".orig.tar." in n), None)
-        if orig is None:
-            raise SourceError(f"{dsc.name} lists no upstream .orig tarball")
+        orig = next((where / n for n in wanted if ".orig.tar." in n), None)
+        if orig is None or sums.get(orig.name) != sha256_of(orig):
+            raise SourceError(f"{dsc.name}: the upstream tarball is missing or does not match the .dsc")
         return unpack_into_cache(
             self.settings, orig, release, channel=self.name, identity=f"sha256:{sums[orig.name]}",
             origin=f"Debian {package} {version} ({entry['suite']}): upstream tarball, Debian's patches not applied")
+
+
+def parse_print_uris(text):
+    """{filename: (url, sha256)} from `apt-get source --print-uris`."""
+    files = {}
+    for line in text.splitlines():
+        m = re.match(r"^'([^']+)' (\S+) \d+ SHA256:([0-9a-f]{64})$", line.strip())
+        if m:
+            files[m.group(2)] = (m.group(1), m.group(3))
+    return files

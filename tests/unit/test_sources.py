@@ -133,3 +133,29 @@ def test_git_tags_and_listing():
     assert [tag_for(R(t)) for t in ("17.11", "18.0", "19beta2", "19rc1")] == ["REL_17_11", "REL_18_0", "REL_19_BETA2", "REL_19_RC1"]
     html = '<a href="v17.11/">v17.11/</a> <a href="v19rc1/">v19rc1/</a> <a href="v9.6.24/">x</a> <a href="vabc/">'
     assert parse_listing(html) == [R("17.11"), R("19rc1")]
+
+
+def test_print_uris_parsing():
+    from pglab.sources.debian import parse_print_uris
+
+    text = ("Need to get 23.9 MB of source archives.\n"
+            "'http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1-1.dsc' postgresql-19_19~rc1-1.dsc 4903 SHA256:" + "a" * 64 + "\n"
+            "'http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1.orig.tar.bz2' postgresql-19_19~rc1.orig.tar.bz2 23831435 SHA256:" + "b" * 64 + "\n")
+    assert parse_print_uris(text) == {
+        "postgresql-19_19~rc1-1.dsc": ("http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1-1.dsc", "a" * 64),
+        "postgresql-19_19~rc1.orig.tar.bz2": ("http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1.orig.tar.bz2", "b" * 64)}
+
+
+def test_a_listed_release_that_cannot_be_fetched_falls_back_to_the_next_best():
+    class Flaky(Fake):
+        def fetch(self, release):
+            if str(release) == "19rc1":
+                raise SourceError("download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found")
+            return super().fetch(release)
+
+    chan = Flaky("debian", ["19beta2", "19rc1", "18.6"])
+    got = obtain(VersionSpec.parse("19"), [chan])
+    assert str(got.tree.release) == "19beta2"
+    assert got.notes == ["debian: 19rc1 is listed but could not be fetched (download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found)"]
+    with pytest.raises(SourceError, match="19rc1 is listed but could not be fetched"):
+        obtain(VersionSpec.parse("19rc1"), [Flaky("debian", ["19rc1"])])
