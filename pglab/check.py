@@ -69,6 +69,7 @@ def run_check(settings, build, *, tests=(), timeout=1800):
     result = CheckResult(build.id, output_dir=str(out))
     with Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
+        cl.ensure_reachable(src / "parallel_schedule", regress_build / "pg_regress")
         cl.own_dir(out, 0o755)
         cl.own_dir(out / "testtablespace")  # 13 expects it to exist; later releases ignore it
         cmd = [pg_regress, f"--inputdir={src}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",

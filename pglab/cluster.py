@@ -277,15 +277,25 @@ class Cluster:
         if self.account.switching:
             os.chown(path, self.account.uid, self.account.gid)
 
-    def _check_reachable(self):
+    def ensure_reachable(self, *paths):
+        """The server's account must reach the build, the cluster and `paths`: as
+        root, let it traverse (o+x, not list) the directories in the way, and say so."""
         if not self.account.switching:
             return
-        for path in (self.build.bindir / "postgres", self.base):
+        from . import ui
+
+        for path in (self.build.bindir / "postgres", self.base, *paths):
             blocked = _unreachable_ancestor(path, self.account)
-            if blocked is not None:
-                raise ClusterError(
-                    f"the account '{self.account.name}' that runs PostgreSQL cannot enter {blocked}; "
-                    f"run `chmod o+x {blocked}` or set pglab.root (INVOKE_PGLAB_ROOT) to a directory it can reach")
+            while blocked is not None:
+                try:
+                    os.chmod(blocked, blocked.stat().st_mode | 0o001)
+                except OSError as exc:
+                    raise ClusterError(
+                        f"the account '{self.account.name}' that runs PostgreSQL cannot enter {blocked} ({exc}); "
+                        f"run `chmod o+x {blocked}` or set pglab.root (INVOKE_PGLAB_ROOT) to a directory it can reach"
+                    ) from None
+                ui.note(f"let the account '{self.account.name}' traverse {blocked} (chmod o+x) to reach {path}")
+                blocked = _unreachable_ancestor(path, self.account)
 
     # -- lifecycle
     def init(self):
@@ -294,7 +304,7 @@ class Cluster:
             return self
         self.base.parent.mkdir(parents=True, exist_ok=True)
         self.own_dir(self.base, 0o755)
-        self._check_reachable()
+        self.ensure_reachable()
         if self.template is not None and (self.template / "data" / "PG_VERSION").is_file():
             subprocess.run(["cp", "-a", str(self.template / "data"), str(self.datadir)], check=True)
             shutil.copy2(self.template / "password", self.base / "password")
@@ -345,7 +355,7 @@ class Cluster:
         remark = self._clear_stale_pid()
         if remark == "running":
             return None
-        self._check_reachable()
+        self.ensure_reachable()
         self.own_dir(self.socket_dir)
         taken = set(running_ports())
         port = self._port if self._port and self._port not in taken else None

@@ -118,22 +118,21 @@ class HeapInsertDone(gdb.Breakpoint):
         syms = common.local_symbols(addr, {"relation", "heaptup"})
         if len(syms) != 2:
             raise common.NoDebugInfo("heap_insert: locals relation/heaptup not found in debug info")
-        self._rel = syms["relation"]
-        self._tup = syms["heaptup"]
+        self._slots = common.FrameSlots(syms)
         self._reader = _reader()
         self._last = None
 
     def stop(self):
         try:
-            frame = gdb.selected_frame()
-            fields = self._reader.fields(int(frame.read_var(self._tup)))
+            local = self._slots.read(gdb.selected_frame())
+            fields = self._reader.fields(local["heaptup"])
             # A signal arriving while gdb steps over this breakpoint makes gdb
             # report the same hit again; the same TID twice in a row is that.
             key = (fields["block"], fields["offset"], fields["xmin"])
             if key == self._last:
                 return False
             self._last = key
-            _emit(self.ctx, "heap_insert", int(frame.read_var(self._rel)), fields)
+            _emit(self.ctx, "heap_insert", local["relation"], fields)
         except (gdb.error, gdb.MemoryError) as exc:
             self.ctx.em.emit("warning", message=f"heap_insert: {exc}")
         return False
