@@ -1,6 +1,7 @@
 """pglab's commands.  Each task parses its flags, calls one library function and
 turns a PglabError into a one-line message and a non-zero exit.  `invoke --list`."""
 
+import os
 from contextlib import contextmanager
 
 from invoke import Exit, task
@@ -9,6 +10,11 @@ from pglab import build, doctor as doctor_mod, ui
 from pglab.cli import OptionalPositionalTask
 from pglab.config import Settings
 from pglab.errors import PglabError
+
+
+def _via():
+    """How the user called us: `./lab` before set-up is activated, else `invoke`."""
+    return os.environ.get("PGLAB_VIA", "invoke")
 
 
 def _settings(c):
@@ -50,8 +56,8 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, r
                            jobs=jobs or None, flavour=flavour, refresh=refresh)
         ui.say(f"pg_config: {b.pg_config}")
         default = build.default_build(_settings(c))
-        flag = "" if default and default.id == b.id else f" --version {b.release}"
-        ui.say(f"open psql on it: invoke psql{flag}")
+        flag = "" if default and default.id == b.id else f" --version {b.id}"
+        ui.say(f"open psql on it: {_via()} psql{flag}")
 
 
 @task(name="pg-list")
@@ -96,7 +102,7 @@ def _cluster(c, version, name="main", tcp=False):
     return Cluster.named(settings, build.find_build(settings, version), name, tcp=tcp)
 
 
-_CLUSTER_HELP = {"version": "which build (a major, a release or a build id); default: the default build",
+_CLUSTER_HELP = {"version": "which build: a major, a release or a build id (invoke pg-list); default: the default build",
                  "name": "cluster name under the build (default: main)"}
 
 
@@ -109,7 +115,7 @@ def pg_start(c, version=None, name="main", tcp=False):
         if remark:
             ui.note(remark)
         ui.say(f"running: {cl!r}")
-        ui.say(f"connect: invoke psql{' --version ' + version if version else ''}   or   psql \"{cl.conninfo()}\"")
+        ui.say(f"connect: {_via()} psql{' --version ' + version if version else ''}   or   psql \"{cl.conninfo()}\"")
         if tcp:
             ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
 

@@ -389,11 +389,13 @@ def find_build(settings, version=None, *, pg_config=None):
 
 
 def resolve_builds(settings, versions):
-    """`--pg 17,15` or `--pg all` → [Build]; None → [default]."""
+    """`--pg 17,15` or `--pg all` (newest build of each major) → [Build]; None → [default]."""
     if versions in (None, ""):
         return [find_build(settings)]
     if versions == "all":
-        builds = [b for b in list_builds(settings) if b.flavour == settings.flavour and not b.meta.get("patches")]
+        # one per major: the newest release; patched builds and your own trees are named explicitly
+        builds = [b for b in list_builds(settings) if b.flavour == settings.flavour and not b.meta.get("patches")
+                  and b.meta.get("channel") != "local"]
         if not builds:
             raise PglabError("no PostgreSQL build yet: run `invoke build-pg`")
         newest = {}

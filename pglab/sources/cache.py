@@ -10,7 +10,7 @@ def cached_trees(settings):
     """{Release: SourceTree} for every complete tree in the cache."""
     trees = {}
     for meta_path in sorted(settings.sources.glob("*.json")):
-        path = meta_path.with_suffix("")
+        path = meta_path.with_suffix("").resolve()  # configure's VPATH set-up does not follow a symlinked top
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):

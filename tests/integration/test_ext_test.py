@@ -15,14 +15,6 @@ from ..conftest import invoke
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "extensions"
 
 
-def _builds(settings):
-    newest = {}
-    for b in build_mod.list_builds(settings):
-        if b.flavour == "debug" and not b.meta["patches"] and b.meta["channel"] != "local":
-            newest.setdefault(b.major, b)
-    return [newest[m] for m in sorted(newest)]
-
-
 def _no_cluster_left(settings):
     tmp = settings.clusters / ".tmp"
     leftovers = [p for d in (tmp.iterdir() if tmp.exists() else []) for p in processes_in(d / "data")]
@@ -34,7 +26,7 @@ def _by_suite(results):
 
 
 def test_every_example_passes_on_every_built_major(settings, default_build):
-    builds = _builds(settings)
+    builds = build_mod.resolve_builds(settings, "all")
     assert default_build.major in [b.major for b in builds]
     results = extensions.ext_test(settings, pg=",".join(b.id for b in builds))
     table = {(r.extension, r.build, r.suite): r for r in results}

@@ -18,16 +18,17 @@ from pglab import build as build_mod
 from pglab import tracing
 from pglab.cluster import Cluster
 from pglab.config import Settings
+from pglab.errors import PglabError
 
 pytestmark = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb not installed (invoke doctor installs it)")
 
 
 def _debug_builds():
-    newest = {}
-    for b in build_mod.list_builds(Settings.load()):
-        if b.flavour == "debug" and not b.meta["patches"] and b.meta["channel"] != "local":
-            newest.setdefault(b.major, b)
-    return [newest[m].id for m in sorted(newest)] or ["default"]
+    """Every built major (collected before the session fixtures run)."""
+    try:
+        return [b.id for b in build_mod.resolve_builds(Settings.load(), "all")]
+    except PglabError:
+        return ["default"]  # nothing built yet: the default_build fixture builds it
 
 
 class Server:
