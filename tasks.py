@@ -8,7 +8,7 @@ from invoke import Exit, task
 
 from pglab import build, doctor as doctor_mod, ui
 from pglab.cli import OptionalPositionalTask
-from pglab.config import Settings
+from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import PglabError
 
 
@@ -64,27 +64,11 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, r
 def pg_list(c):
     """List the builds: version, source channel, flags, size, path, default."""
     with _errors():
-        settings = _settings(c)
-        builds = build.list_builds(settings)
-        default = build.default_build(settings, builds)
-        if not builds:
+        rows = build.describe_builds(_settings(c))
+        if not rows:
             ui.say("no builds yet: run `invoke build-pg`")
             return
-        rows = []
-        for b in builds:
-            m = b.meta
-            sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
-            rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"],
-                         _flags(m),
-                         ", ".join(p["file"].rsplit("/", 1)[-1] for p in m["patches"]) or "-",
-                         ui.human_size(build.prefix_size(b.prefix)), str(b.prefix)))
         ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
-
-
-def _flags(meta):
-    """'-O0 -g3 debug cassert dtrace tap-tests': the flags that tell builds apart."""
-    opt = " ".join(f for f in meta["cflags"].split() if f.startswith(("-O", "-g")))
-    return " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in meta["configure_args"])])
 
 
 @task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
@@ -95,7 +79,7 @@ def pg_clean(c, build_id):
         ui.say(f"removed {build_id}")
 
 
-def _cluster(c, version, name="main", tcp=False):
+def _cluster(c, version, name="main", tcp=None):
     settings = _settings(c)
     from pglab.cluster import Cluster
 
@@ -115,8 +99,9 @@ def pg_start(c, version=None, name="main", tcp=False):
         if remark:
             ui.note(remark)
         ui.say(f"running: {cl!r}")
-        ui.say(f"connect: {_via()} psql{' --version ' + version if version else ''}   or   psql \"{cl.conninfo()}\"")
-        if tcp:
+        flags = (f" --version {version}" if version else "") + (f" --name {name}" if name != "main" else "")
+        ui.say(f"connect: {_via()} psql{flags}   or   psql \"{cl.conninfo()}\"")
+        if cl.tcp and (cl.base / "tcp").exists():
             ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
 
 
@@ -135,18 +120,7 @@ def pg_status(c):
     with _errors():
         from pglab import cluster
 
-        settings = _settings(c)
-        rows = []
-        for build_id, name, base in cluster.clusters(settings):
-            try:
-                b = build.Build.load(settings.installs / build_id)
-            except (OSError, ValueError):
-                rows.append((build_id, name, "build missing", "", "", str(base)))
-                continue
-            cl = cluster.Cluster(b, base, preferred_account=settings.account)
-            state = cl.state()
-            hint = " (invoke pg-start recovers it)" if state == "crashed" else ""
-            rows.append((build_id, name, state + hint, cl.port or "", cl.pid() if state == "running" else "", str(cl.datadir)))
+        rows = cluster.describe_clusters(_settings(c))
         if not rows:
             ui.say("no clusters yet: `invoke pg-start` makes one on the default build")
             return
@@ -174,10 +148,10 @@ def pg_check(c, version=None, test=None):
         b = build.find_build(settings, version)
         result = check.run_check(settings, b, tests=test or [])
         if result.failed:
-            ui.say(result.diffs[:6000])
+            ui.raw(result.diffs[:6000])
             raise Exit(f"{len(result.failed)} of {len(result.failed) + len(result.passed)} tests failed on {b.id}: "
                        f"{', '.join(result.failed)}; diffs: {result.diffs_path}", code=1)
-        ui.say(f"[green]all {len(result.passed)} tests passed[/green] on {b.id} (output in {result.output_dir})")
+        ui.say(f"all {len(result.passed)} tests passed on {b.id} (output in {result.output_dir})", style="green")
 
 
 @task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
@@ -195,7 +169,7 @@ def test(c, majors=None, k=None, quick=False):
         for line in skipped:
             ui.note(f"not testing on {line}")
         ui.say(f"testing on: {', '.join(b.id for b in built)}")
-    args = ["tests"] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
+    args = [str(PROJECT_ROOT / "tests")] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
     code = pytest.main(args)
     if code != 0:
         raise Exit(code=int(code))
@@ -246,13 +220,17 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
     with _errors():
         from pglab import tracing
 
+        tracing.check_format(format)
         result = tracing.trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))
         text = tracing.render(result, format)
         if out:
-            with open(out, "w") as f:
-                f.write(text)
+            try:
+                with open(out, "w") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise Exit(f"error: cannot write {out}: {exc.strerror}", code=1) from None
             ui.say(f"wrote {len(result.events)} events to {out}")
         else:
-            print(text)
+            ui.raw(text)
         if result.sql_error:
             ui.warn(f"the SQL failed: {result.sql_error}")

@@ -159,13 +159,16 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
 
     existing = _complete_meta(prefix)
     if existing and existing["identity_hash"] == ihash and existing.get("fingerprint") == fp:
-        ui.say(f"[green]up to date[/green]: {bid} at {prefix}")
+        ui.say(f"up to date: {bid} at {prefix}", style="green")
         return Build.load(prefix)
 
+    if existing and existing["identity_hash"] != ihash:
+        changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
+        ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
     builddir = settings.builds / bid
     builddir.mkdir(parents=True, exist_ok=True)
     with _build_lock(builddir, bid):
-        srcdir = _patched_tree(settings, tree, patches, ident) if patches else tree.path
+        srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
         started = time.monotonic()
         count = _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs or settings.parallel_jobs)
         meta = {
@@ -177,7 +180,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         _install(builddir, prefix, meta)
-        ui.say(f"[green]built[/green] {bid} in {time.monotonic() - started:.0f} s → {prefix}")
+        ui.say(f"built {bid} in {time.monotonic() - started:.0f} s → {prefix}", style="green")
     return Build.load(prefix)
 
 
@@ -211,9 +214,13 @@ class _build_lock:
         os.close(self.fd)
 
 
-def _patched_tree(settings, tree, patches, ident):
-    """A copy of the source with the patches applied; the original is never touched."""
-    tag = hashlib.sha256((tree.identity + "".join(ident["patches"])).encode()).hexdigest()[:10]
+def _patched_tree(settings, tree, patches, ident, fingerprint=None):
+    """A copy of the source with the patches applied; the original is never touched.
+
+    The copy is named after everything in it: the source (and, for your own tree,
+    its current state), the patches and the flavour whose build uses it."""
+    tag = hashlib.sha256((tree.identity + (fingerprint or "") + "".join(ident["patches"])
+                          + ident["flavour"]).encode()).hexdigest()[:10]
     dest = settings.sources / ".patched" / f"{tree.release}-{tag}"
     done = dest.with_name(dest.name + ".applied")
     if dest.is_dir() and done.exists():
@@ -351,13 +358,15 @@ def list_builds(settings):
 
 
 def default_build(settings, builds=None):
-    """The build `build-pg` with no arguments makes: the configured default version
-    (or what stood in for it), in the configured flavour."""
+    """The build commands use when no version is given: the one `build-pg` with no
+    arguments makes (the configured version, or what stood in for it), else the
+    newest plain build of the configured flavour."""
     builds = list_builds(settings) if builds is None else builds
     wanted = str(settings.version)
-    candidates = [b for b in builds if b.flavour == settings.flavour and not b.meta.get("patches")
-                  and (b.meta.get("requested") == wanted or b.meta.get("substituted_for") == wanted)]
-    return candidates[0] if candidates else None
+    plain = [b for b in builds if b.flavour == settings.flavour and not b.meta.get("patches")
+             and b.meta.get("channel") != "local"]
+    candidates = [b for b in plain if b.meta.get("requested") == wanted or b.meta.get("substituted_for") == wanted]
+    return (candidates or plain or [None])[0]
 
 
 def find_build(settings, version=None, *, pg_config=None):
@@ -416,6 +425,22 @@ def ensure_builds(settings, majors):
     return built, skipped
 
 
+def describe_builds(settings):
+    """Rows for pg-list: default mark, id, version, channel, flags, patches, size, path."""
+    builds = list_builds(settings)
+    default = default_build(settings, builds)
+    rows = []
+    for b in builds:
+        m = b.meta
+        sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
+        opt = " ".join(f for f in m["cflags"].split() if f.startswith(("-O", "-g")))
+        flags = " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in m["configure_args"])])
+        patches = ", ".join(Path(p["file"]).name for p in m["patches"]) or "-"
+        rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"], flags,
+                     patches, ui.human_size(prefix_size(b.prefix)), str(b.prefix)))
+    return rows
+
+
 def prefix_size(prefix):
     total = 0
     for dirpath, _dirs, files in os.walk(prefix):
@@ -425,9 +450,22 @@ def prefix_size(prefix):
 
 
 def remove_build(settings, build_id):
-    """Delete one build's prefix and build tree (never sources or clusters)."""
+    """Delete one build: its prefix, build tree and what pglab derived from it
+    (cluster template, extension builds, regression output).  Refuses while a
+    cluster of it runs; your clusters' data directories are kept."""
+    from .cluster import Cluster, clusters
+
     prefix = settings.installs / build_id
     if not (prefix / META).is_file():
         raise PglabError(f"no build named {build_id}: `invoke pg-list` shows the builds")
+    build = Build.load(prefix)
+    running = [name for bid, name, base in clusters(settings)
+               if bid == build_id and Cluster(build, base, preferred_account=settings.account).state() == "running"]
+    if running:
+        raise PglabError(f"cluster {', '.join(running)} of {build_id} is running: "
+                         f"`invoke pg-stop --version {build_id} --name {running[0]}` first")
     shutil.rmtree(prefix)
-    shutil.rmtree(settings.builds / build_id, ignore_errors=True)
+    for derived in (settings.builds / build_id, settings.clusters / ".templates" / build_id,
+                    settings.root / "ext-builds" / build_id, settings.root / "check" / build_id):
+        shutil.rmtree(derived, ignore_errors=True)
+    (settings.builds / f"{build_id}.lock").unlink(missing_ok=True)

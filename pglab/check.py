@@ -8,7 +8,7 @@ and the diff of each.
 
 import re
 import shutil
-import subprocess
+import threading
 from dataclasses import dataclass, field
 
 from . import ui
@@ -69,26 +69,34 @@ def run_check(settings, build, *, tests=(), timeout=1800):
     result = CheckResult(build.id, output_dir=str(out))
     with Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
-        cl.ensure_reachable(src / "parallel_schedule", regress_build / "pg_regress")
+        cl.ensure_reachable(regress_build / "pg_regress")
         cl.own_dir(out, 0o755)
-        cl.own_dir(out / "testtablespace")  # 13 expects it to exist; later releases ignore it
-        cmd = [pg_regress, f"--inputdir={src}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",
+        # the server reads test data from the input directory: a copy in pglab's own area
+        # means a learner's tree (perhaps in a private home) is read only by pglab itself
+        inputs = out / "input"
+        shutil.copytree(src, inputs, ignore=shutil.ignore_patterns("results", "regression.*", "log", "tmp_check"))
+        for sub in ("testtablespace", "sql", "expected"):  # 13 and 14 write converted .source files there
+            cl.own_dir(out / sub)
+        cmd = [pg_regress, f"--inputdir={inputs}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",
                f"--outputdir={out}", "--max-concurrent-tests=20", f"--host={cl.socket_dir}", f"--port={cl.port}"]
-        cmd += list(tests) if tests else [f"--schedule={schedule}"]
+        cmd += list(tests) if tests else [f"--schedule={inputs / 'parallel_schedule'}"]
         with ui.phase(f"regression suite on {build.id}", total=len(names)) as p:
             proc = cl.popen(cmd, cwd=out)
             log = []
-            for line in proc.stdout:
-                log.append(line)
-                parsed = parse_line(line.strip())
-                if parsed:
-                    (result.passed if parsed[1] else result.failed).append(parsed[0])
-                    p.update(completed=len(result.passed) + len(result.failed))
+            watchdog = threading.Timer(timeout, proc.kill)  # reading output blocks; the timer ends a hung run
+            watchdog.start()
             try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise PglabError(f"the regression suite did not finish in {timeout} s; output in {out}") from None
+                for line in proc.stdout:
+                    log.append(line)
+                    parsed = parse_line(line.strip())
+                    if parsed:
+                        (result.passed if parsed[1] else result.failed).append(parsed[0])
+                        p.update(completed=len(result.passed) + len(result.failed))
+                proc.wait()
+            finally:
+                watchdog.cancel()
+            if proc.returncode == -9:
+                raise PglabError(f"the regression suite did not finish in {timeout} s; output in {out}")
             p.detail = f"{len(result.passed)} passed, {len(result.failed)} failed"
         (out / "pg_regress.out").write_text("".join(log))
         diffs = out / "regression.diffs"

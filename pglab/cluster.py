@@ -29,7 +29,6 @@ from pathlib import Path
 from .errors import ClusterError
 
 SUPERUSER = "postgres"        # the bootstrap role, whoever runs the server
-_STATES = ("running", "stopped", "crashed", "absent")
 
 
 # ---- the account servers run as -------------------------------------------------
@@ -156,14 +155,14 @@ def free_port(start, taken=()):
 class Cluster:
     """A data directory of one build, and the server on it."""
 
-    def __init__(self, build, base, *, account=None, port=None, tcp=False, conf=None, throwaway=False,
+    def __init__(self, build, base, *, account=None, port=None, tcp=None, conf=None, throwaway=False,
                  preferred_account="", template=None, core_dumps=False):
         self.build = build
         self.base = Path(base)
         self.datadir = self.base / "data"
         self.log = self.base / "server.log"
         self.account = account or server_account(preferred_account)
-        self.tcp = tcp
+        self.tcp = tcp if tcp is not None else (self.base / "tcp").exists()  # None: as it was last started
         self.conf = dict(conf or {})
         self.throwaway = throwaway
         self.template = Path(template) if template else None   # an initdb'd data dir to copy
@@ -183,22 +182,26 @@ class Cluster:
 
         template=True copies a data directory initdb'd once per build instead of
         running initdb again: a second or two saved on every start."""
+        preferred = settings.account if settings is not None else ""
+        source = _template(build, settings, preferred) if template and settings is not None else None
         parent = settings.clusters / ".tmp" if settings is not None else Path(tempfile.gettempdir())
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o755)
         base = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=parent))
-        preferred = settings.account if settings is not None else ""
-        source = None
-        if template and settings is not None:
-            source = _template(build, settings, preferred)
         return cls(build, base, throwaway=True, preferred_account=preferred, template=source, **kw)
 
     def __repr__(self):
         return f"<Cluster {self.build.id} port={self.port} data={self.datadir} ({self.state()})>"
 
     def __enter__(self):
-        self.init()
-        self.start()
+        try:
+            self.init()
+            self.start()
+        except BaseException:
+            self.stop()
+            if self.throwaway:
+                self.destroy()
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -337,6 +340,10 @@ class Cluster:
         if self.account.switching:
             os.chown(path, self.account.uid, self.account.gid)
         (self.base / "port").write_text(f"{port}\n")
+        if self.tcp:
+            (self.base / "tcp").touch()
+        else:
+            (self.base / "tcp").unlink(missing_ok=True)
         self._port = port
 
     def _clear_stale_pid(self):
@@ -348,17 +355,32 @@ class Cluster:
         (self.datadir / "postmaster.pid").unlink()
         return f"removed a stale postmaster.pid (pid {pid} is gone: the server crashed or the machine restarted)"
 
+    def _check_socket_dir(self):
+        """The socket directory's name is predictable: use it only if it is ours."""
+        try:
+            st = os.lstat(self.socket_dir)
+        except FileNotFoundError:
+            return
+        import stat
+
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid not in (self.account.uid, 0):
+            raise ClusterError(f"{self.socket_dir} exists and is not a directory of {self.account.name}'s: "
+                               f"remove it, then start again")
+
     def start(self, *, timeout=60):
         """Start the server (no-op when running).  Returns a remark or None."""
         if not self.initialized:
             self.init()
         remark = self._clear_stale_pid()
         if remark == "running":
+            if self.tcp and not (self.base / "tcp").exists():
+                return "already running without TCP: `invoke pg-stop`, then `invoke pg-start --tcp`"
             return None
         self.ensure_reachable()
+        self._check_socket_dir()
         self.own_dir(self.socket_dir)
         taken = set(running_ports())
-        port = self._port if self._port and self._port not in taken else None
+        port = self.port if self.port and self.port not in taken else None  # keep the port it had
         for attempt in range(3):
             if port is None or (self.tcp and not _port_free(port)):
                 port = free_port(5433 + (os.getpid() + attempt * 97) % 500, taken)
@@ -482,6 +504,24 @@ def clusters(settings):
                 if (base / "data").is_dir():
                     found.append((build_dir.name, base.name, base))
     return found
+
+
+def describe_clusters(settings):
+    """Rows for pg-status: build, name, state, port, pid, data directory."""
+    from .build import Build
+
+    rows = []
+    for build_id, name, base in clusters(settings):
+        try:
+            build = Build.load(settings.installs / build_id)
+        except (OSError, ValueError):
+            rows.append((build_id, name, "build missing (data kept)", "", "", str(base / "data")))
+            continue
+        cl = Cluster(build, base, preferred_account=settings.account)
+        state = cl.state()
+        hint = " (invoke pg-start recovers it)" if state == "crashed" else ""
+        rows.append((build_id, name, state + hint, cl.port or "", cl.pid() if state == "running" else "", str(cl.datadir)))
+    return rows
 
 
 def _conf_value(value):

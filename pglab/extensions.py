@@ -16,6 +16,7 @@ its core file; a test that hangs is stopped after a timeout, with a backtrace of
 the stuck backend; the cluster is always cleaned up.
 """
 
+import hashlib
 import os
 import re
 import shlex
@@ -31,12 +32,14 @@ from . import ui
 from .build import Build, resolve_builds
 from .cluster import Cluster
 from .config import PROJECT_ROOT
-from .errors import BuildError, PglabError
+from .errors import BuildError, ClusterError, PglabError
 
 EXTENSIONS_DIR = PROJECT_ROOT / "extensions"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_VARS = ("EXTENSION", "MODULE_big", "MODULES", "REGRESS", "REGRESS_OPTS", "NO_INSTALLCHECK", "DATA")
+# NO_INSTALLCHECK is not honoured: it only says the tests need settings a plain
+# installcheck cannot give them, and ext-test gives them (the --temp-config file).
+_VARS = ("REGRESS", "REGRESS_OPTS")
 _CRASH_RE = re.compile(r"\(PID (\d+)\) was terminated by (signal \d+[^\n]*|exception[^\n]*)")
 _LOST_RE = re.compile(r"server closed the connection unexpectedly|terminating connection because of crash|"
                       r"consuming input failed|connection to server .* lost|SSL SYSCALL error: EOF")
@@ -83,7 +86,7 @@ def discover(root=EXTENSIONS_DIR):
     found = {}
     if Path(root).is_dir():
         for path in sorted(Path(root).iterdir()):
-            if (path / "Makefile").is_file() and list(path.glob("*.control")):
+            if not path.name.startswith(".") and (path / "Makefile").is_file() and list(path.glob("*.control")):
                 found[path.name] = Extension(path.name, path)
     return found
 
@@ -167,19 +170,38 @@ def makefile_vars(ext, build, srcdir):
     return values
 
 
-def temp_config(ext, values):
-    """Server settings the tests need: the file named by --temp-config, else NAME.conf."""
-    opts = shlex.split(values.get("REGRESS_OPTS", ""))
-    path = None
-    for i, opt in enumerate(opts):
-        if opt.startswith("--temp-config="):
-            path = opt.split("=", 1)[1]
-        elif opt == "--temp-config" and i + 1 < len(opts):
-            path = opts[i + 1]
-    path = Path(path) if path else ext.path / f"{ext.name}.conf"
-    if not path.is_absolute():
-        path = ext.path / path
-    return parse_conf(path.read_text()) if path.is_file() else {}
+def split_regress_opts(values):
+    """(pg_regress options without --temp-config, the --temp-config file or None)."""
+    opts, temp, words = [], None, shlex.split(values.get("REGRESS_OPTS", ""))
+    i = 0
+    while i < len(words):
+        if words[i].startswith("--temp-config="):
+            temp = words[i].split("=", 1)[1]
+        elif words[i] == "--temp-config" and i + 1 < len(words):
+            temp = words[i + 1]
+            i += 1
+        else:
+            opts.append(words[i])
+        i += 1
+    return opts, temp
+
+
+def temp_config(ext, values, srcdir):
+    """Server settings the tests need: the file named by --temp-config, else NAME.conf.
+
+    A contrib module copied out of a source tree names its file through
+    $(top_srcdir)/contrib/NAME/, which PGXS points elsewhere: then the file of
+    that name in the extension's own folder is meant."""
+    _opts, named = split_regress_opts(values)
+    candidates = []
+    if named:
+        named = Path(named) if Path(named).is_absolute() else srcdir / named
+        candidates += [named, srcdir / named.name]
+    candidates.append(srcdir / f"{ext.name}.conf")
+    for path in candidates:
+        if path.is_file():
+            return parse_conf(path.read_text())
+    return {}
 
 
 def parse_conf(text):
@@ -190,6 +212,15 @@ def parse_conf(text):
             key, value = (p.strip() for p in line.split("=", 1))
             settings[key] = value if value.startswith("'") else value.strip('"')
     return settings
+
+
+def _user_path(line, srcdir, ext):
+    """A compiler line pointing at the user's file, not pglab's mirror of it."""
+    line = line.rstrip().replace(str(srcdir), str(ext.path))
+    m = re.match(r"^([\w.+-][\w./+-]*\.[ch]):(\d+)", line)
+    if m and not m.group(1).startswith("/") and (ext.path / m.group(1)).exists():
+        line = f"{ext.path / m.group(1)}{line[len(m.group(1)):]}"
+    return line
 
 
 def compile_ext(ext, build, builddir, *, werror=False):
@@ -208,11 +239,11 @@ def compile_ext(ext, build, builddir, *, werror=False):
         run_logged(_make(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make")
         run_logged(_make(build, "install", extra=extra), log, cwd=srcdir, step="make install")
     except BuildError as exc:
-        diagnostics = [l.rstrip().replace(str(srcdir), str(ext.path)) for l in lines
+        diagnostics = [_user_path(l, srcdir, ext) for l in lines
                        if re.search(r"(error|warning|note):|^\s+\||^\s*\d+ \|", l)]
         return SuiteResult(ext.name, build.id, "build", "fail", time.monotonic() - start, exc.step,
                            "\n".join(diagnostics) or exc.tail)
-    warnings = [l.rstrip().replace(str(srcdir), str(ext.path)) for l in lines if "warning:" in l]
+    warnings = [_user_path(l, srcdir, ext) for l in lines if "warning:" in l]
     detail = f"{len(warnings)} warning(s)" if warnings else ""
     return SuiteResult(ext.name, build.id, "build", "pass", time.monotonic() - start, detail, "\n".join(warnings))
 
@@ -243,16 +274,24 @@ def _frames(gdb_output):
     return "\n".join(frames)
 
 
-def backtrace_from_core(build, core):
-    done = subprocess.run(["gdb", "-nx", "-batch", "-ex", "bt", str(build.bin("postgres")), str(core)],
-                          capture_output=True, text=True, timeout=120)
+def _gdb_bt(args):
+    """gdb's `bt` for a core or a live pid, or a line saying why there is none."""
+    if shutil.which("gdb") is None:
+        return "no backtrace: gdb is not installed (invoke doctor installs it)"
+    try:
+        done = subprocess.run(["gdb", "-nx", "-batch", *args, "-ex", "bt"], capture_output=True, text=True,
+                              timeout=120)
+    except subprocess.TimeoutExpired:
+        return "no backtrace: gdb took longer than 120 s"
     return _frames(done.stdout) or done.stderr.strip()
 
 
+def backtrace_from_core(build, core):
+    return _gdb_bt([str(build.bin("postgres")), str(core)])
+
+
 def backtrace_of(pid):
-    done = subprocess.run(["gdb", "-nx", "-batch", "-p", str(pid), "-ex", "bt"], capture_output=True, text=True,
-                          timeout=120)
-    return _frames(done.stdout)
+    return _gdb_bt(["-p", str(pid)])
 
 
 def _find_crash(cluster, build, offset, test, lost):
@@ -280,9 +319,13 @@ def _find_crash(cluster, build, offset, test, lost):
         pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
         trace = (f"no core file was written (kernel.core_pattern is '{pattern}'); "
                  f"for backtraces run `sysctl -w kernel.core_pattern=core`")
+    # the lines a learner needs: the failed assertion, the death, and what was running
     lines = log_text.splitlines()
-    hit = next((i for i, l in enumerate(lines) if "TRAP:" in l or _CRASH_RE.search(l)), 0)
-    excerpt = "\n".join(lines[max(0, hit - 3):hit + 4])
+    keep = [i for i, l in enumerate(lines) if "TRAP:" in l]
+    death = next((i for i, l in enumerate(lines) if _CRASH_RE.search(l)), None)
+    if death is not None:
+        keep += [i for i in range(death, min(death + 4, len(lines)))]
+    excerpt = "\n".join(lines[i] for i in sorted(set(keep)))
     return Crash(test, m.group(2) if m else "assertion failure (SIGABRT)", excerpt, trace)
 
 
@@ -315,7 +358,7 @@ def run_regress(ext, build, cluster, values, builddir, *, timeout):
         return SuiteResult(ext.name, build.id, "regress", "skip", detail="no REGRESS in Makefile")
     pg_regress = Path(subprocess.run([str(build.pg_config), "--pgxs"], capture_output=True, text=True,
                                      check=True).stdout.strip()).parent.parent / "test" / "regress" / "pg_regress"
-    opts = [o for o in shlex.split(values.get("REGRESS_OPTS", "")) if not o.startswith("--temp-config")]
+    opts, _temp = split_regress_opts(values)  # pglab applies the temp config to the cluster itself
     out = builddir / "regress"
     shutil.rmtree(out, ignore_errors=True)
     cluster.own_dir(out, 0o755)
@@ -428,18 +471,23 @@ def _junit_cases(path):
 
 def test_extension(settings, ext, build, *, werror=False, k=None, timeout=300.0, suites=("regress", "pytest")):
     """Build, install and test one extension on one build; returns [SuiteResult]."""
-    builddir = settings.root / "ext-builds" / build.id / ext.name
+    # keyed by the folder too: two extensions of one name (say, a --path copy) never share objects
+    tag = hashlib.sha256(str(ext.path).encode()).hexdigest()[:6]
+    builddir = settings.root / "ext-builds" / build.id / f"{ext.name}-{tag}"
     compiled = compile_ext(ext, build, builddir, werror=werror)
     results = [compiled]
     if not compiled.ok:
         return results
     values = makefile_vars(ext, build, builddir / "src")
-    conf = temp_config(ext, values)
-    with Cluster.throwaway(build, settings, conf=conf, template=True, core_dumps=True) as cl:
-        if "regress" in suites:
-            results.append(run_regress(ext, build, cl, values, builddir, timeout=timeout))
-        if "pytest" in suites:
-            results.append(run_pytest(ext, build, cl, builddir, k=k, timeout=timeout))
+    conf = temp_config(ext, values, builddir / "src")
+    try:
+        with Cluster.throwaway(build, settings, conf=conf, template=True, core_dumps=True) as cl:
+            if "regress" in suites:
+                results.append(run_regress(ext, build, cl, values, builddir, timeout=timeout))
+            if "pytest" in suites:
+                results.append(run_pytest(ext, build, cl, builddir, k=k, timeout=timeout))
+    except ClusterError as exc:  # e.g. a preloaded library whose _PG_init fails: a result, not the end of the run
+        results.append(SuiteResult(ext.name, build.id, "server", "fail", 0.0, "the server did not start", str(exc)))
     return results
 
 
@@ -463,17 +511,27 @@ def report(results):
              [(r.extension, r.build, r.suite, _mark(r.status), f"{r.seconds:.1f} s", r.detail) for r in results])
     for r in results:
         if r.suite == "build" and r.output and r.status == "pass":
-            ui.say(f"[yellow]compiler warnings[/yellow] in {r.extension} on {r.build}:\n{r.output}")
+            ui.say(f"compiler warnings in {r.extension} on {r.build}:", style="yellow")
+            ui.raw(r.output)
         if r.status in ("fail", "hang") and r.output:
-            ui.say(f"[bold]{r.extension} {r.suite} on {r.build}[/bold]:\n{r.output[-6000:]}")
+            ui.say(f"{r.extension} {r.suite} on {r.build}:", style="bold")
+            ui.raw(r.output[-6000:])
         if r.crash:
-            ui.say(f"[red bold]server crash[/red bold] in {r.extension} on {r.build}, triggered by {r.crash.test} "
-                   f"({r.crash.signal})\n[bold]server log:[/bold]\n{r.crash.log}\n[bold]backtrace:[/bold]\n{r.crash.backtrace}")
+            ui.say(f"server crash in {r.extension} on {r.build}, triggered by {r.crash.test} ({r.crash.signal})",
+                   style="red bold")
+            ui.say("server log:", style="bold")
+            ui.raw(r.crash.log)
+            ui.say("backtrace:", style="bold")
+            ui.raw(r.crash.backtrace)
 
 
 def _mark(status):
-    return {"pass": "[green]pass[/green]", "skip": "[dim]skip[/dim]", "fail": "[red]FAIL[/red]",
-            "crash": "[red]CRASH[/red]", "hang": "[red]HANG[/red]"}[status]
+    from rich.text import Text
+
+    styles = {"pass": ("pass", "green"), "skip": ("skip", "dim"), "fail": ("FAIL", "red"),
+              "crash": ("CRASH", "red"), "hang": ("HANG", "red")}
+    label, style = styles[status]
+    return Text(label, style=style)
 
 
 # ---- new-ext ---------------------------------------------------------------------------
@@ -494,15 +552,18 @@ def scaffold(name, template, root=EXTENSIONS_DIR):
         raise PglabError(f"{dest} already exists; pglab never overwrites an extension: choose another name")
     staging = Path(root) / f".new-{name}"
     shutil.rmtree(staging, ignore_errors=True)
-    for src in sorted((TEMPLATES_DIR / template).rglob("*")):
-        if "__pycache__" in src.parts:
-            continue
-        rel = Path(str(src.relative_to(TEMPLATES_DIR / template)).replace("__EXT__", name))
-        target = staging / rel
-        if src.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(src.read_text().replace("__EXT__", name))
-    staging.rename(dest)
+    try:
+        for src in sorted((TEMPLATES_DIR / template).rglob("*")):
+            if "__pycache__" in src.parts:
+                continue
+            rel = Path(str(src.relative_to(TEMPLATES_DIR / template)).replace("__EXT__", name))
+            target = staging / rel
+            if src.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(src.read_text().replace("__EXT__", name))
+        staging.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return dest

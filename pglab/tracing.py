@@ -692,9 +692,6 @@ RENDERERS = {"text": render_text, "json": render_json,
 
 # ------------------------------------------------------------------ pglab glue
 
-FORMATS = {"text": render_text, "json": render_json, "perfetto": render_perfetto, "svg": render_svg}
-
-
 def trace_build(settings, target, sql, *, pg=None, bt=False, timeout=60.0):
     """Trace `sql` on the main cluster of a build (started if needed)."""
     from .build import find_build
@@ -707,7 +704,11 @@ def trace_build(settings, target, sql, *, pg=None, bt=False, timeout=60.0):
                      timeout=timeout)
 
 
+def check_format(fmt):
+    if fmt not in RENDERERS:
+        raise TraceError(f"unknown format '{fmt}': use one of {', '.join(RENDERERS)}")
+
+
 def render(result, fmt):
-    if fmt not in FORMATS:
-        raise TraceError(f"unknown format '{fmt}': use one of {', '.join(FORMATS)}")
-    return FORMATS[fmt](result)
+    check_format(fmt)
+    return RENDERERS[fmt](result)

@@ -10,23 +10,30 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False, soft_wrap=True)
 if not console.is_terminal:
     console = Console(highlight=False, soft_wrap=True, width=160)  # logs: do not squeeze tables to 80 columns
 
 
-def say(message):
-    console.print(message)
+def say(message, style=None):
+    """One line of pglab's own; nothing in it is read as markup (paths may hold brackets)."""
+    console.print(Text(str(message), style=style or ""))
+
+
+def raw(text):
+    """Text from elsewhere (compiler output, diffs, logs, backtraces), printed as it is."""
+    console.print(text, markup=False, highlight=False)
 
 
 def note(message):
     """A one-line remark: a skipped channel, a substitution, a cached result."""
-    console.print(f"  [dim]·[/dim] {message}")
+    console.print(Text("  · ", style="dim") + Text(str(message)))
 
 
 def warn(message):
-    console.print(f"[yellow]![/yellow] {message}")
+    console.print(Text("! ", style="yellow") + Text(str(message)))
 
 
 class _Phase:
@@ -48,7 +55,7 @@ class _Phase:
 def phase(name, *, total=None, unit="steps"):
     """A named step of long work: `with phase("make", total=1400) as p: p.update(n)`."""
     start = time.monotonic()
-    say(f"[bold]▸ {name}[/bold]")
+    say(f"▸ {name}", style="bold")
     progress = task = None
     if console.is_terminal:
         columns = [SpinnerColumn(), TextColumn(f"  {name}"), BarColumn()]
@@ -64,7 +71,7 @@ def phase(name, *, total=None, unit="steps"):
         if progress is not None:
             progress.stop()
     extra = f" ({handle.detail})" if handle.detail else ""
-    say(f"  [green]✓[/green] {name} done in {time.monotonic() - start:.1f} s{extra}")
+    console.print(Text("  ✓ ", style="green") + Text(f"{name} done in {time.monotonic() - start:.1f} s{extra}"))
 
 
 def table(title, columns, rows):
@@ -72,7 +79,7 @@ def table(title, columns, rows):
     for col in columns:
         t.add_column(col)
     for row in rows:
-        t.add_row(*[str(v) for v in row])
+        t.add_row(*[v if isinstance(v, Text) else Text(str(v)) for v in row])
     console.print(t)
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from .errors import VersionError
 
 OLDEST_MAJOR = 13          # pglab builds 13 and newer
-CURRICULUM_MAJOR = 16      # the release the curriculum targets; build-pg's default
 
 # Stages sort before the first stable release of a major: devel < beta < rc < 18.0.
 _STAGES = {"devel": 0, "beta": 1, "rc": 2, "": 3}

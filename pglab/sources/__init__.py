@@ -14,6 +14,7 @@ reason is shown to the user.  Only this package touches the network or apt.
 """
 
 import hashlib
+import http.client
 import json
 import shutil
 import tarfile
@@ -89,6 +90,7 @@ def obtain(spec, channels):
     reachable when nothing fits."""
     notes = _Notes()
     catalogs = {}
+    unfetchable = set()
     for channel in channels:
         refusal = channel.refuses(spec)
         if refusal:
@@ -107,22 +109,28 @@ def obtain(spec, channels):
             try:
                 return Obtained(channel.fetch(release), notes)
             except SourceError as exc:  # listed, but not to be had after all: the next best
+                unfetchable.add(release)
                 notes.append(f"{channel.name}: {release} is listed but could not be fetched ({exc})")
 
-    reachable = sorted({r for cat in catalogs.values() for r in cat})
+    reachable = sorted({r for cat in catalogs.values() for r in cat} - unfetchable)
     if not spec.explicit and spec.kind == "major":
         for major in substitutes_for(spec.major, reachable):
             sub = VersionSpec("major", major, explicit=True)
             for channel in channels:
-                release = sub.choose(catalogs.get(channel.name, []))
-                if release is not None:
-                    ui.warn(f"PostgreSQL {spec.major} cannot be obtained here; building {release} instead "
-                            f"(the nearest major reachable; recorded in the build's metadata)")
+                release = sub.choose(set(catalogs.get(channel.name, [])) - unfetchable)
+                if release is None:
+                    continue
+                ui.warn(f"PostgreSQL {spec.major} cannot be obtained here; building {release} instead "
+                        f"(the nearest major reachable; recorded in the build's metadata)")
+                try:
                     return Obtained(channel.fetch(release), notes, str(spec.major))
-    why = "; ".join(notes)
+                except SourceError as exc:
+                    unfetchable.add(release)
+                    notes.append(f"{channel.name}: {release} is listed but could not be fetched ({exc})")
     if reachable:
-        raise SourceError(f"PostgreSQL {spec} cannot be obtained here; reachable: {describe(reachable)} ({why})")
-    raise SourceError(f"PostgreSQL {spec} cannot be obtained: no source channel answered ({why})")
+        raise SourceError(f"PostgreSQL {spec} cannot be obtained here; reachable: {describe(reachable)} "
+                          f"(each channel's answer is listed above)")
+    raise SourceError(f"PostgreSQL {spec} cannot be obtained: no source channel answered ({'; '.join(notes)})")
 
 
 def channels_for(source, settings, local_path=None):
@@ -195,14 +203,18 @@ def download(url, dest, *, timeout=30):
         resp = urllib.request.urlopen(url, timeout=timeout)
     except (OSError, urllib.error.URLError) as exc:
         raise SourceError(f"download of {dest.name} failed: {getattr(exc, 'reason', exc)}") from None
-    with resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with ui.phase(f"download {dest.name}", total=total, unit="bytes") as p, open(part, "wb") as out:
-            done = 0
-            for chunk in iter(lambda: resp.read(1 << 16), b""):
-                out.write(chunk)
-                done += len(chunk)
-                p.update(completed=done)
+    try:
+        with resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with ui.phase(f"download {dest.name}", total=total, unit="bytes") as p, open(part, "wb") as out:
+                done = 0
+                for chunk in iter(lambda: resp.read(1 << 16), b""):
+                    out.write(chunk)
+                    done += len(chunk)
+                    p.update(completed=done)
+    except (OSError, http.client.HTTPException) as exc:
+        part.unlink(missing_ok=True)
+        raise SourceError(f"download of {dest.name} broke off: {exc}") from None
     part.replace(dest)
     return dest
 

@@ -1,5 +1,6 @@
 """The git channel: PostgreSQL's upstream repository, one shallow clone per release tag."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ from ..errors import SourceError
 from ..versions import Release
 from . import Channel, ChannelSkip, Memo, record_cached
 
+_GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password prompt
 _TAG_RE = re.compile(r"refs/tags/REL_(\d+)_(\d+|BETA\d+|RC\d+)$")
 
 
@@ -45,7 +47,7 @@ class GitChannel(Channel):
         url = self.settings.git_url
         try:
             out = subprocess.run(["git", "ls-remote", "--tags", "--refs", url], capture_output=True, text=True,
-                                 timeout=30, env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"})
+                                 timeout=30, env=_GIT_ENV)
         except subprocess.TimeoutExpired:
             out = None
         if out is None or out.returncode != 0:
@@ -63,12 +65,16 @@ class GitChannel(Channel):
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
         with ui.phase(f"git clone {tag}"):
-            done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", tag,
-                                   "-c", "advice.detachedHead=false", self.settings.git_url, str(staging)],
-                                  capture_output=True, text=True)
+            try:
+                done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", tag,
+                                       "-c", "advice.detachedHead=false", self.settings.git_url, str(staging)],
+                                      capture_output=True, text=True, timeout=1800, env=_GIT_ENV)
+            except subprocess.TimeoutExpired:
+                done = subprocess.CompletedProcess([], 1, "", "no progress in 30 minutes")
         if done.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
-            raise SourceError(f"git clone of {tag} failed: {done.stderr.strip().splitlines()[-1:]}")
+            last = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+            raise SourceError(f"git clone of {tag} failed: {last}")
         commit = subprocess.run(["git", "-C", str(staging), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
         shutil.rmtree(dest, ignore_errors=True)

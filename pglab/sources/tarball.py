@@ -44,8 +44,11 @@ class TarballChannel(Channel):
     def fetch(self, release):
         name = f"postgresql-{release}.tar.bz2"
         url = f"{self.settings.tarball_url.rstrip('/')}/v{release}/{name}"
-        with urllib.request.urlopen(url + ".sha256", timeout=20) as resp:
-            published = resp.read().decode().split()[0].lower()
+        try:
+            with urllib.request.urlopen(url + ".sha256", timeout=20) as resp:
+                published = resp.read().decode().split()[0].lower()
+        except (OSError, urllib.error.URLError, IndexError) as exc:
+            raise SourceError(f"no published SHA-256 for {name}: {getattr(exc, 'reason', exc)}") from None
         target = self.settings.downloads / name
         if not target.exists() or sha256_of(target) != published:
             download(url, target)
