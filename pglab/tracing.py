@@ -504,6 +504,14 @@ def _rtable_names(stmt):
     return names
 
 
+def _num(value, digits):
+    """A cost or row estimate as EXPLAIN prints it (2 decimals; whole rows)."""
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def plan_lines(plan_tree_event):
     stmt = plan_tree_event["tree"]
     rtable = _rtable_names(stmt) if isinstance(stmt, dict) else []
@@ -512,7 +520,8 @@ def plan_lines(plan_tree_event):
         name = EXPLAIN_NAMES.get(node["node"], node["node"])
         scanrelid = _field(node, "scanrelid")
         on = f" on {rtable[scanrelid - 1]}" if isinstance(scanrelid, int) and 0 < scanrelid <= len(rtable) else ""
-        cost = f"(cost={_field(node, 'startup_cost')}..{_field(node, 'total_cost')} rows={_field(node, 'plan_rows')})"
+        cost = (f"(cost={_num(_field(node, 'startup_cost'), 2)}..{_num(_field(node, 'total_cost'), 2)} "
+                f"rows={_num(_field(node, 'plan_rows'), 0)})")
         lines.append("  " * depth + ("-> " if depth else "") + f"{name}{on}  {cost}")
     return lines
 
