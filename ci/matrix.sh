@@ -12,7 +12,15 @@ if [ ${#majors[@]} -eq 0 ]; then
 fi
 built=()
 for major in "${majors[@]}"; do
-  if ./lab build-pg --version "$major"; then built+=("$major"); else echo "skipping $major: not obtainable here"; fi
+  # a major no channel can provide is skipped; a build that fails is a failure
+  if out=$(./lab build-pg --version "$major" 2>&1); then
+    built+=("$major")
+  elif grep -q "cannot be obtained" <<<"$out"; then
+    echo "skipping $major: $(grep 'cannot be obtained' <<<"$out")"
+  else
+    echo "$out" >&2
+    exit 1
+  fi
 done
 [ ${#built[@]} -gt 0 ] || { echo "no major could be built" >&2; exit 1; }
 pg=$(IFS=,; echo "${built[*]}")
