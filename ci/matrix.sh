@@ -13,14 +13,19 @@ fi
 built=()
 for major in "${majors[@]}"; do
   # a major no channel can provide is skipped; a build that fails is a failure
-  if out=$(./lab build-pg --version "$major" 2>&1); then
+  log=$(mktemp)
+  set +e
+  ./lab build-pg --version "$major" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -eq 0 ]; then
     built+=("$major")
-  elif grep -q "cannot be obtained" <<<"$out"; then
-    echo "skipping $major: $(grep 'cannot be obtained' <<<"$out")"
+  elif grep -q "cannot be obtained" "$log"; then
+    echo "skipping $major: no source channel can provide it here"
   else
-    echo "$out" >&2
-    exit 1
+    exit "$status"
   fi
+  rm -f "$log"
 done
 [ ${#built[@]} -gt 0 ] || { echo "no major could be built" >&2; exit 1; }
 pg=$(IFS=,; echo "${built[*]}")
