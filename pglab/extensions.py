@@ -25,11 +25,11 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import ui
-from .build import Build, resolve_builds
+from .build import resolve_builds
 from .cluster import Cluster
 from .config import PROJECT_ROOT
 from .errors import BuildError, ClusterError, PglabError

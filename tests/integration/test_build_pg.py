@@ -1,7 +1,6 @@
 """build-pg end to end on real sources: the default debug build, re-runs, contrib,
 bad input, patches, a killed build, a user's own tree rebuilt incrementally."""
 
-import json
 import os
 import re
 import shutil

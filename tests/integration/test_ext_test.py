@@ -9,7 +9,6 @@ import pytest
 
 from pglab import build as build_mod
 from pglab import extensions
-from pglab.cluster import processes_in
 
 from ..conftest import invoke
 
