@@ -166,9 +166,10 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
         changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
         ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
     builddir = settings.builds / bid
-    builddir.mkdir(parents=True, exist_ok=True)
+    settings.builds.mkdir(parents=True, exist_ok=True)
     with _build_lock(builddir, bid):
         srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
+        builddir.mkdir(exist_ok=True)  # only once the patches applied: a refused patch leaves nothing
         started = time.monotonic()
         count = _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs or settings.parallel_jobs)
         meta = {
@@ -196,6 +197,7 @@ class _build_lock:
 
     def __init__(self, builddir, bid):
         self.path = builddir.parent / f"{bid}.lock"
+        self.builddir = builddir
         self.bid = bid
 
     def __enter__(self):
@@ -211,6 +213,8 @@ class _build_lock:
         return self
 
     def __exit__(self, *exc):
+        if not self.builddir.exists():  # nothing was built (a patch was refused): leave no trace
+            self.path.unlink(missing_ok=True)
         os.close(self.fd)
 
 

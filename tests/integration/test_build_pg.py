@@ -84,15 +84,18 @@ def test_bad_input_is_one_clear_line_and_touches_nothing(default_build, args, me
     assert _untouched(default_build) == before
 
 
-def test_patch_that_does_not_apply_fails_cleanly(default_build, tmp_path):
+def test_patch_that_does_not_apply_fails_cleanly(settings, default_build, tmp_path):
     patch = tmp_path / "broken.patch"
     patch.write_text("--- a/src/backend/no_such_file.c\n+++ b/src/backend/no_such_file.c\n@@ -1,1 +1,1 @@\n-old\n+new\n")
     source_before = sorted(p.name for p in default_build.source_dir.iterdir())
+    builds_before = sorted(p.name for p in settings.builds.iterdir())
     done = invoke("build-pg", "--version", str(default_build.release), "--patch", str(patch))
     assert done.returncode != 0
     assert re.match(r"error: patch broken.patch does not apply to PostgreSQL", done.stderr.strip()), done.stderr
     assert sorted(p.name for p in default_build.source_dir.iterdir()) == source_before
     assert not list((default_build.source_dir).rglob("*.rej"))
+    assert sorted(p.name for p in settings.builds.iterdir() if not p.name.endswith(".lock")) == \
+        [n for n in builds_before if not n.endswith(".lock")]  # no half-made build left behind
 
 
 def _version_patch(source_dir, marker):
@@ -124,17 +127,21 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
     patch = tmp_path / "version-marker.patch"
     patch.write_text(_version_patch(default_build.source_dir, marker))
     args = ["build-pg", "--version", str(default_build.release), "--patch", str(patch)]
+    before = {p for p in settings.builds.iterdir() if p.is_dir()}
     proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        builds = lambda: [p for p in settings.builds.iterdir() if p.is_dir() and "-p" in p.name[len(str(default_build.release)):]]
-        deadline = time.monotonic() + 120
-        while not builds() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 300
+        new = set()
+        while not new and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        bdir = max(builds(), key=lambda p: p.stat().st_mtime)
+            new = {p for p in settings.builds.iterdir() if p.is_dir()} - before
+        assert len(new) == 1, f"expected one new build directory, saw {new}"
+        bdir = new.pop()
         _wait_for_compiles(bdir / "logs" / "make.log", 300, proc)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     prefix = settings.installs / bdir.name
     assert not (prefix / META).exists(), "a killed build must not look complete"
