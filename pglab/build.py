@@ -82,6 +82,14 @@ class Build:
     def bin(self, name):
         return self.bindir / name
 
+    @property
+    def pgxs_pg_regress(self):
+        """The pg_regress PGXS extensions use (installed under pg_config --pgxs's tree)."""
+        done = subprocess.run([str(self.pg_config), "--pgxs"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PglabError(f"{self.pg_config} --pgxs failed: rebuild with `invoke build-pg --version {self.id}`")
+        return Path(done.stdout.strip()).parent.parent / "test" / "regress" / "pg_regress"
+
     def __repr__(self):
         return f"<Build {self.id} at {self.prefix}>"
 

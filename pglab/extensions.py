@@ -356,8 +356,7 @@ def run_regress(ext, build, cluster, values, builddir, *, timeout):
     regress = values.get("REGRESS", "").split()
     if not regress:
         return SuiteResult(ext.name, build.id, "regress", "skip", detail="no REGRESS in Makefile")
-    pg_regress = Path(subprocess.run([str(build.pg_config), "--pgxs"], capture_output=True, text=True,
-                                     check=True).stdout.strip()).parent.parent / "test" / "regress" / "pg_regress"
+    pg_regress = build.pgxs_pg_regress
     opts, _temp = split_regress_opts(values)  # pglab applies the temp config to the cluster itself
     out = builddir / "regress"
     shutil.rmtree(out, ignore_errors=True)
