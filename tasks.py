@@ -1,15 +1,17 @@
-"""pglab's commands.  Each task parses its flags, calls one library function and
-turns a PglabError into a one-line message and a non-zero exit.  `invoke --list`."""
+"""pglab's commands: `invoke --list`.  Each task parses its flags, calls one
+library function and turns a PglabError into a one-line message and a non-zero
+exit.  Grouped by capability: PostgreSQL builds and clusters, extensions, tracing,
+pglab's own tests."""
 
 import os
 from contextlib import contextmanager
 
-from invoke import Exit, task
+from invoke import Collection, Exit, task
 
-from pglab import build, doctor as doctor_mod, ui
-from pglab.cli import OptionalPositionalTask
+from pglab import ui
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import PglabError
+from pglab_tracing import targets as trace_targets
 
 
 def _via():
@@ -18,7 +20,7 @@ def _via():
 
 
 def _settings(c):
-    return Settings.from_mapping(c.config.get("pglab", {}))
+    return Settings.from_mapping(c.config.pglab)
 
 
 @contextmanager
@@ -31,14 +33,19 @@ def _errors():
         raise Exit("interrupted", code=130) from None
 
 
+# ---- PostgreSQL: builds -------------------------------------------------------------------
+
 @task(help={"install": "install missing Debian packages when root (default: yes)"})
 def doctor(c, install=True):
     """Check the toolchain (gcc, bison, flex, ICU, gdb, ...) and install what is missing."""
+    from pglab.pg import doctor as doctor_mod
+
     with _errors():
         doctor_mod.ensure(install=install)
 
 
 @task(
+    name="build-pg",
     iterable=["patch"],
     help={
         "version": "a major (16), a release (17.11, 19rc1) or 'latest'; default from invoke.yaml (16)",
@@ -46,16 +53,19 @@ def doctor(c, install=True):
         "patch": "a patch file to apply to a copy of the source (repeatable); makes a distinct build",
         "jobs": "parallel make jobs (default: one per core)",
         "flavour": "debug (-O0 -g3, cassert; default) or opt (-O2 -g)",
-        "refresh": "retry network channels now even if they were unreachable recently",
+        "refresh": "ask the network channels again now (unreachable ones, Debian's release list)",
     },
 )
 def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, refresh=False):
     """Build PostgreSQL from source as a debug build (cached; several side by side)."""
+    from pglab.pg import build, builds
+
     with _errors():
-        b = build.build_pg(_settings(c), version=version, source=source, patches=patch or [],
+        settings = _settings(c)
+        b = build.build_pg(settings, version=version, source=source, patches=patch or [],
                            jobs=jobs or None, flavour=flavour, refresh=refresh)
         ui.say(f"pg_config: {b.pg_config}")
-        default = build.default_build(_settings(c))
+        default = builds.default_build(settings)
         flag = "" if default and default.id == b.id else f" --version {b.id}"
         ui.say(f"open psql on it: {_via()} psql{flag}")
 
@@ -63,8 +73,10 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, r
 @task(name="pg-list")
 def pg_list(c):
     """List the builds: version, source channel, flags, size, path, default."""
+    from pglab.pg import builds
+
     with _errors():
-        rows = build.describe_builds(_settings(c))
+        rows = builds.describe_builds(_settings(c))
         if not rows:
             ui.say("no builds yet: run `invoke build-pg`")
             return
@@ -74,16 +86,39 @@ def pg_list(c):
 @task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
 def pg_clean(c, build_id):
     """Delete one build (its prefix and build tree; sources and clusters stay)."""
+    from pglab.pg import build
+
     with _errors():
         build.remove_build(_settings(c), build_id)
         ui.say(f"removed {build_id}")
 
 
-def _cluster(c, version, name="main", tcp=None):
-    settings = _settings(c)
-    from pglab.cluster import Cluster
+@task(name="pg-check", iterable=["test"],
+      help={"version": "which build (default: the default build)",
+            "test": "run only this regression test (repeatable), e.g. --test join --test select"})
+def pg_check(c, version=None, test=None):
+    """Run PostgreSQL's own regression suite against a build (throwaway cluster)."""
+    from pglab.pg import builds, check
 
-    return Cluster.named(settings, build.find_build(settings, version), name, tcp=tcp)
+    with _errors():
+        settings = _settings(c)
+        b = builds.find_build(settings, version)
+        result = check.run_check(settings, b, tests=test or [])
+        if result.failed:
+            ui.raw(result.diffs[:6000])
+            raise Exit(f"{len(result.failed)} of {len(result.failed) + len(result.passed)} tests failed on {b.id}: "
+                       f"{', '.join(result.failed)}; diffs: {result.diffs_path}", code=1)
+        ui.say(f"all {len(result.passed)} tests passed on {b.id} (output in {result.output_dir})", style="green")
+
+
+# ---- PostgreSQL: clusters ------------------------------------------------------------------
+
+def _cluster(c, version, name="main", tcp=None):
+    from pglab.cluster import Cluster
+    from pglab.pg.builds import find_build
+
+    settings = _settings(c)
+    return Cluster.named(settings, find_build(settings, version), name, tcp=tcp)
 
 
 _CLUSTER_HELP = {"version": "which build: a major, a release or a build id (invoke pg-list); default: the default build",
@@ -105,10 +140,17 @@ def pg_start(c, version=None, name="main", tcp=False):
             ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
 
 
-@task(name="pg-stop", help=_CLUSTER_HELP)
-def pg_stop(c, version=None, name="main"):
+@task(name="pg-stop", help={**_CLUSTER_HELP, "all": "stop every pglab server, ext-test's warm ones included"})
+def pg_stop(c, version=None, name="main", all=False):
     """Stop a cluster (fast shutdown; no process is left behind)."""
+    from pglab import servers
+
     with _errors():
+        if all:
+            settings = _settings(c)
+            stopped = servers.stop_warm(settings) + servers.stop_named(settings)
+            ui.say(f"stopped {stopped} server(s)")
+            return
         cl = _cluster(c, version, name)
         cl.stop()
         ui.say(f"stopped: {cl!r}")
@@ -117,10 +159,10 @@ def pg_stop(c, version=None, name="main"):
 @task(name="pg-status")
 def pg_status(c):
     """Show every pglab cluster: build, state, port, pid, data directory."""
-    with _errors():
-        from pglab import cluster
+    from pglab import servers
 
-        rows = cluster.describe_clusters(_settings(c))
+    with _errors():
+        rows = servers.describe_clusters(_settings(c))
         if not rows:
             ui.say("no clusters yet: `invoke pg-start` makes one on the default build")
             return
@@ -136,23 +178,75 @@ def psql(c, version=None, name="main", command=None):
         cl.exec_psql(["-c", command] if command else [])
 
 
-@task(name="pg-check", iterable=["test"],
-      help={"version": "which build (default: the default build)",
-            "test": "run only this regression test (repeatable), e.g. --test join --test select"})
-def pg_check(c, version=None, test=None):
-    """Run PostgreSQL's own regression suite against a build (throwaway cluster)."""
+# ---- extensions ---------------------------------------------------------------------------
+
+@task(name="ext-test", positional=["what"],
+      help={"what": "an extension under extensions/ (several: a,b), 'all', or the path of a PGXS extension's "
+                    "folder (./my_ext, ~/src/pgvector)",
+            "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
+            "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
+            "k": "only pytest tests matching this expression",
+            "werror": "treat compiler warnings as errors",
+            "idle_timeout": "seconds without a finished test before a suite counts as hung (default 300)",
+            "fresh": "a fresh server for this run instead of the warm one"})
+def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.0, fresh=False):
+    """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
+    from pglab.ext import report, runner
+
     with _errors():
-        from pglab import check
+        results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
+                                  idle_timeout=float(idle_timeout) or None, fresh=fresh)
+        report.table(results)
+        report.details(results)
+        line = report.summary(results)
+        if any(not r.ok for r in results):
+            raise Exit(line, code=1)
+        ui.say(line, style="green")
 
-        settings = _settings(c)
-        b = build.find_build(settings, version)
-        result = check.run_check(settings, b, tests=test or [])
-        if result.failed:
-            ui.raw(result.diffs[:6000])
-            raise Exit(f"{len(result.failed)} of {len(result.failed) + len(result.passed)} tests failed on {b.id}: "
-                       f"{', '.join(result.failed)}; diffs: {result.diffs_path}", code=1)
-        ui.say(f"all {len(result.passed)} tests passed on {b.id} (output in {result.output_dir})", style="green")
 
+@task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",
+                                                 "template": "udf, type, bgworker or hook"})
+def new_ext(c, name, template="udf"):
+    """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
+    from pglab.ext import scaffold
+
+    with _errors():
+        dest = scaffold.scaffold(name, template)
+        ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
+
+
+# ---- tracing -----------------------------------------------------------------------------
+
+@task(positional=["target"],
+      help={"target": f"{', '.join(trace_targets.names())}, or any function name",
+            "sql": "the SQL the traced session runs",
+            "pg": "which build (default: the default build)",
+            "format": "text (default), json (JSON lines, schema pglab.trace/1), perfetto or svg",
+            "out": "write the output to this file instead of the terminal",
+            "bt": "record the full call stack at each event",
+            "timeout": "seconds before the trace stops (default 60)"})
+def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0):
+    """Trace PostgreSQL internals with gdb while a session runs your SQL."""
+    from pglab.trace import render, trace_build
+
+    with _errors():
+        render.check_format(format)
+        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))
+        text = render.render(result, format)
+        if out:
+            try:
+                with open(out, "w") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise Exit(f"error: cannot write {out}: {exc.strerror}", code=1) from None
+            ui.say(f"wrote {len(result.events)} events to {out}")
+        else:
+            ui.raw(text)
+        if result.sql_error:
+            ui.warn(f"the SQL failed: {result.sql_error}")
+
+
+# ---- pglab's own tests ------------------------------------------------------------------
 
 @task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
             "k": "only tests matching this pytest -k expression",
@@ -160,6 +254,8 @@ def pg_check(c, version=None, test=None):
 def test(c, majors=None, k=None, quick=False):
     """Set up (toolchain, builds) and run pglab's own test suite."""
     import pytest
+
+    from pglab.pg import build, doctor as doctor_mod
 
     with _errors():
         settings = _settings(c)
@@ -175,62 +271,6 @@ def test(c, majors=None, k=None, quick=False):
         raise Exit(code=int(code))
 
 
-@task(name="ext-test", positional=["name"], klass=OptionalPositionalTask,
-      help={"name": "extension(s) under extensions/, comma-separated (ext-test a,b); default: all of them",
-            "path": "test the PGXS extension in this folder instead (e.g. a contrib module copied out, a git checkout)",
-            "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
-            "k": "only pytest tests matching this expression",
-            "werror": "treat compiler warnings as errors",
-            "timeout": "seconds before a suite counts as hung (default 300)"})
-def ext_test(c, name=None, path=None, pg=None, k=None, werror=False, timeout=300.0):
-    """Build C extensions with PGXS against a build and run their pg_regress and pytest tests."""
-    with _errors():
-        from pglab import extensions
-
-        names = [n.strip() for n in (name or "").split(",") if n.strip()]
-        results = extensions.ext_test(_settings(c), names=names, path=path, pg=pg, k=k, werror=werror,
-                                      timeout=float(timeout))
-        extensions.report(results)
-        bad = [r for r in results if not r.ok]
-        if bad:
-            raise Exit(f"{len(bad)} of {len(results)} suites did not pass", code=1)
-
-
-@task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",
-                            "template": "udf, type, bgworker or hook"})
-def new_ext(c, name, template="udf"):
-    """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
-    with _errors():
-        from pglab import extensions
-
-        dest = extensions.scaffold(name, template)
-        ui.say(f"created {dest} from the {template} template; next: invoke ext-test {name}")
-
-
-@task(positional=["target"],
-      help={"target": "heap_insert, wal, query, locks, memctx, hooks, or any function name",
-            "sql": "the SQL the traced session runs",
-            "pg": "which build (default: the default build)",
-            "format": "text (default), json (JSON lines, schema pglab.trace/1), perfetto or svg",
-            "out": "write the output to this file instead of the terminal",
-            "bt": "record the full call stack at each event",
-            "timeout": "seconds before the trace stops (default 60)"})
-def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0):
-    """Trace PostgreSQL internals with gdb while a session runs your SQL."""
-    with _errors():
-        from pglab import tracing
-
-        tracing.check_format(format)
-        result = tracing.trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))
-        text = tracing.render(result, format)
-        if out:
-            try:
-                with open(out, "w") as f:
-                    f.write(text)
-            except OSError as exc:
-                raise Exit(f"error: cannot write {out}: {exc.strerror}", code=1) from None
-            ui.say(f"wrote {len(result.events)} events to {out}")
-        else:
-            ui.raw(text)
-        if result.sql_error:
-            ui.warn(f"the SQL failed: {result.sql_error}")
+ns = Collection(doctor, build_pg, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
+                ext_test, new_ext, trace, test)
+ns.configure({"pglab": Settings.defaults()})

@@ -2,193 +2,83 @@
 
 A Cluster is a data directory of one build.  Its server listens on a Unix socket
 in a private directory and nowhere else unless asked (then on loopback only, with
-password authentication; trust is for the socket alone).  PostgreSQL refuses to
-run as root, so when pglab runs as root the server runs as an unprivileged account
-(an existing `postgres`, else a `pglab` account created for the purpose) and
-everything else goes on as before: clients connect as the `postgres` role over the
-socket.  Every process of a cluster is found by its working directory, which
-PostgreSQL sets to the data directory, so none is ever left behind.
+password authentication; trust is for the socket alone).  Under root the server
+runs as an unprivileged account (pglab.accounts); clients connect as the
+`postgres` role over the socket.  Only this module starts or stops postgres.
 
-    with Cluster.throwaway(build) as cl:
+    with Cluster.throwaway(build, settings) as cl:
         cl.psql("-c", "select 1")
 """
 
+import enum
+import fcntl
 import hashlib
 import os
-import pwd
+import re
 import secrets
 import shutil
 import signal
-import socket
+import stat
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import accounts, ui
 from .errors import ClusterError
+from .procs import Ports, alive, port_free, processes_in
 
 SUPERUSER = "postgres"        # the bootstrap role, whoever runs the server
+CONF_FILE = "pglab.conf"      # included by postgresql.conf; pglab rewrites it at each start
 
 
-# ---- the account servers run as -------------------------------------------------
+class State(enum.Enum):
+    ABSENT = "absent"         # no data directory yet
+    STOPPED = "stopped"
+    RUNNING = "running"
+    CRASHED = "crashed"       # a postmaster.pid whose process is gone
 
-@dataclass(frozen=True)
-class Account:
-    name: str
-    uid: int
-    gid: int
+    def __str__(self):
+        return self.value
 
-    @property
-    def switching(self):
-        return self.uid != os.geteuid()
-
-
-def server_account(preferred=""):
-    """Who runs postgres: the caller, or (as root) an unprivileged account."""
-    if os.geteuid() != 0:
-        me = pwd.getpwuid(os.geteuid())
-        return Account(me.pw_name, me.pw_uid, me.pw_gid)
-    for name in ([preferred] if preferred else ["postgres", "pglab"]):
-        try:
-            entry = pwd.getpwnam(name)
-            return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
-        except KeyError:
-            continue
-    name = preferred or "pglab"
-    done = subprocess.run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent", "--no-create-home",
-                           "--shell", "/usr/sbin/nologin", "--comment", "pglab PostgreSQL servers", name],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ClusterError(f"could not create the account {name} to run PostgreSQL as: {done.stderr.strip()}")
-    entry = pwd.getpwnam(name)
-    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
-
-
-def _unreachable_ancestor(path, account):
-    """The first directory above `path` the account cannot traverse, or None."""
-    for parent in reversed(Path(path).resolve().parents):
-        st = parent.stat()
-        if st.st_uid == account.uid:
-            ok = st.st_mode & 0o100
-        elif st.st_gid == account.gid:
-            ok = st.st_mode & 0o010
-        else:
-            ok = st.st_mode & 0o001
-        if not ok:
-            return parent
-    return None
-
-
-# ---- processes -----------------------------------------------------------------------
-
-def processes_in(datadir):
-    """PIDs of every process whose working directory is `datadir` (a cluster's
-    postmaster and all its children chdir there)."""
-    target = str(Path(datadir).resolve())
-    pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry.name}/cwd") == target:
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-def reap_all(under):
-    """Kill every postgres process whose data directory lies under `under`.
-
-    The janitor for test runs: returns the PIDs it had to kill."""
-    root = str(Path(under).resolve())
-    killed = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry.name}/cwd")
-            exe = os.readlink(f"/proc/{entry.name}/exe")
-        except OSError:
-            continue
-        if (cwd == root or cwd.startswith(root + "/")) and exe.endswith("/postgres"):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-            except ProcessLookupError:
-                pass
-    return killed
-
-
-# ---- ports ----------------------------------------------------------------------------
-
-def _port_free(port):
-    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as s:
-                s.bind((addr, port))
-        except OSError as exc:
-            if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 here
-                continue
-            return False
-    return True
-
-
-def free_port(start, taken=()):
-    """A TCP port free on loopback, searched from `start`, skipping `taken`."""
-    for port in range(start, start + 2000):
-        if port not in taken and _port_free(port):
-            return port
-    raise ClusterError(f"no free port between {start} and {start + 2000}")
-
-
-# ---- the cluster -----------------------------------------------------------------------
 
 class Cluster:
     """A data directory of one build, and the server on it."""
 
-    def __init__(self, build, base, *, account=None, port=None, tcp=None, conf=None, throwaway=False,
-                 preferred_account="", template=None, core_dumps=False):
+    def __init__(self, build, base, *, account=None, preferred_account="", port=None, tcp=None, conf=None,
+                 throwaway=False, template=None, core_dumps=False, ports=None):
         self.build = build
         self.base = Path(base)
         self.datadir = self.base / "data"
         self.log = self.base / "server.log"
-        self.account = account or server_account(preferred_account)
+        self._account = account
+        self._preferred = preferred_account
         self.tcp = tcp if tcp is not None else (self.base / "tcp").exists()  # None: as it was last started
         self.conf = dict(conf or {})
         self.throwaway = throwaway
-        self.template = Path(template) if template else None   # an initdb'd data dir to copy
+        self.template = Path(template) if template else None   # an initdb'd cluster to copy
         self.core_dumps = core_dumps                           # crashed backends leave core files in data/
+        self.ports = ports or Ports()
         self._port = port
-        tag = hashlib.sha256(str(self.datadir.resolve()).encode()).hexdigest()[:10]
-        self.socket_dir = Path(tempfile.gettempdir()) / f"pglab-{self.account.uid}-{tag}"
 
     # -- constructors
     @classmethod
     def named(cls, settings, build, name="main", **kw):
-        return cls(build, settings.clusters / build.id / name, preferred_account=settings.account, **kw)
+        return cls(build, settings.layout.cluster(build.id, name), preferred_account=settings.account, **kw)
 
     @classmethod
-    def throwaway(cls, build, settings=None, *, template=False, **kw):
+    def throwaway(cls, build, settings, *, template=False, **kw):
         """A cluster in a fresh temporary directory, deleted when it stops.
 
         template=True copies a data directory initdb'd once per build instead of
         running initdb again: a second or two saved on every start."""
-        preferred = settings.account if settings is not None else ""
-        source = _template(build, settings, preferred) if template and settings is not None else None
-        parent = settings.clusters / ".tmp" if settings is not None else Path(tempfile.gettempdir())
+        source = template_for(build, settings) if template else None
+        parent = settings.layout.throwaways
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o755)
         base = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=parent))
-        return cls(build, base, throwaway=True, preferred_account=preferred, template=source, **kw)
+        (base / "owner").write_text(f"{os.getpid()}\n")   # see reap_orphans
+        return cls(build, base, throwaway=True, preferred_account=settings.account, template=source, **kw)
 
     def __repr__(self):
         return f"<Cluster {self.build.id} port={self.port} data={self.datadir} ({self.state()})>"
@@ -210,6 +100,25 @@ class Cluster:
             self.destroy()
 
     # -- facts
+    @property
+    def account(self):
+        """Who runs the server; looked up, never created, by reading state."""
+        if self._account is None:
+            self._account = accounts.existing(self._preferred)
+            if self._account is None:
+                raise ClusterError("no account to run PostgreSQL as yet: `invoke pg-start` creates one")
+        return self._account
+
+    def _ensure_account(self):
+        if self._account is None:
+            self._account = accounts.ensure(self._preferred)
+        return self._account
+
+    @property
+    def socket_dir(self):
+        tag = hashlib.sha256(str(self.datadir.resolve()).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"pglab-{self.account.uid}-{tag}"
+
     @property
     def port(self):
         if self._port is None:
@@ -242,23 +151,18 @@ class Cluster:
 
     def state(self):
         if not self.initialized:
-            return "absent"
+            return State.ABSENT
         pid = self.pid()
         if pid is None:
-            return "stopped"
-        if _alive(pid) and pid in processes_in(self.datadir):
-            return "running"
-        return "crashed"
+            return State.STOPPED
+        if alive(pid) and pid in processes_in(self.datadir):
+            return State.RUNNING
+        return State.CRASHED
 
     def processes(self):
         return processes_in(self.datadir)
 
     # -- running things as the account
-    def account_kwargs(self):
-        if not self.account.switching:
-            return {}
-        return {"user": self.account.uid, "group": self.account.gid, "extra_groups": []}
-
     def server_env(self):
         return {"PATH": f"{self.build.bindir}:/usr/bin:/bin", "LC_ALL": "C", "LANG": "C",
                 "HOME": str(self.base), "TZ": os.environ.get("TZ", "UTC")}
@@ -267,28 +171,21 @@ class Cluster:
         """Run a command as the server's account with the client environment set:
         for tools that write files the server reads or the other way round."""
         full_env = {**self.server_env(), **self.env, **(env or {})}
-        return subprocess.run([str(c) for c in cmd], env=full_env, check=check, **self.account_kwargs(), **kw)
-
-    def popen(self, cmd, **kw):
-        """Like run(), without waiting; output is piped back as text."""
-        return subprocess.Popen([str(c) for c in cmd], env={**self.server_env(), **self.env}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, **self.account_kwargs(), **kw)
+        return subprocess.run([str(c) for c in cmd], env=full_env, check=check, **self.account.subprocess_kwargs(),
+                              **kw)
 
     def own_dir(self, path, mode=0o700):
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, mode)
-        if self.account.switching:
-            os.chown(path, self.account.uid, self.account.gid)
+        self.account.chown(path)
 
     def ensure_reachable(self, *paths):
         """The server's account must reach the build, the cluster and `paths`: as
         root, let it traverse (o+x, not list) the directories in the way, and say so."""
         if not self.account.switching:
             return
-        from . import ui
-
         for path in (self.build.bindir / "postgres", self.base, *paths):
-            blocked = _unreachable_ancestor(path, self.account)
+            blocked = self.account.cannot_reach(path)
             while blocked is not None:
                 try:
                     os.chmod(blocked, blocked.stat().st_mode | 0o001)
@@ -298,33 +195,38 @@ class Cluster:
                         f"run `chmod o+x {blocked}` or set pglab.root (INVOKE_PGLAB_ROOT) to a directory it can reach"
                     ) from None
                 ui.note(f"let the account '{self.account.name}' traverse {blocked} (chmod o+x) to reach {path}")
-                blocked = _unreachable_ancestor(path, self.account)
+                blocked = self.account.cannot_reach(path)
 
     # -- lifecycle
     def init(self):
         """initdb, once.  Trust over the socket; TCP needs the generated password."""
         if self.initialized:
             return self
+        self._ensure_account()
         self.base.parent.mkdir(parents=True, exist_ok=True)
         self.own_dir(self.base, 0o755)
         self.ensure_reachable()
-        if self.template is not None and (self.template / "data" / "PG_VERSION").is_file():
-            subprocess.run(["cp", "-a", str(self.template / "data"), str(self.datadir)], check=True)
-            shutil.copy2(self.template / "password", self.base / "password")
-            return self
+        if self.template is not None:
+            with open(_template_lock(self.template), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_SH)   # template_for replaces it only under LOCK_EX
+                if (self.template / "data" / "PG_VERSION").is_file():
+                    subprocess.run(["cp", "-a", str(self.template / "data"), str(self.datadir)], check=True)
+                    shutil.copy2(self.template / "password", self.base / "password")
+                    return self
         pwfile = self.base / "password"
         pwfile.write_text(secrets.token_urlsafe(18) + "\n")
         os.chmod(pwfile, 0o600)
-        if self.account.switching:
-            os.chown(pwfile, self.account.uid, self.account.gid)
+        self.account.chown(pwfile)
         done = self.run([self.build.bin("initdb"), "-D", self.datadir, "-U", SUPERUSER, "--no-locale", "-E", "UTF8",
                          "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"],
                         capture_output=True, text=True)
         if done.returncode != 0:
             out = f"{done.stdout}\n{done.stderr}"
-            raise ClusterError(f"initdb failed: {_last_line(out, 'FATAL') or _last_line(out)} (data: {self.datadir})")
+            why = next((l.strip() for l in out.splitlines() if re.search(r"FATAL|error:|could not|PANIC", l)),
+                       last_line(out))
+            raise ClusterError(f"initdb failed: {why} (data: {self.datadir})")
         with open(self.datadir / "postgresql.conf", "a") as conf:
-            conf.write("\n# pglab: socket, port and extension settings live here\ninclude_if_exists = 'pglab.conf'\n")
+            conf.write(f"\n# pglab: socket, port and extension settings live here\ninclude_if_exists = '{CONF_FILE}'\n")
         return self
 
     def _write_conf(self, port):
@@ -334,11 +236,10 @@ class Cluster:
         if self.throwaway:
             lines.append("fsync = off")  # a throwaway cluster never needs to survive a power cut
         for key, value in self.conf.items():
-            lines.append(f"{key} = {_conf_value(value)}")
-        path = self.datadir / "pglab.conf"
+            lines.append(f"{key} = {conf_value(value)}")
+        path = self.datadir / CONF_FILE
         path.write_text("\n".join(lines) + "\n")
-        if self.account.switching:
-            os.chown(path, self.account.uid, self.account.gid)
+        self.account.chown(path)
         (self.base / "port").write_text(f"{port}\n")
         if self.tcp:
             (self.base / "tcp").touch()
@@ -361,14 +262,13 @@ class Cluster:
             st = os.lstat(self.socket_dir)
         except FileNotFoundError:
             return
-        import stat
-
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid not in (self.account.uid, 0):
             raise ClusterError(f"{self.socket_dir} exists and is not a directory of {self.account.name}'s: "
                                f"remove it, then start again")
 
     def start(self, *, timeout=60):
         """Start the server (no-op when running).  Returns a remark or None."""
+        self._ensure_account()
         if not self.initialized:
             self.init()
         remark = self._clear_stale_pid()
@@ -379,15 +279,14 @@ class Cluster:
         self.ensure_reachable()
         self._check_socket_dir()
         self.own_dir(self.socket_dir)
-        taken = set(running_ports())
+        taken = self.ports.taken()
         port = self.port if self.port and self.port not in taken else None  # keep the port it had
         for attempt in range(3):
-            if port is None or (self.tcp and not _port_free(port)):
-                port = free_port(5433 + (os.getpid() + attempt * 97) % 500, taken)
+            if port is None or (self.tcp and not port_free(port)):
+                port = self.ports.pick(attempt, taken)
             self._write_conf(port)
             self.log.touch()
-            if self.account.switching:
-                os.chown(self.log, self.account.uid, self.account.gid)
+            self.account.chown(self.log)
             cores = ["-c"] if self.core_dumps else []
             done = self.run([self.build.bin("pg_ctl"), "-D", self.datadir, "-l", self.log, "-w", "-t", str(timeout),
                              *cores, "start"], capture_output=True, text=True)
@@ -399,12 +298,19 @@ class Cluster:
             if "Address already in use" not in tail and "could not create lock file" not in tail:
                 break
         self._kill_leftovers()
-        raise ClusterError(f"the server did not start: {_last_line(self.log_tail(), 'FATAL') or _last_line(done.stderr)}"
+        raise ClusterError(f"the server did not start: {last_line(self.log_tail(), 'FATAL') or last_line(done.stderr)}"
                            f" (log: {self.log})")
+
+    def restart(self, conf=None):
+        """Stop and start again, with new settings when given."""
+        if conf is not None:
+            self.conf = dict(conf)
+        self.stop()
+        return self.start()
 
     def stop(self, *, mode="fast", timeout=60):
         """Stop the server and make sure none of its processes remain."""
-        if self.initialized and self.pid() is not None and self.state() == "running":
+        if self.initialized and self.pid() is not None and self.state() is State.RUNNING:
             done = self.run([self.build.bin("pg_ctl"), "-D", self.datadir, "-m", mode, "-w", "-t", str(timeout), "stop"],
                             capture_output=True, text=True)
             if done.returncode != 0:
@@ -427,9 +333,25 @@ class Cluster:
         """Stop and delete the cluster's directory and socket directory."""
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self._account is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     # -- clients
+    def log_size(self):
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        """The server log from byte `offset` on (what one test run logged)."""
+        try:
+            with open(self.log, errors="replace") as f:
+                f.seek(offset)
+                return f.read()
+        except OSError:
+            return ""
+
     def log_tail(self, lines=20):
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -441,7 +363,7 @@ class Cluster:
         cmd = [str(self.build.bin("psql")), "-X", "-v", "ON_ERROR_STOP=1", "-d", dbname, *args]
         done = subprocess.run(cmd, env={**os.environ, **self.env}, input=input, capture_output=True, text=True)
         if check and done.returncode != 0:
-            raise ClusterError(f"psql failed: {_last_line(done.stderr)}")
+            raise ClusterError(f"psql failed: {last_line(done.stderr)}")
         return done
 
     def sql(self, query, dbname="postgres"):
@@ -461,70 +383,46 @@ class Cluster:
         os.execve(psql, [psql, *args], {**os.environ, **self.env})
 
 
-def _template(build, settings, preferred_account):
-    """The per-build template data directory, initdb'd on first use (under a lock)."""
-    import fcntl
+def template_for(build, settings):
+    """The build's template data directory, initdb'd on first use (under a lock).
 
-    base = settings.clusters / ".templates" / build.id
-    if (base / "data" / "PG_VERSION").is_file():
+    It is stamped with the install it was made by: a rebuilt install (a fork
+    whose catalog changed, say) gets a fresh template instead of one its server
+    would refuse to start."""
+    base = settings.layout.template(build.id)
+    stamp = f"{build.meta.get('built_at')} {build.meta.get('fingerprint')}"
+
+    def current():
+        try:
+            return (base / "data" / "PG_VERSION").is_file() and (base / "made-by").read_text() == stamp
+        except OSError:
+            return False
+
+    if current():
         return base
     base.parent.mkdir(parents=True, exist_ok=True)
-    with open(base.parent / f"{build.id}.lock", "w") as lock:
+    with open(_template_lock(base), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (base / "data" / "PG_VERSION").is_file():
+        if not current():
             staging = base.parent / f".init-{build.id}-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)
-            Cluster(build, staging, preferred_account=preferred_account).init()
+            Cluster(build, staging, preferred_account=settings.account).init()
+            (staging / "made-by").write_text(stamp)
             shutil.rmtree(base, ignore_errors=True)
             staging.rename(base)
     return base
 
 
-def running_ports():
-    """Ports of pglab servers running now (from their socket files)."""
-    ports = []
-    tmp = Path(tempfile.gettempdir())
-    for sock in tmp.glob("pglab-*/.s.PGSQL.*"):
-        if not sock.name.endswith(".lock"):
-            try:
-                ports.append(int(sock.name.rsplit(".", 1)[1]))
-            except ValueError:
-                continue
-    return ports
+def _template_lock(template):
+    return template.parent / f"{template.name}.lock"
 
 
-def clusters(settings):
-    """Every named cluster under pg_source/clusters/: [(build_id, name, base)]."""
-    found = []
-    if settings.clusters.is_dir():
-        for build_dir in sorted(settings.clusters.iterdir()):
-            if build_dir.name.startswith(".") or not build_dir.is_dir():
-                continue
-            for base in sorted(build_dir.iterdir()):
-                if (base / "data").is_dir():
-                    found.append((build_dir.name, base.name, base))
-    return found
+def warm_lock(base):
+    """Held by the ext-test run using a warm server (pglab.ext.server)."""
+    return base.parent / f"{base.name}.lock"
 
 
-def describe_clusters(settings):
-    """Rows for pg-status: build, name, state, port, pid, data directory."""
-    from .build import Build
-
-    rows = []
-    for build_id, name, base in clusters(settings):
-        try:
-            build = Build.load(settings.installs / build_id)
-        except (OSError, ValueError):
-            rows.append((build_id, name, "build missing (data kept)", "", "", str(base / "data")))
-            continue
-        cl = Cluster(build, base, preferred_account=settings.account)
-        state = cl.state()
-        hint = " (invoke pg-start recovers it)" if state == "crashed" else ""
-        rows.append((build_id, name, state + hint, cl.port or "", cl.pid() if state == "running" else "", str(cl.datadir)))
-    return rows
-
-
-def _conf_value(value):
+def conf_value(value):
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, (int, float)):
@@ -535,7 +433,7 @@ def _conf_value(value):
     return "'" + text.replace("'", "''") + "'"
 
 
-def _last_line(text, prefer=None):
+def last_line(text, prefer=None):
     lines = [l.strip() for l in (text or "").splitlines() if l.strip()]
     if prefer:
         for line in reversed(lines):

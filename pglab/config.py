@@ -1,11 +1,15 @@
-"""Project settings: invoke.yaml's `pglab` section, in invoke's own precedence.
+"""Project settings: the `pglab` section of invoke's configuration.
 
-Tasks hand `c.config.pglab` to `Settings.from_mapping`; tests and library callers
-use `Settings.load()`, which reads the same files and environment the same way.
+The defaults are declared here and nowhere else.  tasks.py hands them to invoke
+(`ns.configure`), so invoke's own precedence applies on top: invoke.yaml (which
+documents each key), then INVOKE_PGLAB_* environment variables, then flags.
+Library callers and tests use `Settings.load()`, which reads the same files and
+environment the same way.
 """
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -13,36 +17,43 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Settings:
-    version: str = "16"
-    flavour: str = "debug"
-    root: Path = PROJECT_ROOT / "pg_source"
-    jobs: int = 0
-    memo_hours: float = 6.0
+    version: str = "16"                 # build-pg's default major (the curriculum's)
+    flavour: str = "debug"              # debug (-O0 -g3, cassert) or opt (-O2 -g)
+    root: Path = Path("pg_source")      # the working area, relative to the project
+    jobs: int = 0                       # parallel make jobs; 0 = one per core
+    memo_hours: float = 6.0             # how long an unreachable network channel is remembered
     git_url: str = "https://git.postgresql.org/git/postgresql.git"
     tarball_url: str = "https://ftp.postgresql.org/pub/source"
-    account: str = ""
-    test_majors: str = "13,14,15,16,17,18,19"
+    account: str = ""                   # the account servers run as under root; "" = postgres, else pglab
+    test_majors: str = "13,14,15,16,17,18,19"   # `invoke test` builds each one it can obtain
+    ext_idle_timeout: float = 300.0     # ext-test: seconds without a finished test before a suite is hung
+
+    @classmethod
+    def defaults(cls):
+        """The defaults as invoke configuration (plain values)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cls()).items()}
 
     @classmethod
     def from_mapping(cls, mapping):
-        known = {f.name for f in fields(cls)}
-        values = {k: mapping[k] for k in known if k in mapping and mapping[k] is not None}
-        if "root" in values:
-            root = Path(os.path.expanduser(str(values["root"])))
-            values["root"] = root if root.is_absolute() else PROJECT_ROOT / root
-        if "jobs" in values:
-            values["jobs"] = int(values["jobs"])
-        if "memo_hours" in values:
-            values["memo_hours"] = float(values["memo_hours"])
-        values = {k: str(v) if k == "version" else v for k, v in values.items()}
-        return cls(**values)
+        types = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for key, kind in types.items():
+            value = mapping.get(key) if hasattr(mapping, "get") else None
+            if value is None:
+                continue
+            values[key] = Path(os.path.expanduser(str(value))) if kind is Path else kind(value)
+        settings = cls(**values)
+        if not settings.root.is_absolute():
+            settings = replace(settings, root=PROJECT_ROOT / settings.root)
+        return settings
 
     @classmethod
     def load(cls, **overrides):
-        """Settings as `invoke` would see them in this project (yaml, then env)."""
+        """Settings as `invoke` would see them in this project (defaults, yaml, env)."""
         from invoke import Config
 
-        cfg = Config(project_location=str(PROJECT_ROOT))
+        cfg = Config(defaults={**Config.global_defaults(), "pglab": cls.defaults()},
+                     project_location=str(PROJECT_ROOT))
         cfg.load_project()
         cfg.load_shell_env()
         settings = cls.from_mapping(dict(cfg.get("pglab", {})))
@@ -52,27 +63,8 @@ class Settings:
     def parallel_jobs(self):
         return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
 
-    # The layout of the working area; nothing else computes these paths.
-    @property
-    def downloads(self):
-        return self.root / "downloads"
+    @cached_property
+    def layout(self):
+        from .layout import Layout
 
-    @property
-    def sources(self):
-        return self.root / "src"
-
-    @property
-    def builds(self):
-        return self.root / "builds"
-
-    @property
-    def installs(self):
-        return self.root / "install"
-
-    @property
-    def clusters(self):
-        return self.root / "clusters"
-
-    @property
-    def apt_state(self):
-        return self.root / "apt"
+        return Layout(self.root)

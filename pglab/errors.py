@@ -28,9 +28,41 @@ class BuildError(PglabError):
         self.tail = tail
 
 
+class BuildMissing(PglabError):
+    """No build answers "which build?"; the message names the build-pg command."""
+
+
+class BuildInUse(PglabError):
+    """A build cannot be replaced or removed while a server runs on it."""
+
+
 class ClusterError(PglabError):
     """A cluster could not be created, started, reached or stopped."""
 
 
 class ToolchainError(PglabError):
     """A required tool or library is missing and could not be installed."""
+
+
+class ExtensionError(PglabError):
+    """An extension cannot be found, read or scaffolded."""
+
+
+class TraceError(PglabError):
+    """A trace could not be made."""
+
+
+class GdbNotFound(TraceError):
+    pass
+
+
+class PtraceNotPermitted(TraceError):
+    pass
+
+
+class NoDebugInfo(TraceError):
+    pass
+
+
+class TraceSetupError(TraceError):
+    pass

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from pglab import build as build_mod
-from pglab.cluster import reap_all
+from pglab.servers import reap_orphans, stop_warm
 from pglab.config import PROJECT_ROOT, Settings
+from pglab.pg import build as build_mod
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +30,8 @@ def default_build(settings):
 def janitor():
     yield
     s = Settings.load()
-    leftovers = reap_all(s.clusters / ".tmp")  # throwaway clusters; a learner's named ones are left alone
+    stop_warm(s)   # ext-test's warm servers
+    leftovers = reap_orphans(s)  # throwaway clusters this run left; a learner's named ones are left alone
     if leftovers:
         print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)
 

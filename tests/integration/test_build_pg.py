@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pglab import build as build_mod
-from pglab import check
-from pglab.build import META
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT
+from pglab.pg import build as build_mod
+from pglab.pg import builds as builds_mod
+from pglab.pg import check
+from pglab.pg.builds import META
 
 from ..conftest import invoke
 
@@ -88,13 +89,13 @@ def test_patch_that_does_not_apply_fails_cleanly(settings, default_build, tmp_pa
     patch = tmp_path / "broken.patch"
     patch.write_text("--- a/src/backend/no_such_file.c\n+++ b/src/backend/no_such_file.c\n@@ -1,1 +1,1 @@\n-old\n+new\n")
     source_before = sorted(p.name for p in default_build.source_dir.iterdir())
-    builds_before = sorted(p.name for p in settings.builds.iterdir())
+    builds_before = sorted(p.name for p in settings.layout.builds.iterdir())
     done = invoke("build-pg", "--version", str(default_build.release), "--patch", str(patch))
     assert done.returncode != 0
     assert re.match(r"error: patch broken.patch does not apply to PostgreSQL", done.stderr.strip()), done.stderr
     assert sorted(p.name for p in default_build.source_dir.iterdir()) == source_before
     assert not list((default_build.source_dir).rglob("*.rej"))
-    assert sorted(p.name for p in settings.builds.iterdir() if not p.name.endswith(".lock")) == \
+    assert sorted(p.name for p in settings.layout.builds.iterdir() if not p.name.endswith(".lock")) == \
         [n for n in builds_before if not n.endswith(".lock")]  # no half-made build left behind
 
 
@@ -127,7 +128,7 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
     patch = tmp_path / "version-marker.patch"
     patch.write_text(_version_patch(default_build.source_dir, marker))
     args = ["build-pg", "--version", str(default_build.release), "--patch", str(patch)]
-    before = {p for p in settings.builds.iterdir() if p.is_dir()}
+    before = {p for p in settings.layout.builds.iterdir() if p.is_dir()}
     proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -135,7 +136,7 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
         new = set()
         while not new and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-            new = {p for p in settings.builds.iterdir() if p.is_dir()} - before
+            new = {p for p in settings.layout.builds.iterdir() if p.is_dir()} - before
         assert len(new) == 1, f"expected one new build directory, saw {new}"
         bdir = new.pop()
         _wait_for_compiles(bdir / "logs" / "make.log", 300, proc)
@@ -143,13 +144,13 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    prefix = settings.installs / bdir.name
+    prefix = settings.layout.prefix(bdir.name)
     assert not (prefix / META).exists(), "a killed build must not look complete"
 
     done = invoke(*args)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     assert "interrupted" in done.stdout
-    patched = build_mod.Build.load(prefix)
+    patched = builds_mod.Build.load(prefix)
     assert patched.id != default_build.id and patched.meta["patches"][0]["file"] == str(patch)
     with Cluster.throwaway(patched, settings) as cl:
         assert cl.sql("select version()")[0][0].endswith(marker)
@@ -167,7 +168,7 @@ def test_local_tree_is_rebuilt_incrementally(settings, default_build, tmp_path):
     shutil.copytree(default_build.source_dir, fork, symlinks=True)
     done = invoke("build-pg", "--source", str(fork))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    local = [b for b in build_mod.list_builds(settings) if b.meta["source_dir"] == str(fork)][0]
+    local = [b for b in builds_mod.list_builds(settings) if b.meta["source_dir"] == str(fork)][0]
     assert local.meta["channel"] == "local" and "local-my-postgres" in local.id
     again = invoke("build-pg", "--source", str(fork))
     assert "up to date" in again.stdout
@@ -182,14 +183,50 @@ def test_local_tree_is_rebuilt_incrementally(settings, default_build, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     compiled = re.findall(r"-o (\S+\.o) ", (local.build_dir / "logs" / "make.log").read_text())
     assert compiled == ["costsize.o"], compiled  # only what changed recompiles
-    with Cluster.throwaway(build_mod.Build.load(local.prefix), settings) as cl:
+    with Cluster.throwaway(builds_mod.Build.load(local.prefix), settings) as cl:
         plan = cl.sql("explain select * from pg_class")[0][0]
         assert re.match(r"Seq Scan on pg_class\s+\(cost=42\.00\.\.", plan), plan
     assert not (fork / "config.status").exists()  # pglab never writes into a user's tree
 
-    # ... and pg-check shows the learner what the planner change broke
-    result = check.run_check(settings, build_mod.Build.load(local.prefix))
+    # ... and pg-check shows the learner what the planner change broke: plans lost seq scans
+    result = check.run_check(settings, builds_mod.Build.load(local.prefix))
     assert not result.ok and result.failed and result.passed
-    assert "Seq Scan" in result.diffs or "Index" in result.diffs
-    shutil.rmtree(local.prefix)
-    shutil.rmtree(local.build_dir)
+    assert re.search(r"^-.*Seq Scan", result.diffs, re.M), result.diffs[:3000]
+
+    # a server running on the install: build-pg refuses to replace it under the server
+    rebuilt = builds_mod.Build.load(local.prefix)
+    with Cluster.throwaway(rebuilt, settings, template=True) as cl:   # also makes the build's template
+        costsize.write_text(costsize.read_text() + "\n/* touched */\n")
+        done = invoke("build-pg", "--source", str(fork))
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            f"error: cannot replace {local.id}: a server runs on it (throwaway {cl.base.name}); "
+            f"wait for the test run using it to finish"]
+        assert builds_mod.Build.load(local.prefix).meta["built_at"] == rebuilt.meta["built_at"]
+        assert cl.sql("select 1") == [["1"]]
+
+    # the catalog version changes in the fork: the template made above is stale,
+    # and a throwaway cluster (ext-test's too) must still start
+    catversion = fork / "src/include/catalog/catversion.h"
+    text = catversion.read_text()
+    number = re.search(r"#define CATALOG_VERSION_NO\s+(\d+)", text).group(1)
+    catversion.write_text(text.replace(number, str(int(number) + 1)))
+    done = invoke("build-pg", "--source", str(fork))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    bumped = builds_mod.Build.load(local.prefix)
+    with Cluster.throwaway(bumped, settings, template=True) as cl:
+        assert cl.sql("select catalog_version_no from pg_control_system()") == [[str(int(number) + 1)]]
+    build_mod.remove_build(settings, local.id)
+
+
+def test_a_killed_build_is_resumed_wherever_the_project_lives(tmp_path):
+    """The newest outputs of a killed make are removed, also when the path has /logs in it."""
+    builddir = tmp_path / "logs" / "builds" / "17.11-debug"
+    (builddir / "logs").mkdir(parents=True)
+    (builddir / "src").mkdir()
+    old, newer, log = builddir / "src" / "old.o", builddir / "src" / "half.o", builddir / "logs" / "make.log"
+    for path in (old, newer, log):
+        path.write_text("x")
+    os.utime(old, (1000, 1000))
+    build_mod._discard_interrupted_outputs(builddir, since=2000, count=4)
+    assert old.exists() and log.exists() and not newer.exists()

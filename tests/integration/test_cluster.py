@@ -9,7 +9,8 @@ import time
 import psycopg
 import pytest
 
-from pglab.cluster import Cluster, processes_in
+from pglab.cluster import Cluster, State
+from pglab.procs import processes_in
 
 from ..conftest import invoke
 
@@ -23,7 +24,7 @@ def test_throwaway_cluster_runs_sql_and_leaves_nothing(default_build, settings):
     with Cluster.throwaway(default_build, settings) as cl:
         assert repr(cl).startswith(f"<Cluster {default_build.id} port={cl.port} data=")
         pid = cl.pid()
-        assert cl.state() == "running"
+        assert cl.state() is State.RUNNING
         if os.geteuid() == 0:
             assert _uid(pid) != 0 and _uid(pid) == cl.account.uid  # never runs as root
         with cl.connect() as conn:
@@ -58,10 +59,10 @@ def test_stale_pid_file_is_removed_with_a_message(default_build, settings):
         cl.init()
         dead = 4_000_000  # above pid_max: certainly not running
         (cl.datadir / "postmaster.pid").write_text(f"{dead}\n{cl.datadir}\n")
-        assert cl.state() == "crashed"
+        assert cl.state() is State.CRASHED
         remark = cl.start()
         assert remark and "stale postmaster.pid" in remark and str(dead) in remark
-        assert cl.state() == "running"
+        assert cl.state() is State.RUNNING
     finally:
         cl.destroy()
 
@@ -73,9 +74,9 @@ def test_crashed_server_is_reported_and_recovers(default_build, settings):
         cl.sql("create table survivors(x int); insert into survivors values (1)")
         os.kill(cl.pid(), signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while cl.state() != "crashed" and time.monotonic() < deadline:
+        while cl.state() is not State.CRASHED and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert cl.state() == "crashed"
+        assert cl.state() is State.CRASHED
         cl._kill_leftovers()  # children die with the postmaster
         cl.start()
         assert cl.sql("select x from survivors") == [["1"]]  # crash recovery replayed the WAL

@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from pglab.build import build_id, configure_args, identity, identity_hash
-from pglab.doctor import NEEDS
-from pglab.sources import SourceTree
-from pglab.versions import Release
+from pglab.pg.build import build_id, configure_args, features_for, identity, identity_hash
+from pglab.pg.doctor import NEEDS
+from pglab.pg.sources import SourceTree
+from pglab.pg.versions import Release
 
 TREE = SourceTree(Path("/src/17.11"), Release.parse("17.11"), "debian", "sha256:abc", "x")
 ARGS = ["--enable-debug", "--enable-cassert"]
@@ -49,10 +49,24 @@ def _results(**present):
     return [(need, present.get(need.name, True)) for need in NEEDS]
 
 
+NO_OPTIONAL = {name: False for name in ("dtrace", "IPC::Run", "lz4", "zstd", "openssl", "libxml", "libxslt", "uuid")}
+
+
 def test_configure_args_follow_the_toolchain():
-    r17, r13 = Release.parse("17.11"), Release.parse("13.16")
-    assert configure_args(r17, "debug", _results()) == ["--enable-debug", "--enable-cassert", "--enable-dtrace",
-                                                       "--enable-tap-tests"]
-    assert configure_args(r17, "debug", _results(dtrace=False, **{"IPC::Run": False})) == ARGS
-    assert "--with-icu" in configure_args(r13, "debug", _results())  # on by default only from 16
-    assert configure_args(r17, "opt", _results(dtrace=False, **{"IPC::Run": False})) == ["--enable-debug"]
+    r17, r13, r14 = Release.parse("17.11"), Release.parse("13.16"), Release.parse("14.13")
+    assert configure_args(r17, "debug", _results()) == [
+        "--enable-debug", "--enable-cassert", "--with-lz4", "--with-zstd", "--with-openssl", "--with-libxml",
+        "--with-libxslt", "--with-uuid=e2fs", "--enable-dtrace", "--enable-tap-tests"]
+    assert configure_args(r17, "debug", _results(**NO_OPTIONAL)) == ARGS
+    assert configure_args(r13, "debug", _results(**NO_OPTIONAL)) == ARGS + ["--with-icu"]  # the default only from 16
+    assert configure_args(r17, "opt", _results(**NO_OPTIONAL)) == ["--enable-debug"]
+    # lz4 exists from 14, zstd from 15: an older release is not given flags it does not know
+    assert "--with-lz4" not in configure_args(r13, "debug", _results())
+    assert "--with-lz4" in configure_args(r14, "debug", _results()) and \
+        "--with-zstd" not in configure_args(r14, "debug", _results())
+
+
+def test_features_are_recorded_by_name_including_the_defaults():
+    names = [name for name, _flag in features_for(Release.parse("17.11"), _results())]
+    assert names == ["icu", "lz4", "zstd", "openssl", "libxml", "libxslt", "uuid", "dtrace", "tap-tests"]
+    assert dict(features_for(Release.parse("17.11"), _results()))["icu"] is None   # no flag needed from 16

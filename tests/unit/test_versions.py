@@ -3,7 +3,7 @@
 import pytest
 
 from pglab.errors import VersionError
-from pglab.versions import Release, VersionSpec, describe, substitutes_for
+from pglab.pg.versions import Release, VersionSpec, describe, substitutes_for
 
 R = Release.parse
 

@@ -9,7 +9,7 @@ exact release, or "latest" (the newest stable release reachable).
 import re
 from dataclasses import dataclass
 
-from .errors import VersionError
+from ..errors import VersionError
 
 OLDEST_MAJOR = 13          # pglab builds 13 and newer
 

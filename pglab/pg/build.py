@@ -5,9 +5,10 @@ its patches.  Its id names it for people (17.11-debug, 17.11-debug-p3fa2c1) and
 names its folders: builds/<id>/ (VPATH build tree and logs) and install/<id>/ (the
 prefix).  A prefix is complete only when pglab-build.json is in it, and that file
 is written into a staged copy which is then renamed into place, so an interrupted
-or failed build never leaves a prefix that looks complete.
+or failed build never leaves a prefix that looks complete.  An install a server
+is running on is never replaced or removed.
 
-`find_build` is the one answer to "which build?" for everything downstream.
+Which builds exist is pglab.pg.builds' business (read-only); this module makes them.
 """
 
 import fcntl
@@ -18,17 +19,16 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import doctor, ui
-from .errors import BuildError, PglabError, SourceError
-from .run import run_logged
+from .. import ui
+from ..errors import BuildError, BuildInUse, PglabError, SourceError
+from ..run import run_logged
+from . import doctor
+from .builds import META, Build, list_builds, load_build
 from .sources import Memo, channels_for, obtain
 from .sources.local import fingerprint, release_of
-from .versions import Release, VersionSpec
-
-META = "pglab-build.json"
+from .versions import VersionSpec
 
 FLAVOURS = {
     # -O0 keeps every variable visible in gdb; -g3 adds macros (e.g. `p BLCKSZ`).
@@ -37,73 +37,39 @@ FLAVOURS = {
     "opt": {"cflags": "-O2 -g -fno-omit-frame-pointer", "configure": ["--enable-debug"]},
 }
 
+# Optional features, as the major distributions' packages configure them, each
+# configured in when the toolchain check finds its library:
+# (feature, the toolchain need, configure flag, first major that has the flag)
+FEATURES = (
+    ("icu", "ICU", "--with-icu", 13),            # the default from 16 on (no flag needed there)
+    ("lz4", "lz4", "--with-lz4", 14),
+    ("zstd", "zstd", "--with-zstd", 15),
+    ("openssl", "openssl", "--with-openssl", 13),
+    ("libxml", "libxml", "--with-libxml", 13),
+    ("libxslt", "libxslt", "--with-libxslt", 13),
+    ("uuid", "uuid", "--with-uuid=e2fs", 13),
+    ("dtrace", "dtrace", "--enable-dtrace", 13),
+    ("tap-tests", "IPC::Run", "--enable-tap-tests", 13),
+)
+
 _COMPILE_RE = re.compile(r"\s-c\s(?:.*\s)?-o\s\S+\.o\b|\s-c\s+-o\s")
 
 
-@dataclass(frozen=True)
-class Build:
-    """One complete, installed build: what downstream code asks for."""
-
-    id: str
-    release: Release
-    prefix: Path
-    meta: dict
-
-    @classmethod
-    def load(cls, prefix):
-        prefix = Path(prefix)
-        meta = json.loads((prefix / META).read_text())
-        return cls(meta["id"], Release.parse(meta["release"]), prefix, meta)
-
-    @property
-    def major(self):
-        return self.release.major
-
-    @property
-    def bindir(self):
-        return self.prefix / "bin"
-
-    @property
-    def pg_config(self):
-        return self.bindir / "pg_config"
-
-    @property
-    def flavour(self):
-        return self.meta["flavour"]
-
-    @property
-    def source_dir(self):
-        return Path(self.meta["source_dir"])
-
-    @property
-    def build_dir(self):
-        return Path(self.meta["build_dir"])
-
-    def bin(self, name):
-        return self.bindir / name
-
-    @property
-    def pgxs_pg_regress(self):
-        """The pg_regress PGXS extensions use (installed under pg_config --pgxs's tree)."""
-        done = subprocess.run([str(self.pg_config), "--pgxs"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PglabError(f"{self.pg_config} --pgxs failed: rebuild with `invoke build-pg --version {self.id}`")
-        return Path(done.stdout.strip()).parent.parent / "test" / "regress" / "pg_regress"
-
-    def __repr__(self):
-        return f"<Build {self.id} at {self.prefix}>"
+def features_for(release, results):
+    """[(feature, configure flag)] this release can have with this toolchain."""
+    chosen = []
+    for feature, need, flag, since in FEATURES:
+        if release.major >= since and doctor.has(need, results):
+            if feature == "icu" and release.major >= 16:
+                chosen.append((feature, None))
+            else:
+                chosen.append((feature, flag))
+    return chosen
 
 
 def configure_args(release, flavour, results):
     """configure flags for a flavour, given what the toolchain check found."""
-    args = list(FLAVOURS[flavour]["configure"])
-    if doctor.has("dtrace", results):
-        args.append("--enable-dtrace")
-    if doctor.has("IPC::Run", results):
-        args.append("--enable-tap-tests")
-    if release.major < 16 and doctor.has("ICU", results):
-        args.append("--with-icu")  # the default from 16 on
-    return args
+    return list(FLAVOURS[flavour]["configure"]) + [f for _name, f in features_for(release, results) if f]
 
 
 def _patch_digest(patches):
@@ -151,6 +117,8 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
         spec = VersionSpec.parse(str(release_of(local.path)))  # the tree says what it is
     if refresh:
         Memo(settings).forget()
+        for channel in channels:
+            channel.refresh = True
 
     results = doctor.ensure(quiet=True)
     got = obtain(spec, channels)
@@ -162,7 +130,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
     ident = identity(tree, flavour, args, cflags, patches)
     ihash = identity_hash(ident)
     bid = build_id(ident, local_path=tree.path if tree.local else None)
-    prefix = settings.installs / bid
+    prefix = settings.layout.prefix(bid)
     fp = fingerprint(tree.path) if tree.local else None
 
     existing = _complete_meta(prefix)
@@ -173,9 +141,11 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
     if existing and existing["identity_hash"] != ihash:
         changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
         ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
-    builddir = settings.builds / bid
-    settings.builds.mkdir(parents=True, exist_ok=True)
-    with _build_lock(builddir, bid):
+    if existing:
+        refuse_if_running(settings, Build.load(prefix), "replace")
+    builddir = settings.layout.build_dir(bid)
+    builddir.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(settings, bid):
         srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
         builddir.mkdir(exist_ok=True)  # only once the patches applied: a refused patch leaves nothing
         started = time.monotonic()
@@ -184,10 +154,13 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
             "id": bid, "release": str(tree.release), "requested": str(spec), "substituted_for": got.substituted_for,
             "channel": tree.channel, "origin": tree.origin, "source_identity": tree.identity,
             "source_dir": str(srcdir), "build_dir": str(builddir), "flavour": flavour, "configure_args": args,
-            "cflags": cflags, "patches": [{"file": str(p), "sha256": h} for p, h in zip(patches, ident["patches"])],
+            "cflags": cflags, "features": [name for name, _flag in features_for(tree.release, results)],
+            "patches": [{"file": str(p), "sha256": h} for p, h in zip(patches, ident["patches"])],
             "identity": ident, "identity_hash": ihash, "fingerprint": fp, "compile_count": count,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if existing:  # a server may have been started while make ran
+            refuse_if_running(settings, Build.load(prefix), "replace")
         _install(builddir, prefix, meta)
         ui.say(f"built {bid} in {time.monotonic() - started:.0f} s → {prefix}", style="green")
     return Build.load(prefix)
@@ -203,9 +176,9 @@ def _complete_meta(prefix):
 class _build_lock:
     """One build-pg per build id at a time; a second one fails fast and says who holds it."""
 
-    def __init__(self, builddir, bid):
-        self.path = builddir.parent / f"{bid}.lock"
-        self.builddir = builddir
+    def __init__(self, settings, bid):
+        self.path = settings.layout.build_lock(bid)
+        self.builddir = settings.layout.build_dir(bid)
         self.bid = bid
 
     def __enter__(self):
@@ -233,7 +206,7 @@ def _patched_tree(settings, tree, patches, ident, fingerprint=None):
     its current state), the patches and the flavour whose build uses it."""
     tag = hashlib.sha256((tree.identity + (fingerprint or "") + "".join(ident["patches"])
                           + ident["flavour"]).encode()).hexdigest()[:10]
-    dest = settings.sources / ".patched" / f"{tree.release}-{tag}"
+    dest = settings.layout.patched_sources / f"{tree.release}-{tag}"
     done = dest.with_name(dest.name + ".applied")
     if dest.is_dir() and done.exists():
         return dest
@@ -274,8 +247,9 @@ def _discard_interrupted_outputs(builddir, since, count):
     Only files written after that make started qualify (configure's own output is
     older), and at most a few per parallel job: make simply recreates them."""
     newest = []
+    logs = os.path.join(builddir, "logs")
     for dirpath, _dirs, files in os.walk(builddir):
-        if "/logs" in dirpath:
+        if dirpath == logs or dirpath.startswith(logs + os.sep):
             continue
         for name in files:
             path = os.path.join(dirpath, name)
@@ -354,78 +328,6 @@ def _install(builddir, prefix, meta):
     shutil.rmtree(staging, ignore_errors=True)
 
 
-# ---- which builds exist ------------------------------------------------------------
-
-def list_builds(settings):
-    """Every complete build, newest release first."""
-    builds = []
-    if settings.installs.is_dir():
-        for prefix in settings.installs.iterdir():
-            if not prefix.name.startswith(".") and (prefix / META).is_file():
-                try:
-                    builds.append(Build.load(prefix))
-                except (OSError, ValueError, KeyError):
-                    continue
-    return sorted(builds, key=lambda b: (b.release, b.meta.get("built_at", "")), reverse=True)
-
-
-def default_build(settings, builds=None):
-    """The build commands use when no version is given: the one `build-pg` with no
-    arguments makes (the configured version, or what stood in for it), else the
-    newest plain build of the configured flavour."""
-    builds = list_builds(settings) if builds is None else builds
-    wanted = str(settings.version)
-    plain = [b for b in builds if b.flavour == settings.flavour and not b.meta.get("patches")
-             and b.meta.get("channel") != "local"]
-    candidates = [b for b in plain if b.meta.get("requested") == wanted or b.meta.get("substituted_for") == wanted]
-    return (candidates or plain or [None])[0]
-
-
-def find_build(settings, version=None, *, pg_config=None):
-    """Which build?  An explicit pg_config, else the build for `version`, else the default.
-
-    Raises PglabError naming the build-pg command that makes the missing build."""
-    if pg_config:
-        path = Path(pg_config).expanduser().resolve()
-        prefix = path.parent.parent
-        if (prefix / META).is_file():
-            return Build.load(prefix)
-        raise PglabError(f"{path} is not a pglab build (no {META} beside its bin/): build one with `invoke build-pg`")
-    builds = list_builds(settings)
-    if version is None:
-        found = default_build(settings, builds)
-        if found is None:
-            raise PglabError("no PostgreSQL build yet: run `invoke build-pg`")
-        return found
-    by_id = [b for b in builds if b.id == version]
-    if by_id:
-        return by_id[0]
-    spec = VersionSpec.parse(version)
-    matching = [b for b in builds if spec.matches(b.release) and not b.meta.get("patches")]
-    matching.sort(key=lambda b: (b.flavour == settings.flavour, b.release), reverse=True)
-    if not matching:
-        have = ", ".join(sorted({b.id for b in builds})) or "none"
-        raise PglabError(f"no build of PostgreSQL {version} (have: {have}): run `invoke build-pg --version {version}`")
-    return matching[0]
-
-
-def resolve_builds(settings, versions):
-    """`--pg 17,15` or `--pg all` (newest build of each major) → [Build]; None → [default]."""
-    if versions in (None, ""):
-        return [find_build(settings)]
-    if versions == "all":
-        # one per major: the newest release; patched builds and your own trees are named explicitly
-        builds = [b for b in list_builds(settings) if b.flavour == settings.flavour and not b.meta.get("patches")
-                  and b.meta.get("channel") != "local"]
-        if not builds:
-            raise PglabError("no PostgreSQL build yet: run `invoke build-pg`")
-        newest = {}
-        for b in builds:
-            newest.setdefault(b.major, b)
-        return [newest[m] for m in sorted(newest)]
-    return [find_build(settings, v.strip()) for v in str(versions).split(",") if v.strip()]
-
-
 def ensure_builds(settings, majors):
     """Build every major in `majors` that can be obtained; returns (builds, skipped notes)."""
     built, skipped = [], []
@@ -437,47 +339,31 @@ def ensure_builds(settings, majors):
     return built, skipped
 
 
-def describe_builds(settings):
-    """Rows for pg-list: default mark, id, version, channel, flags, patches, size, path."""
-    builds = list_builds(settings)
-    default = default_build(settings, builds)
-    rows = []
-    for b in builds:
-        m = b.meta
-        sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
-        opt = " ".join(f for f in m["cflags"].split() if f.startswith(("-O", "-g")))
-        flags = " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in m["configure_args"])])
-        patches = ", ".join(Path(p["file"]).name for p in m["patches"]) or "-"
-        rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"], flags,
-                     patches, ui.human_size(prefix_size(b.prefix)), str(b.prefix)))
-    return rows
+def refuse_if_running(settings, build, doing):
+    """A server running on an install must not have it replaced or deleted under it."""
+    from ..servers import running_on, stop_warm
 
-
-def prefix_size(prefix):
-    total = 0
-    for dirpath, _dirs, files in os.walk(prefix):
-        for name in files:
-            total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+    stop_warm(settings, build.id)   # ext-test's own servers: pglab may stop them
+    running = running_on(settings, build)
+    if not running:
+        return
+    named = [n for n in running if not n.startswith("throwaway ")]
+    if named:
+        how = f"stop it first: `invoke pg-stop --version {build.id}{'' if named[0] == 'main' else ' --name ' + named[0]}`"
+    else:
+        how = "wait for the test run using it to finish"
+    raise BuildInUse(f"cannot {doing} {build.id}: a server runs on it ({', '.join(running)}); {how}")
 
 
 def remove_build(settings, build_id):
     """Delete one build: its prefix, build tree and what pglab derived from it
     (cluster template, extension builds, regression output).  Refuses while a
     cluster of it runs; your clusters' data directories are kept."""
-    from .cluster import Cluster, clusters
-
-    prefix = settings.installs / build_id
-    if not (prefix / META).is_file():
+    build = load_build(settings, build_id)
+    if build is None:
         raise PglabError(f"no build named {build_id}: `invoke pg-list` shows the builds")
-    build = Build.load(prefix)
-    running = [name for bid, name, base in clusters(settings)
-               if bid == build_id and Cluster(build, base, preferred_account=settings.account).state() == "running"]
-    if running:
-        raise PglabError(f"cluster {', '.join(running)} of {build_id} is running: "
-                         f"`invoke pg-stop --version {build_id} --name {running[0]}` first")
-    shutil.rmtree(prefix)
-    for derived in (settings.builds / build_id, settings.clusters / ".templates" / build_id,
-                    settings.root / "ext-builds" / build_id, settings.root / "check" / build_id):
+    refuse_if_running(settings, build, "remove")
+    shutil.rmtree(build.prefix)
+    for derived in settings.layout.derived_from(build_id):
         shutil.rmtree(derived, ignore_errors=True)
-    (settings.builds / f"{build_id}.lock").unlink(missing_ok=True)
+    settings.layout.build_lock(build_id).unlink(missing_ok=True)

@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ui
-from .errors import ToolchainError
+from .. import ui
+from ..errors import ToolchainError
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,13 @@ NEEDS = (
     Need("gdb", "gdb", False, "`invoke trace` and crash backtraces"),
     Need("ccache", "ccache", False, "faster rebuilds"),
     Need("dtrace", "systemtap-sdt-dev", False, "--enable-dtrace (USDT probes)"),
-    Need("IPC::Run", "libipc-run-perl", False, "--enable-tap-tests"),
+    Need("IPC::Run", "libipc-run-perl", False, "--enable-tap-tests: TAP suites of PostgreSQL and extensions"),
+    Need("lz4", "liblz4-dev", False, "--with-lz4: LZ4 TOAST compression (14+)"),
+    Need("zstd", "libzstd-dev", False, "--with-zstd: zstd WAL and backup compression (15+)"),
+    Need("openssl", "libssl-dev", False, "--with-openssl: SSL, pgcrypto"),
+    Need("libxml", "libxml2-dev", False, "--with-libxml: the xml type"),
+    Need("libxslt", "libxslt1-dev", False, "--with-libxslt: xml2's XSLT"),
+    Need("uuid", "uuid-dev", False, "--with-uuid=e2fs: uuid-ossp"),
 )
 
 _PROBES = {
@@ -68,7 +74,9 @@ _PROBES = {
     "pkg-config": _which("pkg-config"), "readline": _header("/usr/include/readline/readline.h"),
     "zlib": _header("/usr/include/zlib.h"), "ICU": _pkgconfig("icu-uc"), "patch": _which("patch"),
     "perl": _which("perl"), "gdb": _which("gdb"), "ccache": _which("ccache"), "dtrace": _which("dtrace"),
-    "IPC::Run": _perl_module("IPC::Run"),
+    "IPC::Run": _perl_module("IPC::Run"), "lz4": _pkgconfig("liblz4"), "zstd": _pkgconfig("libzstd"),
+    "openssl": _pkgconfig("openssl"), "libxml": _pkgconfig("libxml-2.0"), "libxslt": _pkgconfig("libxslt"),
+    "uuid": _pkgconfig("uuid"),
 }
 
 

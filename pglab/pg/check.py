@@ -6,21 +6,13 @@ into the source tree.  A learner who changed the planner sees which tests broke
 and the diff of each.
 """
 
-import re
 import shutil
-import threading
 from dataclasses import dataclass, field
 
-from . import ui
-from .cluster import Cluster
-from .errors import PglabError
-
-# pg_regress prints "ok 12  - join  345 ms" (TAP, 16+) or "test join ... ok  345 ms" (older);
-# in a parallel group older releases print "     join ... FAILED".
-_RESULT_RES = (
-    re.compile(r"^(not ok|ok)\s+\d+\s+[-+]\s+(\S+)"),
-    re.compile(r"^(?:test\s+)?\s*(\S+)\s+\.\.\.\s+(ok|FAILED|failed|ignored)"),
-)
+from .. import ui
+from ..cluster import Cluster
+from ..errors import PglabError
+from ..postmortem import RegressTally, supervise
 
 
 @dataclass
@@ -37,35 +29,24 @@ class CheckResult:
         return not self.failed and bool(self.passed)
 
 
-def parse_line(line):
-    """(test, passed) for a result line of pg_regress, else None."""
-    m = _RESULT_RES[0].match(line)
-    if m:
-        return m.group(2), m.group(1) == "ok"
-    m = _RESULT_RES[1].match(line.replace("# ", "", 1) if line.startswith("# ") else line)
-    if m:
-        return m.group(1), m.group(2) in ("ok", "ignored")
-    return None
-
-
 def schedule_tests(schedule):
     return [t for line in schedule.read_text().splitlines() if line.startswith("test:")
             for t in line.split(":", 1)[1].split()]
 
 
-def run_check(settings, build, *, tests=(), timeout=1800):
+def run_check(settings, build, *, tests=(), idle_timeout=600):
     """Run the regression suite; returns CheckResult (check .ok)."""
     src = build.source_dir / "src" / "test" / "regress"
     regress_build = build.build_dir / "src" / "test" / "regress"
     pg_regress = regress_build / "pg_regress"
     if not pg_regress.exists():
-        raise PglabError(f"{pg_regress} is missing: rebuild with `invoke build-pg --version {build.release}`")
+        raise PglabError(f"{pg_regress} is missing: rebuild with `{build.rebuild_command()}`")
     schedule = src / "parallel_schedule"
     everything = schedule_tests(schedule)
     if tests and "test_setup" in everything and "test_setup" not in tests:
         tests = ["test_setup", *tests]  # 16+: creates the tables most tests read
     names = list(tests) or everything
-    out = settings.root / "check" / build.id
+    out = settings.layout.check(build.id)
     result = CheckResult(build.id, output_dir=str(out))
     with Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
@@ -80,28 +61,28 @@ def run_check(settings, build, *, tests=(), timeout=1800):
         cmd = [pg_regress, f"--inputdir={inputs}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",
                f"--outputdir={out}", "--max-concurrent-tests=20", f"--host={cl.socket_dir}", f"--port={cl.port}"]
         cmd += list(tests) if tests else [f"--schedule={inputs / 'parallel_schedule'}"]
+        tally = RegressTally(names)
+        tally.current = names[0]
         with ui.phase(f"regression suite on {build.id}", total=len(names)) as p:
-            proc = cl.popen(cmd, cwd=out)
-            log = []
-            watchdog = threading.Timer(timeout, proc.kill)  # reading output blocks; the timer ends a hung run
-            watchdog.start()
-            try:
-                for line in proc.stdout:
-                    log.append(line)
-                    parsed = parse_line(line.strip())
-                    if parsed:
-                        (result.passed if parsed[1] else result.failed).append(parsed[0])
-                        p.update(completed=len(result.passed) + len(result.failed))
-                proc.wait()
-            finally:
-                watchdog.cancel()
-            if proc.returncode == -9:
-                raise PglabError(f"the regression suite did not finish in {timeout} s; output in {out}")
-            p.detail = f"{len(result.passed)} passed, {len(result.failed)} failed"
-        (out / "pg_regress.out").write_text("".join(log))
+            outcome = supervise(cmd, tally=tally, cwd=out, env={**cl.server_env(), **cl.env}, account=cl.account,
+                                cluster=cl, idle_timeout=idle_timeout,
+                                on_progress=lambda t: p.update(completed=t.finished))
+            p.detail = f"{len(tally.passed)} passed, {len(tally.failed)} failed"
+        result.passed = tally.passed + tally.skipped   # "ignored" tests do not fail the suite
+        result.failed = tally.failed
+        if outcome.hung:
+            (out / "hang.txt").write_text(outcome.hang_report + "\n")
+            raise PglabError(f"the regression suite stalled: no test finished in {idle_timeout:.0f} s while "
+                             f"{outcome.stalled} ran; backtraces in {out / 'hang.txt'}")
+        if outcome.crash:
+            (out / "crash.txt").write_text(f"{outcome.crash.log}\n\n{outcome.crash.backtrace}\n")
+            result.failed = result.failed or ["(server crash)"]
+            ui.warn(f"a backend crashed ({outcome.crash.signal}); log lines and backtrace in {out / 'crash.txt'}")
+        (out / "pg_regress.out").write_text(outcome.output)
         diffs = out / "regression.diffs"
         if diffs.exists() and diffs.stat().st_size:
             result.diffs, result.diffs_path = diffs.read_text(errors="replace"), str(diffs)
         if not result.passed and not result.failed:
-            raise PglabError(f"pg_regress ran no test: {''.join(log[-5:]).strip()} (output: {out})")
+            last = " | ".join(outcome.output.strip().splitlines()[-3:])
+            raise PglabError(f"pg_regress ran no test: {last} (output: {out})")
     return result

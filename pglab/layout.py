@@ -1,0 +1,105 @@
+"""Every path under pglab's working area (pg_source/ by default); nothing else
+computes them.
+
+    downloads/            tarballs, .dsc files (downloads/debian/PKG_VER/)
+    src/<release>/        unpacked sources (+ <release>.json: where each came from)
+    src/.patched/         copies of a source with --patch files applied
+    builds/<build>/       VPATH build trees and their logs/; <build>.lock
+    install/<build>/      installed prefixes, complete when pglab-build.json is there
+    clusters/<build>/<n>/ named clusters;  .templates/<build>/ initdb'd once per build;
+                          .tmp/ throwaway clusters; .warm/<build>/<ext>/ ext-test's warm servers
+    ext-builds/<build>/   extension build copies (ext-test)
+    check/<build>/        pg-check output
+    apt/                  the Debian channel's private apt state
+    published/PKG_VER/    published extensions' sources (Debian's source archive)
+    channel-memo.json     network channels found unreachable recently
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def downloads(self):
+        return self.root / "downloads"
+
+    @property
+    def sources(self):
+        return self.root / "src"
+
+    @property
+    def patched_sources(self):
+        return self.sources / ".patched"
+
+    @property
+    def builds(self):
+        return self.root / "builds"
+
+    def build_dir(self, build_id):
+        return self.builds / build_id
+
+    def build_lock(self, build_id):
+        return self.builds / f"{build_id}.lock"
+
+    @property
+    def installs(self):
+        return self.root / "install"
+
+    def prefix(self, build_id):
+        return self.installs / build_id
+
+    @property
+    def clusters(self):
+        return self.root / "clusters"
+
+    def cluster(self, build_id, name):
+        return self.clusters / build_id / name
+
+    @property
+    def templates(self):
+        return self.clusters / ".templates"
+
+    def template(self, build_id):
+        return self.templates / build_id
+
+    @property
+    def throwaways(self):
+        return self.clusters / ".tmp"
+
+    @property
+    def warm_servers(self):
+        return self.clusters / ".warm"
+
+    def warm_server(self, build_id, tag):
+        return self.warm_servers / build_id / tag
+
+    @property
+    def ext_builds(self):
+        return self.root / "ext-builds"
+
+    def ext_build(self, build_id, folder):
+        return self.ext_builds / build_id / folder
+
+    def check(self, build_id):
+        return self.root / "check" / build_id
+
+    @property
+    def published(self):
+        return self.root / "published"
+
+    @property
+    def apt_state(self):
+        return self.root / "apt"
+
+    @property
+    def channel_memo(self):
+        return self.root / "channel-memo.json"
+
+    def derived_from(self, build_id):
+        """What pglab made from a build and deletes with it (not named clusters)."""
+        return [self.build_dir(build_id), self.template(build_id), self.warm_servers / build_id,
+                self.ext_builds / build_id, self.check(build_id)]

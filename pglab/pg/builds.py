@@ -1,0 +1,205 @@
+"""The builds registry: which PostgreSQL builds exist, and "which build?".
+
+Read-only: it never builds or deletes (pglab.pg.build does).  A build is an
+installed prefix holding pglab-build.json; `find_build` is the one answer to
+"which build?" for everything downstream.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import ui
+from ..errors import BuildMissing, PglabError
+from .versions import Release, VersionSpec
+
+META = "pglab-build.json"
+
+
+@dataclass(frozen=True)
+class Build:
+    """One complete, installed build: what downstream code asks for."""
+
+    id: str
+    release: Release
+    prefix: Path
+    meta: dict
+
+    @classmethod
+    def load(cls, prefix):
+        prefix = Path(prefix)
+        meta = json.loads((prefix / META).read_text())
+        return cls(meta["id"], Release.parse(meta["release"]), prefix, meta)
+
+    @property
+    def major(self):
+        return self.release.major
+
+    @property
+    def bindir(self):
+        return self.prefix / "bin"
+
+    @property
+    def pg_config(self):
+        return self.bindir / "pg_config"
+
+    @property
+    def flavour(self):
+        return self.meta["flavour"]
+
+    @property
+    def source_dir(self):
+        return Path(self.meta["source_dir"])
+
+    @property
+    def build_dir(self):
+        return Path(self.meta["build_dir"])
+
+    @property
+    def plain(self):
+        """A release as published: not patched, not a user's own tree."""
+        return not self.meta.get("patches") and self.meta.get("channel") != "local"
+
+    @property
+    def features(self):
+        """Optional features configured in: lz4, zstd, openssl, tap-tests, ..."""
+        if "features" in self.meta:
+            return list(self.meta["features"])
+        # builds made before pglab recorded them: what their configure flags say
+        return [a.removeprefix("--enable-").removeprefix("--with-").split("=")[0]
+                for a in self.meta.get("configure_args", []) if a not in ("--enable-debug", "--enable-cassert")]
+
+    def bin(self, name):
+        return self.bindir / name
+
+    def pgxs_dir(self):
+        """lib/pgxs/src of this build (pg_regress, the TAP modules, makefiles)."""
+        done = subprocess.run([str(self.pg_config), "--pgxs"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PglabError(f"{self.pg_config} --pgxs failed: rebuild with `{self.rebuild_command()}`")
+        return Path(done.stdout.strip()).parent.parent
+
+    @property
+    def pgxs_pg_regress(self):
+        """The pg_regress PGXS extensions use."""
+        return self.pgxs_dir() / "test" / "regress" / "pg_regress"
+
+    def rebuild_command(self):
+        """The build-pg command line that makes this build again."""
+        m = self.meta
+        parts = ["invoke", "build-pg"]
+        if m.get("channel") == "local":
+            parts += ["--source", m["source_identity"].removeprefix("local:")]
+        else:
+            parts += ["--version", str(self.release)]
+        parts += [a for p in m.get("patches", []) for a in ("--patch", p["file"])]
+        if m.get("flavour") != "debug":
+            parts += ["--flavour", m["flavour"]]
+        return " ".join(shlex.quote(p) for p in parts)
+
+    def __repr__(self):
+        return f"<Build {self.id} at {self.prefix}>"
+
+
+def load_build(settings, build_id):
+    """The build of that id, or None."""
+    try:
+        return Build.load(settings.layout.prefix(build_id))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def list_builds(settings):
+    """Every complete build, newest release first."""
+    builds = []
+    installs = settings.layout.installs
+    if installs.is_dir():
+        for prefix in installs.iterdir():
+            if not prefix.name.startswith(".") and (prefix / META).is_file():
+                try:
+                    builds.append(Build.load(prefix))
+                except (OSError, ValueError, KeyError):
+                    continue
+    return sorted(builds, key=lambda b: (b.release, b.meta.get("built_at", "")), reverse=True)
+
+
+def default_build(settings, builds=None):
+    """The build commands use when no version is given: the one `build-pg` with no
+    arguments makes (the configured version, or what stood in for it), else the
+    newest plain build of the configured flavour."""
+    builds = list_builds(settings) if builds is None else builds
+    wanted = str(settings.version)
+    plain = [b for b in builds if b.flavour == settings.flavour and b.plain]
+    candidates = [b for b in plain if b.meta.get("requested") == wanted or b.meta.get("substituted_for") == wanted]
+    return (candidates or plain or [None])[0]
+
+
+def find_build(settings, version=None, *, pg_config=None):
+    """Which build?  An explicit pg_config, else the build for `version`, else the default.
+
+    Raises BuildMissing naming the build-pg command that makes the missing build."""
+    if pg_config:
+        path = Path(pg_config).expanduser().resolve()
+        prefix = path.parent.parent
+        if (prefix / META).is_file():
+            return Build.load(prefix)
+        raise BuildMissing(f"{path} is not a pglab build (no {META} beside its bin/): build one with `invoke build-pg`")
+    builds = list_builds(settings)
+    if version is None:
+        found = default_build(settings, builds)
+        if found is None:
+            raise BuildMissing("no PostgreSQL build yet: run `invoke build-pg`")
+        return found
+    by_id = [b for b in builds if b.id == version]
+    if by_id:
+        return by_id[0]
+    spec = VersionSpec.parse(version)
+    matching = [b for b in builds if spec.matches(b.release) and b.plain]
+    matching.sort(key=lambda b: (b.flavour == settings.flavour, b.release), reverse=True)
+    if not matching:
+        have = ", ".join(sorted({b.id for b in builds})) or "none"
+        raise BuildMissing(f"no build of PostgreSQL {version} (have: {have}): run `invoke build-pg --version {version}`")
+    return matching[0]
+
+
+def resolve_builds(settings, versions):
+    """`--pg 17,15` or `--pg all` (newest build of each major) → [Build]; None → [default]."""
+    if versions in (None, ""):
+        return [find_build(settings)]
+    if versions == "all":
+        # one per major: the newest release; patched builds and your own trees are named explicitly
+        builds = [b for b in list_builds(settings) if b.flavour == settings.flavour and b.plain]
+        if not builds:
+            raise BuildMissing("no PostgreSQL build yet: run `invoke build-pg`")
+        newest = {}
+        for b in builds:
+            newest.setdefault(b.major, b)
+        return [newest[m] for m in sorted(newest)]
+    return [find_build(settings, v.strip()) for v in str(versions).split(",") if v.strip()]
+
+
+def describe_builds(settings):
+    """Rows for pg-list: default mark, id, version, channel, flags, patches, size, path."""
+    builds = list_builds(settings)
+    default = default_build(settings, builds)
+    rows = []
+    for b in builds:
+        m = b.meta
+        sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
+        opt = " ".join(f for f in m["cflags"].split() if f.startswith(("-O", "-g")))
+        flags = " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in m["configure_args"])])
+        patches = ", ".join(Path(p["file"]).name for p in m["patches"]) or "-"
+        rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"], flags,
+                     patches, ui.human_size(prefix_size(b.prefix)), str(b.prefix)))
+    return rows
+
+
+def prefix_size(prefix):
+    total = 0
+    for dirpath, _dirs, files in os.walk(prefix):
+        for name in files:
+            total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total

@@ -1,0 +1,103 @@
+"""Processes and ports of pglab's servers, found from /proc and the sockets.
+
+Every process of a cluster is found by its working directory, which PostgreSQL
+sets to the data directory, so none is ever left behind.
+"""
+
+import os
+import signal
+import socket
+import tempfile
+from pathlib import Path
+
+from .errors import ClusterError
+
+
+def processes_in(datadir):
+    """PIDs of every process whose working directory is `datadir` (a cluster's
+    postmaster and all its children chdir there)."""
+    target = str(Path(datadir).resolve())
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry.name}/cwd") == target:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def reap_all(under):
+    """Kill every postgres process whose data directory lies under `under`.
+
+    The janitor for test runs: returns the PIDs it had to kill."""
+    root = str(Path(under).resolve())
+    killed = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+            exe = os.readlink(f"/proc/{entry.name}/exe")
+        except OSError:
+            continue
+        if (cwd == root or cwd.startswith(root + "/")) and exe.endswith("/postgres"):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def port_free(port):
+    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((addr, port))
+        except OSError as exc:
+            if family == socket.AF_INET6 and exc.errno in (97, 99):  # no IPv6 here
+                continue
+            return False
+    return True
+
+
+def running_ports():
+    """Ports of pglab servers running now (from their socket files)."""
+    ports = []
+    for sock in Path(tempfile.gettempdir()).glob("pglab-*/.s.PGSQL.*"):
+        if not sock.name.endswith(".lock"):
+            try:
+                ports.append(int(sock.name.rsplit(".", 1)[1]))
+            except ValueError:
+                continue
+    return ports
+
+
+class Ports:
+    """Hands out ports for servers: free on loopback and not used by another
+    pglab server's socket.  Runs that overlap start their search at different
+    places (by pid) and skip what the others hold."""
+
+    def __init__(self, base=5433, span=500):
+        self.base, self.span = base, span
+
+    def taken(self):
+        return set(running_ports())
+
+    def pick(self, attempt=0, taken=()):
+        start = self.base + (os.getpid() + attempt * 97) % self.span
+        for port in range(start, start + 2000):
+            if port not in taken and port_free(port):
+                return port
+        raise ClusterError(f"no free port between {start} and {start + 2000}")
