@@ -1,22 +1,37 @@
 """Channel order, skipping and substitution, with fake channels; the parsers of
-what real channels answer (apt config, Sources indexes, .dsc, git tags, listings)."""
+what real channels answer (apt config, Sources indexes, .dsc, git tags, listings);
+the Debian channel and its source-package fetch over a fake apt and a local pool."""
+
+import functools
+import hashlib
+import io
+import subprocess
+import tarfile
+import threading
+from pathlib import Path
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pglab.config import Settings
 from pglab.errors import SourceError
-from pglab.sources import ChannelSkip, SourceTree, channels_for, obtain
-from pglab.sources.debian import mirror_from_apt, parse_dsc_checksums, parse_sources_index, upstream_release
-from pglab.sources.git import parse_tags, tag_for
-from pglab.sources.tarball import parse_listing
-from pglab.versions import Release, VersionSpec
+from pglab.pg.sources import ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain
+from pglab.pg.sources import debian
+from pglab.pg.sources.archive import (Archive, archive_from_apt, compare_versions, mirror_from_apt,
+                                      parse_dsc_checksums, parse_sources_index, upstream_release)
+from pglab.pg.sources.debian import DebianChannel, fetch_source_package
+from pglab.pg.sources.git import first_error, parse_tags, tag_for
+from pglab.pg.sources.tarball import parse_listing
+from pglab.pg.versions import Release, VersionSpec
 
 R = Release.parse
+MISSING = "its files are missing (404)"
 
 
 class Fake:
-    def __init__(self, name, offers=None, skip=None, refuse=None):
+    def __init__(self, name, offers=None, skip=None, refuse=None, broken=()):
         self.name, self.offers, self.skip, self.refuse = name, offers or [], skip, refuse
+        self.broken = set(broken)       # listed, but their files are gone
         self.fetched = []
 
     def catalog(self):
@@ -29,6 +44,8 @@ class Fake:
 
     def fetch(self, release):
         self.fetched.append(str(release))
+        if str(release) in self.broken:
+            raise Unfetchable(f"download of postgresql-{release}.tar.bz2 failed: 404 Not Found", MISSING)
         return SourceTree(None, release, self.name, f"fake:{release}", self.name)
 
 
@@ -38,13 +55,13 @@ def test_first_channel_that_has_it_wins_and_skips_are_explained():
     got = obtain(VersionSpec.parse("17"), chans)
     assert got.tree.channel == "debian" and str(got.tree.release) == "17.11"
     assert got.notes == ["local: no --source path given", "cache: no 17 here (offers 15.18)", "git: unreachable"]
-    assert chans[1].fetched == [] and got.substituted_for is None
+    assert chans[1].fetched == [] and got.substituted_for is None and got.warning is None
 
 
 def test_cache_is_preferred_over_the_network():
-    cache, debian = Fake("cache", ["17.11"]), Fake("debian", ["17.11"])
-    got = obtain(VersionSpec.parse("17.11"), [cache, debian])
-    assert got.tree.channel == "cache" and debian.fetched == []
+    cache, debian_ = Fake("cache", ["17.11"]), Fake("debian", ["17.11"])
+    got = obtain(VersionSpec.parse("17.11"), [cache, debian_])
+    assert got.tree.channel == "cache" and debian_.fetched == []
 
 
 def test_refusing_channel_is_not_asked():
@@ -53,12 +70,38 @@ def test_refusing_channel_is_not_asked():
     assert str(got.tree.release) == "18.6" and cache.fetched == []
 
 
-def test_implicit_default_is_substituted_by_nearest_and_recorded():
+def test_implicit_default_is_substituted_by_nearest_and_recorded(capsys):
     chans = [Fake("cache", skip="nothing cached yet"), Fake("debian", ["13.16", "15.18", "17.11", "19rc1"])]
     got = obtain(VersionSpec.parse("16", explicit=False), chans)
     assert str(got.tree.release) == "17.11" and got.substituted_for == "16"
+    assert got.warning == ("PostgreSQL 16 cannot be obtained here (no channel offers it); "
+                           "building 17.11 instead (recorded in the build's metadata)")
+    assert f"! {got.warning}\n" in capsys.readouterr().out
     got = obtain(VersionSpec.parse("16", explicit=False), [Fake("debian", ["13.16", "15.18"])])
     assert str(got.tree.release) == "15.18"
+
+
+def test_a_substitute_says_in_one_line_what_was_tried_why_it_failed_and_what_is_built(capsys):
+    chan = Fake("debian", ["13.16", "15.18", "17.12", "18.6"], broken={"17.12"})
+    got = obtain(VersionSpec.parse("16", explicit=False), [Fake("cache", skip="nothing cached yet"), chan])
+    line = ("PostgreSQL 16 cannot be obtained here (no channel offers it); 17.12 is listed by debian but its files "
+            "are missing (404); building 15.18 instead (recorded in the build's metadata)")
+    assert got.warning == line and str(got.tree.release) == "15.18" and got.substituted_for == "16"
+    out = capsys.readouterr().out.splitlines()
+    assert [l for l in out if l.startswith("!")] == [f"! {line}"]   # one line, not one per attempt
+    assert [l for l in out if not l.startswith("!")] == ["  · cache: nothing cached yet",
+                                                         "  · debian: no 16 here (offers 13.16, 15.18, 17.12, 18.6)"]
+    assert chan.fetched == ["17.12", "15.18"]
+
+
+def test_a_substitute_prefers_another_release_of_the_same_major_to_a_farther_major():
+    chan = Fake("debian", ["13.23", "15.18", "15.20", "17.12", "18.6"], broken={"17.12", "15.20"})
+    got = obtain(VersionSpec.parse("16", explicit=False), [chan])
+    assert chan.fetched == ["17.12", "15.20", "15.18"]   # not 18.6, the next major out
+    assert got.warning == (
+        "PostgreSQL 16 cannot be obtained here (no channel offers it); "
+        f"17.12 is listed by debian but {MISSING}; 15.20 is listed by debian but {MISSING}; "
+        "building 15.18 instead (recorded in the build's metadata)")
 
 
 def test_explicit_version_never_substitutes_and_lists_reachable():
@@ -73,6 +116,29 @@ def test_nothing_answering_says_so():
         obtain(VersionSpec.parse("17"), [Fake("git", skip="unreachable")])
 
 
+def test_a_listed_release_that_cannot_be_fetched_falls_back_to_the_next_best():
+    class Flaky(Fake):
+        def fetch(self, release):
+            if str(release) == "19rc1":
+                raise SourceError("download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found")
+            return super().fetch(release)
+
+    chan = Flaky("debian", ["19beta2", "19rc1", "18.6"])
+    got = obtain(VersionSpec.parse("19"), [chan])
+    assert str(got.tree.release) == "19beta2"
+    assert got.notes == ["debian: 19rc1 is listed but could not be fetched "
+                         "(download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found)"]
+    got = obtain(VersionSpec.parse("15"), [Fake("debian", ["15.18", "15.20"], broken={"15.20"})])
+    assert str(got.tree.release) == "15.18" and got.notes == [f"debian: 15.20 is listed but {MISSING}"]
+
+
+def test_the_only_release_failing_is_one_line_saying_what_and_why():
+    chan = Fake("tarball", ["13.16"], broken={"13.16"})
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("13"), [chan])
+    assert str(exc.value) == f"PostgreSQL 13 cannot be obtained here: 13.16 is listed by tarball but {MISSING}"
+
+
 def test_channel_selection(tmp_path):
     s = Settings(root=tmp_path)
     assert [c.name for c in channels_for("auto", s)] == ["local", "cache", "git", "tarball", "debian"]
@@ -81,12 +147,43 @@ def test_channel_selection(tmp_path):
     assert [c.name for c in only] == ["local"] and only[0].path == tmp_path
 
 
+def test_build_pg_refresh_reaches_every_channel_debian_included(tmp_path, monkeypatch):
+    from pglab.pg import build
+
+    seen = {}
+
+    def stop(spec, channels):
+        seen.update({c.name: c.refresh for c in channels})
+        raise SourceError("stopped before fetching")
+
+    monkeypatch.setattr(build, "obtain", stop)
+    monkeypatch.setattr(build.doctor, "ensure", lambda **kw: [])
+    for refresh in (False, True):
+        with pytest.raises(SourceError, match="stopped"):
+            build.build_pg(Settings(root=tmp_path), version="17", refresh=refresh)
+        assert seen == {"local": refresh, "cache": refresh, "git": refresh, "tarball": refresh, "debian": refresh}
+
+
+# ---- parsers ------------------------------------------------------------------------
+
 def test_debian_versions_map_to_upstream_releases():
     assert upstream_release("17.11-0+deb13u1") == R("17.11")
     assert upstream_release("19~rc1-1") == R("19rc1")
     assert upstream_release("19~beta2-1") == R("19beta2")
     assert upstream_release("1:18.6-3") == R("18.6")
     assert upstream_release("garbage") is None
+
+
+VERSION_PAIRS = [("0.8.7-1", "0.8.0-1"), ("1.10-1", "1.9-1"), ("19~rc1-1", "19-1"), ("19~beta2-1", "19~rc1-1"),
+                 ("1:0.1-1", "9.9-1"), ("17.12-0+deb13u1", "17.12-0"), ("2.18-2", "2.18-10"), ("1.0", "1.0-0"),
+                 ("1.0a-1", "1.0-1"), ("1.0+git20240101-1", "1.0-1"), ("0.8.0-1", "0.8.0-1")]
+
+
+@pytest.mark.parametrize("a,b", VERSION_PAIRS)
+def test_debian_version_order_agrees_with_dpkg(a, b):
+    ours = compare_versions(a, b)
+    for op, holds in (("lt", ours < 0), ("eq", ours == 0), ("gt", ours > 0)):
+        assert (subprocess.run(["dpkg", "--compare-versions", a, op, b]).returncode == 0) == holds, (a, op, b)
 
 
 def test_mirror_is_read_from_both_apt_formats(tmp_path):
@@ -110,14 +207,39 @@ def test_mirror_is_read_from_both_apt_formats(tmp_path):
         mirror_from_apt(empty)
 
 
+def test_the_security_and_updates_pockets_come_from_the_machines_apt_configuration(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        "Signed-By: /k.gpg\n\n"
+        "Types: deb\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\nComponents: main\n"
+        "Signed-By: /s.gpg\n")
+    (tmp_path / "sources.list.d" / "vendor.list").write_text("deb http://vendor.example/apt nodistro-updates main\n")
+    archive = archive_from_apt(tmp_path)
+    lines = archive.sources_list().splitlines()
+    assert lines[:5] == [f"deb-src [signed-by=/k.gpg] http://mirror.example/debian {s} main"
+                         for s in ("bullseye", "bookworm", "trixie", "sid", "experimental")]
+    assert lines[5:] == [line for s in ("bullseye", "bookworm", "trixie") for line in (
+        f"deb-src [signed-by=/k.gpg] http://mirror.example/debian {s}-updates main",
+        f"deb-src [signed-by=/s.gpg] http://sec.example/debian-security {s}-security main")]
+    plain = tmp_path / "plain"
+    (plain / "sources.list.d").mkdir(parents=True)
+    (plain / "sources.list").write_text("deb [signed-by=/k.gpg] http://mirror.example/debian bookworm main\n")
+    assert archive_from_apt(plain) == Archive("http://mirror.example/debian", Path("/k.gpg"))
+    assert len(archive_from_apt(plain).sources_list().splitlines()) == 5   # no pockets it does not use
+
+
 def test_sources_index_parsing_keeps_only_server_majors():
-    text = ("Package: postgresql-17\nBinary: libpq5\nVersion: 17.11-0+deb13u1\nDirectory: pool/main/p/postgresql-17\n\n"
+    text = ("Package: postgresql-17\nBinary: libpq5\nVersion: 17.11-0+deb13u1\nDirectory: pool/main/p/postgresql-17\n"
+            "Checksums-Sha256:\n " + "a" * 64 + " 4522 postgresql-17_17.11-0+deb13u1.dsc\n\n"
             "Package: postgresql-common\nVersion: 262\n\n"
             "Package: postgresql-19\nVersion: 19~rc1-1\n\n"
             "Package: postgresql-17-pgvector\nVersion: 0.8.0-1\n")
-    found = parse_sources_index(text, "sid")
+    found = parse_sources_index(text, "sid", "http://m.example/debian")
     assert [(e["package"], e["release"], e["suite"]) for e in found] == [
         ("postgresql-17", "17.11", "sid"), ("postgresql-19", "19rc1", "sid")]
+    assert found[0]["directory"] == "pool/main/p/postgresql-17" and found[0]["uri"] == "http://m.example/debian"
+    assert found[0]["files"] == {"postgresql-17_17.11-0+deb13u1.dsc": [4522, "a" * 64]}
 
 
 def test_dsc_checksums():
@@ -135,27 +257,229 @@ def test_git_tags_and_listing():
     assert parse_listing(html) == [R("17.11"), R("19rc1")]
 
 
-def test_print_uris_parsing():
-    from pglab.sources.debian import parse_print_uris
+def test_a_failed_clone_is_explained_by_gits_first_error_not_its_fallout():
+    stderr = ("remote: fatal: bad tree object 0123456789abcdef0123456789abcdef01234567        \n"
+              "remote: aborting due to possible repository corruption on the remote side.\n"
+              "fatal: early EOF\nfatal: fetch-pack: invalid index-pack output\n")
+    assert first_error(stderr) == "fatal: bad tree object 0123456789abcdef0123456789abcdef01234567"
+    assert first_error("warning: Could not find remote branch REL_13_99 to clone.\n"
+                       "fatal: Remote branch REL_13_99 not found in upstream origin\n") == \
+        "fatal: Remote branch REL_13_99 not found in upstream origin"
+    assert first_error("") == "git failed"
 
-    text = ("Need to get 23.9 MB of source archives.\n"
-            "'http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1-1.dsc' postgresql-19_19~rc1-1.dsc 4903 SHA256:" + "a" * 64 + "\n"
-            "'http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1.orig.tar.bz2' postgresql-19_19~rc1.orig.tar.bz2 23831435 SHA256:" + "b" * 64 + "\n")
-    assert parse_print_uris(text) == {
-        "postgresql-19_19~rc1-1.dsc": ("http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1-1.dsc", "a" * 64),
-        "postgresql-19_19~rc1.orig.tar.bz2": ("http://m.example/debian/pool/main/p/postgresql-19/postgresql-19_19%7erc1.orig.tar.bz2", "b" * 64)}
+
+# ---- the Debian channel over a fake apt and a local pool ------------------------------
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
-def test_a_listed_release_that_cannot_be_fetched_falls_back_to_the_next_best():
-    class Flaky(Fake):
-        def fetch(self, release):
-            if str(release) == "19rc1":
-                raise SourceError("download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found")
-            return super().fetch(release)
+@pytest.fixture
+def pool(tmp_path):
+    """A folder served over HTTP on 127.0.0.1, standing in for a Debian mirror's pool."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
 
-    chan = Flaky("debian", ["19beta2", "19rc1", "18.6"])
-    got = obtain(VersionSpec.parse("19"), [chan])
-    assert str(got.tree.release) == "19beta2"
-    assert got.notes == ["debian: 19rc1 is listed but could not be fetched (download of postgresql-19_19~rc1.orig.tar.bz2 failed: Not Found)"]
-    with pytest.raises(SourceError, match="19rc1 is listed but could not be fetched"):
-        obtain(VersionSpec.parse("19rc1"), [Flaky("debian", ["19rc1"])])
+
+def _tarball(top, files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def publish(pool_dir, package, version, upstream_files, *, upload=True, dsc_lies=False):
+    """Put a source package in the pool (unless upload=False) and return its Sources paragraph."""
+    upstream = version.split(":")[-1].rsplit("-", 1)[0]
+    top = f"{package}-{upstream}"
+    orig = _tarball(top, upstream_files)
+    patches = _tarball("debian", {"patches/series": "fix-everything.patch\n"})
+    orig_name, deb_name = f"{package}_{upstream}.orig.tar.gz", f"{package}_{version}.debian.tar.xz"
+    dsc_sum = _sha(b"something else") if dsc_lies else _sha(orig)
+    dsc = (f"Format: 3.0 (quilt)\nSource: {package}\nVersion: {version}\nChecksums-Sha256:\n"
+           f" {dsc_sum} {len(orig)} {orig_name}\n {_sha(patches)} {len(patches)} {deb_name}\n").encode()
+    dsc_name = f"{package}_{version}.dsc"
+    directory = f"pool/main/{package[0]}/{package}"
+    if upload:
+        (pool_dir / directory).mkdir(parents=True, exist_ok=True)
+        for name, data in ((dsc_name, dsc), (orig_name, orig), (deb_name, patches)):
+            (pool_dir / directory / name).write_bytes(data)
+    files = "".join(f" {_sha(d)} {len(d)} {n}\n" for n, d in ((dsc_name, dsc), (orig_name, orig), (deb_name, patches)))
+    return (f"Package: {package}\nBinary: postgresql-17-{package}\nVersion: {version}\nFormat: 3.0 (quilt)\n"
+            f"Directory: {directory}\nChecksums-Sha256:\n{files}")
+
+
+class FakeApt(DebianChannel):
+    """The Debian channel with apt faked: `apt-get update` writes the given Sources
+    indexes ({suite: (uri, text)}) into the private state; the files are served from a local pool."""
+
+    def __init__(self, settings, indexes):
+        super().__init__(settings, archive=Archive("http://fake.invalid/debian"))
+        self.indexes = indexes
+        self.calls = []
+
+    def _apt(self, *args, cwd=None):
+        self.calls.append(args[1])
+        lists = self.state / "lists"
+        if args[1] == "update":
+            for suite, (_uri, text) in self.indexes.items():
+                (lists / f"fake_dists_{suite}_main_source_Sources").write_text(text)
+            return subprocess.CompletedProcess(args, 0, "", "")
+        assert args[1] == "indextargets"
+        out = "".join(f"{lists}/fake_dists_{suite}_main_source_Sources\t{uri}/\t{suite}\tyes\n"
+                      for suite, (uri, _text) in self.indexes.items())
+        return subprocess.CompletedProcess(args, 0, out, "")
+
+
+def test_debian_release_list_is_cached_and_refresh_asks_again(tmp_path, pool, monkeypatch):
+    _dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    s = Settings(root=tmp_path / "root")
+    pg = "Package: postgresql-17\nVersion: {}-0+deb13u1\nDirectory: pool/main/p/postgresql-17\n"
+    chan = FakeApt(s, {"trixie": (url, pg.format("17.11"))})
+    assert chan.catalog() == [R("17.11")] and chan.calls == ["update", "indextargets"]
+    chan.indexes["trixie"] = (url, pg.format("17.12"))     # the archive moves on
+    again = FakeApt(s, chan.indexes)
+    assert again.catalog() == [R("17.11")] and again.calls == []   # fresh: apt is not asked
+    refreshed = FakeApt(s, chan.indexes)
+    refreshed.refresh = True                                       # build-pg --refresh
+    assert refreshed.catalog() == [R("17.12")] and refreshed.calls == ["update", "indextargets"]
+    assert FakeApt(s, chan.indexes).catalog() == [R("17.12")]
+
+
+def test_debian_release_list_is_rebuilt_when_the_archive_gains_pockets(tmp_path, pool, monkeypatch):
+    _dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    s = Settings(root=tmp_path / "root")
+    indexes = {"bullseye": (url, "Package: postgresql-13\nVersion: 13.16-0+deb11u1\n")}
+    assert FakeApt(s, indexes).catalog() == [R("13.16")]
+    indexes["bullseye-security"] = (url, "Package: postgresql-13\nVersion: 13.23-0+deb11u4\n")
+    wider = FakeApt(s, indexes)
+    wider._archive = Archive("http://fake.invalid/debian", security="http://fake.invalid/debian-security")
+    assert wider.catalog() == [R("13.16"), R("13.23")] and wider.calls == ["update", "indextargets"]
+
+
+def _pg_paragraph(pool_dir, release, debian_version, *, upload=True):
+    return publish(pool_dir, "postgresql-17", debian_version, {"configure": "#!/bin/sh\n", "README": release},
+                   upload=upload)
+
+
+def test_debian_fetch_tries_every_pocket_that_lists_the_release(tmp_path, pool, monkeypatch):
+    pool_dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    s = Settings(root=tmp_path / "root")
+    missing = _pg_paragraph(pool_dir, "17.12", "17.12-0+deb13u1", upload=False)
+    security_dir = pool_dir / "security"
+    security_dir.mkdir()
+    present = _pg_paragraph(security_dir, "17.12", "17.12-0+deb13u1")
+    chan = FakeApt(s, {"trixie": (url, missing), "trixie-security": (f"{url}/security", present)})
+    assert chan.catalog() == [R("17.12")]
+    tree = chan.fetch(R("17.12"))
+    assert (tree.path / "README").read_text() == "17.12" and not (tree.path / "debian").exists()
+    assert tree.origin == ("Debian postgresql-17 17.12-0+deb13u1 (trixie-security): upstream tarball, "
+                           "Debian's patches not applied")
+    assert tree.identity == "sha256:" + chan._load()["postgresql"][1]["files"]["postgresql-17_17.12.orig.tar.gz"][1]
+
+    nowhere = FakeApt(Settings(root=tmp_path / "other"), {"trixie": (url, missing), "trixie-security": (url, missing)})
+    nowhere.catalog()
+    with pytest.raises(Unfetchable) as exc:
+        nowhere.fetch(R("17.12"))
+    assert exc.value.why == MISSING and "(tried trixie, trixie-security)" in str(exc.value)
+    assert not (tmp_path / "other" / "downloads" / "debian" / "postgresql-17_17.12-0+deb13u1").exists()
+    assert not list((tmp_path / "other").glob("src/*"))
+
+
+def test_download_says_a_missing_file_is_missing(tmp_path, pool):
+    _dir, url = pool
+    with pytest.raises(Unfetchable) as exc:
+        download(f"{url}/pool/nothing.tar.gz", tmp_path / "nothing.tar.gz")
+    assert exc.value.why == MISSING and not (tmp_path / "nothing.tar.gz").exists()
+
+
+def _published(tmp_path, pool, monkeypatch, *packages, suite="sid"):
+    pool_dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    s = Settings(root=tmp_path / "root")
+    return s, FakeApt(s, {suite: (url, "\n\n".join(packages) + "\n")})
+
+
+def test_source_package_newest_version_unpacked_without_debian_patches(tmp_path, pool, monkeypatch):
+    pool_dir, _url = pool
+    s, chan = _published(tmp_path, pool, monkeypatch,
+                         publish(pool_dir, "hypopg", "1.4.1-2", {"hypopg.control": "1.4.1"}),
+                         publish(pool_dir, "hypopg", "1.4.10-1", {"hypopg.control": "1.4.10"}),
+                         publish(pool_dir, "pgvector", "0.8.0-1", {"vector.control": "x"}))
+    path, info = fetch_source_package(s, "hypopg", channel=chan)
+    assert path == s.layout.root / "published" / "hypopg_1.4.10-1"
+    assert sorted(p.name for p in path.iterdir()) == ["hypopg.control"]          # upstream's tree only
+    assert (path / "hypopg.control").read_text() == "1.4.10"
+    assert (info.package, info.version, info.upstream, info.suite) == ("hypopg", "1.4.10-1", "1.4.10", "sid")
+    assert info.origin.endswith("/pool/main/h/hypopg/hypopg_1.4.10.orig.tar.gz")
+    assert info.sha256 == _sha((s.layout.downloads / "debian" / "hypopg_1.4.10-1" / "hypopg_1.4.10.orig.tar.gz").read_bytes())
+    assert sorted(p.name for p in (s.layout.downloads / "debian" / "hypopg_1.4.10-1").iterdir()) == [
+        "hypopg_1.4.10-1.dsc", "hypopg_1.4.10.orig.tar.gz"]                       # no .debian.tar.xz
+
+    # cached: the same tree, with nothing downloaded again
+    (s.layout.downloads / "debian" / "hypopg_1.4.10-1" / "hypopg_1.4.10.orig.tar.gz").unlink()
+    again, info2 = fetch_source_package(s, "hypopg", channel=chan)
+    assert again == path and info2 == info
+    assert not (s.layout.downloads / "debian" / "hypopg_1.4.10-1" / "hypopg_1.4.10.orig.tar.gz").exists()
+    older, _ = fetch_source_package(s, "hypopg", "1.4.1", channel=chan)        # an upstream version
+    assert (older / "hypopg.control").read_text() == "1.4.1"
+
+
+def test_source_package_listed_but_missing_falls_back_to_the_next_version(tmp_path, pool, monkeypatch, capsys):
+    pool_dir, _url = pool
+    s, chan = _published(tmp_path, pool, monkeypatch,
+                         publish(pool_dir, "pgvector", "0.8.7-1", {"vector.control": "new"}, upload=False),
+                         publish(pool_dir, "pgvector", "0.8.0-1", {"vector.control": "old"}))
+    path, info = fetch_source_package(s, "pgvector", channel=chan)
+    assert info.version == "0.8.0-1" and (path / "vector.control").read_text() == "old"
+    assert f"Debian pgvector: 0.8.7-1 (sid) is listed but {MISSING}; taking 0.8.0-1 (sid)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ask,message", [
+    ("no-such-ext", "Debian's source archive has no source package no-such-ext"),
+    ("postgresql-17-pgvector", "Debian's source archive has no source package postgresql-17-pgvector; "
+                               "it is a binary package built from the source package pgvector"),
+])
+def test_source_package_that_does_not_exist_is_one_line(tmp_path, pool, monkeypatch, ask, message):
+    pool_dir, _url = pool
+    s, chan = _published(tmp_path, pool, monkeypatch, publish(pool_dir, "pgvector", "0.8.0-1", {"vector.control": "x"}))
+    with pytest.raises(SourceError) as exc:
+        fetch_source_package(s, ask, channel=chan)
+    assert str(exc.value) == message
+    assert not (s.layout.root / "published").exists()
+
+
+def test_source_package_that_does_not_match_its_checksums_is_refused(tmp_path, pool, monkeypatch):
+    pool_dir, _url = pool
+    s, chan = _published(tmp_path, pool, monkeypatch, publish(pool_dir, "pgvector", "0.8.0-1", {"x": "y"}))
+    tarball = pool_dir / "pool/main/p/pgvector/pgvector_0.8.0.orig.tar.gz"
+    tarball.write_bytes(tarball.read_bytes() + b"tampered")
+    with pytest.raises(SourceError) as exc:
+        fetch_source_package(s, "pgvector", channel=chan)
+    assert str(exc.value).startswith("Debian source package pgvector cannot be fetched: 0.8.0-1 (sid) is listed but "
+                                     "pgvector_0.8.0.orig.tar.gz does not match Debian's signed index")
+    assert not (s.layout.root / "published").exists()
+    assert not (s.layout.downloads / "debian" / "pgvector_0.8.0-1" / "pgvector_0.8.0.orig.tar.gz").exists()
+
+    s2, chan2 = _published(tmp_path / "b", pool, monkeypatch,
+                           publish(pool_dir, "hypopg", "1.4.1-2", {"x": "y"}, dsc_lies=True))
+    with pytest.raises(SourceError, match=r"1.4.1-2 \(sid\) is listed but its .dsc and Debian's signed index disagree"):
+        fetch_source_package(s2, "hypopg", channel=chan2)
+    assert not (s2.layout.root / "published").exists()

@@ -5,10 +5,9 @@ import re
 import shutil
 import subprocess
 
-from .. import ui
-from ..errors import SourceError
+from ... import ui
 from ..versions import Release
-from . import Channel, ChannelSkip, Memo, record_cached
+from . import Channel, ChannelSkip, Memo, Unfetchable, record_cached
 
 _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password prompt
 _TAG_RE = re.compile(r"refs/tags/REL_(\d+)_(\d+|BETA\d+|RC\d+)$")
@@ -32,6 +31,17 @@ def parse_tags(ls_remote_output):
             text = f"{major}.{rest}" if rest.isdigit() else f"{major}{rest.lower()}"
             releases.append(Release.parse(text))
     return releases
+
+
+def first_error(stderr):
+    """The line of git's stderr that says what went wrong: the first fatal or error
+    line (the server's own, when it sent one), not the fallout after it."""
+    lines = [l.strip() for l in stderr.splitlines() if l.strip()]
+    for line in lines:
+        text = line.removeprefix("remote: ")
+        if text.startswith(("fatal:", "error:")):
+            return text
+    return lines[-1] if lines else "git failed"
 
 
 class GitChannel(Channel):
@@ -60,8 +70,8 @@ class GitChannel(Channel):
 
     def fetch(self, release):
         tag = tag_for(release)
-        dest = self.settings.sources / str(release)
-        staging = self.settings.sources / f".clone-{release}"
+        dest = self.settings.layout.sources / str(release)
+        staging = self.settings.layout.sources / f".clone-{release}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
         with ui.phase(f"git clone {tag}"):
@@ -71,12 +81,13 @@ class GitChannel(Channel):
                                       capture_output=True, text=True, timeout=1800, env=_GIT_ENV)
             except subprocess.TimeoutExpired:
                 done = subprocess.CompletedProcess([], 1, "", "no progress in 30 minutes")
-        if done.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            last = (done.stderr.strip().splitlines() or ["git failed"])[-1]
-            raise SourceError(f"git clone of {tag} failed: {last}")
+            if done.returncode != 0:  # raised inside the phase, so it is not reported as done
+                shutil.rmtree(staging, ignore_errors=True)
+                why = first_error(done.stderr)
+                raise Unfetchable(f"git clone of {tag} failed: {why}", f"git clone of {tag} failed ({why})")
         commit = subprocess.run(["git", "-C", str(staging), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
+        dest.with_name(f"{dest.name}.json").unlink(missing_ok=True)  # the tree it described goes now
         shutil.rmtree(dest, ignore_errors=True)
         staging.rename(dest)
         return record_cached(self.settings, dest, release, channel=self.name, identity=f"git:{commit}",

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import SourceError
+from ...errors import SourceError
 from ..versions import Release
 from . import Channel, ChannelSkip, SourceTree
 

@@ -9,7 +9,7 @@ from . import Channel, ChannelSkip, SourceTree
 def cached_trees(settings):
     """{Release: SourceTree} for every complete tree in the cache."""
     trees = {}
-    for meta_path in sorted(settings.sources.glob("*.json")):
+    for meta_path in sorted(settings.layout.sources.glob("*.json")):
         path = meta_path.with_suffix("").resolve()  # configure's VPATH set-up does not follow a symlinked top
         try:
             meta = json.loads(meta_path.read_text())

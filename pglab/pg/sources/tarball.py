@@ -5,11 +5,11 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
-from ..errors import SourceError
 from ..versions import Release, VersionError
-from . import Channel, ChannelSkip, Memo, download, sha256_of, unpack_into_cache
+from . import Channel, ChannelSkip, Memo, Unfetchable, download, sha256_of, unpack_into_cache
 
 _DIR_RE = re.compile(r'href="v([0-9a-z.]+)/"')
+_SHA256_RE = re.compile(r"\s*([0-9a-fA-F]{64})\b")
 
 
 def parse_listing(html):
@@ -20,6 +20,23 @@ def parse_listing(html):
         except VersionError:
             continue
     return releases
+
+
+def published_sha256(url, name):
+    """The digest in upstream's NAME.sha256 (`sha256sum` format: "<hex>  <name>")."""
+    try:
+        with urllib.request.urlopen(url, timeout=20) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise Unfetchable(f"no published SHA-256 for {name}: {exc.code} {exc.reason}",
+                          f"has no published SHA-256 ({exc.code})") from None
+    except (OSError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unfetchable(f"no published SHA-256 for {name}: {reason}", f"its SHA-256 could not be read ({reason})") from None
+    m = _SHA256_RE.match(text)
+    if not m:
+        raise Unfetchable(f"{name}.sha256 holds no SHA-256", f"its published {name}.sha256 holds no SHA-256")
+    return m.group(1).lower()
 
 
 class TarballChannel(Channel):
@@ -44,17 +61,15 @@ class TarballChannel(Channel):
     def fetch(self, release):
         name = f"postgresql-{release}.tar.bz2"
         url = f"{self.settings.tarball_url.rstrip('/')}/v{release}/{name}"
-        try:
-            with urllib.request.urlopen(url + ".sha256", timeout=20) as resp:
-                published = resp.read().decode().split()[0].lower()
-        except (OSError, urllib.error.URLError, IndexError) as exc:
-            raise SourceError(f"no published SHA-256 for {name}: {getattr(exc, 'reason', exc)}") from None
-        target = self.settings.downloads / name
+        published = published_sha256(url + ".sha256", name)
+        target = self.settings.layout.downloads / name
         if not target.exists() or sha256_of(target) != published:
             download(url, target)
         actual = sha256_of(target)
         if actual != published:
             target.unlink()
-            raise SourceError(f"{name}: SHA-256 {actual} does not match the published {published}; download removed, run build-pg again")
+            raise Unfetchable(f"{name}: SHA-256 {actual} does not match the published {published}; download removed",
+                              f"{name} does not match its published SHA-256 (published {published}, "
+                              f"downloaded {actual}; the download was removed)")
         return unpack_into_cache(self.settings, target, release, channel=self.name,
                                  identity=f"sha256:{actual}", origin=url)

@@ -24,8 +24,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import ui
-from ..errors import SourceError
+from ... import ui
+from ...errors import SourceError
 from ..versions import Release, VersionSpec, describe, substitutes_for
 
 ORDER = ("local", "cache", "git", "tarball", "debian")
@@ -33,6 +33,17 @@ ORDER = ("local", "cache", "git", "tarball", "debian")
 
 class ChannelSkip(Exception):
     """This channel cannot serve the request; the message says why, in one line."""
+
+
+class Unfetchable(SourceError):
+    """A release a channel lists but whose files cannot be had.
+
+    `why` finishes the sentence "17.12 is listed by debian but ...", so that what
+    was tried and why it failed fit in the one line a user reads."""
+
+    def __init__(self, message, why):
+        super().__init__(message)
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,7 @@ class Channel:
     """A way to obtain source.  Subclasses implement catalog() and fetch()."""
 
     name = "?"
+    refresh = False    # --refresh: ask the network again instead of trusting what was cached
 
     def __init__(self, settings):
         self.settings = settings
@@ -81,16 +93,41 @@ class Obtained:
     tree: SourceTree
     notes: list
     substituted_for: str = None   # the default major that could not be had
+    warning: str = None           # the one line that says why, when a substitute is built
+
+
+@dataclass(frozen=True)
+class _Failure:
+    channel: str
+    release: Release
+    why: str
+
+    def __str__(self):
+        return f"{self.release} is listed by {self.channel} but {self.why}"
 
 
 def obtain(spec, channels):
     """Find `spec` through `channels` in order; fall back from an implicit default.
 
-    Returns Obtained.  Raises SourceError listing what each channel said and what is
+    A release a channel lists but cannot deliver gives way to the next best release
+    of the same spec, then (for the implicit default only) to the nearest other
+    major: every release of that major, channel by channel, before a farther one.
+    Returns Obtained.  Raises SourceError saying what was tried and what is
     reachable when nothing fits."""
     notes = _Notes()
     catalogs = {}
-    unfetchable = set()
+    failures = []
+
+    def attempt(channel, release, *, noted):
+        try:
+            return channel.fetch(release)
+        except SourceError as exc:
+            failure = _Failure(channel.name, release, getattr(exc, "why", None) or f"could not be fetched ({exc})")
+            failures.append(failure)
+            if noted:
+                notes.append(f"{channel.name}: {release} is listed but {failure.why}")
+            return None
+
     for channel in channels:
         refusal = channel.refuses(spec)
         if refusal:
@@ -106,31 +143,47 @@ def obtain(spec, channels):
             notes.append(f"{channel.name}: no {spec} here (offers {describe(catalog)})")
             continue
         for release in ranked:
-            try:
-                return Obtained(channel.fetch(release), notes)
-            except SourceError as exc:  # listed, but not to be had after all: the next best
-                unfetchable.add(release)
-                notes.append(f"{channel.name}: {release} is listed but could not be fetched ({exc})")
+            tree = attempt(channel, release, noted=True)
+            if tree is not None:
+                return Obtained(tree, notes)
 
-    reachable = sorted({r for cat in catalogs.values() for r in cat} - unfetchable)
+    wanted = list(failures)
+
+    def reachable():
+        failed = {(f.channel, f.release) for f in failures}
+        return sorted({r for name, cat in catalogs.items() for r in cat if (name, r) not in failed})
+
     if not spec.explicit and spec.kind == "major":
-        for major in substitutes_for(spec.major, reachable):
-            sub = VersionSpec("major", major, explicit=True)
+        for major in substitutes_for(spec.major, reachable()):
+            sub = VersionSpec("major", major)
             for channel in channels:
-                release = sub.choose(set(catalogs.get(channel.name, [])) - unfetchable)
-                if release is None:
-                    continue
-                ui.warn(f"PostgreSQL {spec.major} cannot be obtained here; building {release} instead "
-                        f"(the nearest major reachable; recorded in the build's metadata)")
-                try:
-                    return Obtained(channel.fetch(release), notes, str(spec.major))
-                except SourceError as exc:
-                    unfetchable.add(release)
-                    notes.append(f"{channel.name}: {release} is listed but could not be fetched ({exc})")
-    if reachable:
-        raise SourceError(f"PostgreSQL {spec} cannot be obtained here; reachable: {describe(reachable)} "
-                          f"(each channel's answer is listed above)")
+                for release in sub.ranked(catalogs.get(channel.name, [])):
+                    if any(f.channel == channel.name and f.release == release for f in failures):
+                        continue
+                    tree = attempt(channel, release, noted=False)
+                    if tree is None:
+                        continue
+                    line = "; ".join([_cannot(spec, wanted)] + [str(f) for f in failures[len(wanted):]]
+                                     + [f"building {release} instead (recorded in the build's metadata)"])
+                    ui.warn(line)
+                    return Obtained(tree, notes, str(spec.major), line)
+
+    left = reachable()
+    if failures or left:
+        parts = [_cannot(spec, wanted)] + [str(f) for f in failures[len(wanted):]]
+        if left:
+            parts.append(f"reachable: {describe(left)} (each channel's answer is listed above)")
+        raise SourceError("; ".join(parts))
     raise SourceError(f"PostgreSQL {spec} cannot be obtained: no source channel answered ({'; '.join(notes)})")
+
+
+def _cannot(spec, failures):
+    """'PostgreSQL 16 cannot be obtained here' and why, as the start of one line."""
+    if failures:
+        return f"PostgreSQL {spec} cannot be obtained here: " + "; ".join(str(f) for f in failures)
+    if not spec.explicit:
+        return f"PostgreSQL {spec} cannot be obtained here (no channel offers it)"
+    return f"PostgreSQL {spec} cannot be obtained here"
 
 
 def channels_for(source, settings, local_path=None):
@@ -160,7 +213,7 @@ class Memo:
     """Remembers that a network channel was unreachable, so that re-runs stay fast."""
 
     def __init__(self, settings):
-        self.path = settings.root / "channel-memo.json"
+        self.path = settings.layout.channel_memo
         self.ttl = settings.memo_hours * 3600
 
     def _load(self):
@@ -201,8 +254,12 @@ def download(url, dest, *, timeout=30):
     part = dest.with_name(dest.name + ".part")
     try:
         resp = urllib.request.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        why = f"its files are missing ({exc.code})" if exc.code in (404, 410) else f"its download failed (HTTP {exc.code})"
+        raise Unfetchable(f"download of {dest.name} failed: {exc.code} {exc.reason} ({url})", why) from None
     except (OSError, urllib.error.URLError) as exc:
-        raise SourceError(f"download of {dest.name} failed: {getattr(exc, 'reason', exc)}") from None
+        reason = getattr(exc, "reason", exc)
+        raise Unfetchable(f"download of {dest.name} failed: {reason}", f"its download failed ({reason})") from None
     try:
         with resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
@@ -214,7 +271,7 @@ def download(url, dest, *, timeout=30):
                     p.update(completed=done)
     except (OSError, http.client.HTTPException) as exc:
         part.unlink(missing_ok=True)
-        raise SourceError(f"download of {dest.name} broke off: {exc}") from None
+        raise Unfetchable(f"download of {dest.name} broke off: {exc}", f"its download broke off ({exc})") from None
     part.replace(dest)
     return dest
 
@@ -224,20 +281,31 @@ def unpack_into_cache(settings, tarball, release, *, channel, identity, origin):
 
     The tree is unpacked beside its final place and renamed in one step, so an
     interrupted unpack never looks like a cached tree."""
-    final = settings.sources / str(release)
-    staging = settings.sources / f".unpack-{release}"
+    final = settings.layout.sources / str(release)
+    staging = settings.layout.sources / f".unpack-{release}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    with ui.phase(f"unpack {Path(tarball).name}"), tarfile.open(tarball) as tar:
-        tar.extractall(staging, filter="tar")
-    tops = [p for p in staging.iterdir()]
-    if len(tops) != 1 or not (tops[0] / "configure").exists():
+    try:
+        unpack(tarball, staging)
+        tops = [p for p in staging.iterdir()]
+        if len(tops) != 1 or not (tops[0] / "configure").exists():
+            raise SourceError(f"{tarball} does not hold a PostgreSQL source tree (no top-level configure)")
+        shutil.rmtree(final, ignore_errors=True)
+        Path(f"{final}.json").unlink(missing_ok=True)
+        tops[0].rename(final)
+    finally:  # whatever happened, no half-unpacked tree stays behind
         shutil.rmtree(staging, ignore_errors=True)
-        raise SourceError(f"{tarball} does not hold a PostgreSQL source tree (no top-level configure)")
-    shutil.rmtree(final, ignore_errors=True)
-    tops[0].rename(final)
-    shutil.rmtree(staging, ignore_errors=True)
     return record_cached(settings, final, release, channel=channel, identity=identity, origin=origin)
+
+
+def unpack(tarball, dest):
+    """Extract a tarball into `dest` (tar's own safety filter); a broken one is a SourceError."""
+    with ui.phase(f"unpack {Path(tarball).name}"):
+        try:
+            with tarfile.open(tarball) as tar:
+                tar.extractall(dest, filter="tar")
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise SourceError(f"{Path(tarball).name} cannot be unpacked: {exc}") from None
 
 
 def record_cached(settings, path, release, *, channel, identity, origin):

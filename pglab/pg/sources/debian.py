@@ -1,0 +1,293 @@
+"""The Debian channel: PostgreSQL's upstream tarball as Debian's source archive carries it.
+
+apt does the index work, with a private state directory under pg_source/apt/ (the
+machine's own apt state is never touched) and the archive read from the machine's
+apt configuration: its mirror, and the -updates and -security pockets of Debian's
+stable releases where the machine uses them (stable point releases and security
+fixes of postgresql-NN arrive there first).  apt checks the Sources indexes against
+the archive's signature; pglab checks the .dsc and the upstream tarball against
+those indexes, the tarball once more against the .dsc, and unpacks it as it is,
+without Debian's patches, so the tree is upstream's.
+
+`fetch_source_package` does the same for any source package (published
+extensions such as pgvector or hypopg), for ext-test.
+"""
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from ... import ui
+from ...errors import SourceError
+from ..versions import Release
+from . import Channel, ChannelSkip, Memo, Unfetchable, download, sha256_of, unpack, unpack_into_cache
+from .archive import (read_index, upstream_tarball, archive_from_apt, compare_versions, find_source_records,
+                      parse_dsc_checksums, parse_sources_index, source_of_binary, upstream_version)
+
+CATALOG_FORMAT = 2       # catalog.json's layout; another one is rebuilt, not misread
+
+
+class DebianChannel(Channel):
+    name = "debian"
+
+    def __init__(self, settings, archive=None):
+        super().__init__(settings)
+        self.state = settings.layout.apt_state
+        self.catalog_file = self.state / "catalog.json"
+        self._archive = archive
+
+    @property
+    def archive(self):
+        if self._archive is None:
+            self._archive = archive_from_apt()
+        return self._archive
+
+    def _apt(self, *args, cwd=None):
+        st = self.state
+        opts = {
+            "Dir::Etc::SourceList": st / "sources.list", "Dir::Etc::SourceParts": st / "sources.list.d",
+            "Dir::Etc::Preferences": st / "preferences", "Dir::Etc::PreferencesParts": st / "preferences.d",
+            "Dir::State": st, "Dir::State::Lists": st / "lists", "Dir::State::status": st / "status",
+            "Dir::Cache": st / "cache", "Acquire::Languages": "none",
+        }
+        if os.geteuid() == 0:
+            opts["APT::Sandbox::User"] = "root"  # the private directories are root's
+        cmd = [args[0]]
+        for key, value in opts.items():
+            cmd += ["-o", f"{key}={value}"]
+        return subprocess.run(cmd + list(args[1:]), cwd=cwd, capture_output=True, text=True,
+                              env={**os.environ, "LC_ALL": "C"})
+
+    def _prepare(self, sources):
+        for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"):
+            (self.state / sub).mkdir(parents=True, exist_ok=True)
+        (self.state / "status").touch()
+        (self.state / "sources.list").write_text(sources)
+
+    def _load(self):
+        try:
+            data = json.loads(self.catalog_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("format") == CATALOG_FORMAT else None
+
+    def _indexes(self):
+        """[(path, uri, suite)] of the signed Sources indexes apt holds, in sources.list order."""
+        done = self._apt("apt-get", "indextargets", "--format", "$(FILENAME)\t$(REPO_URI)\t$(RELEASE)\t$(TRUSTED)",
+                         "Created-By: Sources")
+        found = []
+        for line in done.stdout.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 4 and parts[3] == "yes" and Path(parts[0]).is_file():
+                found.append((Path(parts[0]), parts[1].rstrip("/"), parts[2]))
+        return found
+
+    def update(self):
+        """The private apt state, brought up to date: apt-get update when the
+        archive's sources changed, the last update is older than memo_hours, or
+        --refresh asks.  Returns the catalog: {"postgresql": [entries]}."""
+        sources = self.archive.sources_list()
+        data = self._load()
+        if (data and not self.refresh and data.get("sources") == sources
+                and time.time() - self.catalog_file.stat().st_mtime < self.settings.memo_hours * 3600):
+            return data
+        self._prepare(sources)
+        with ui.phase("apt-get update (Debian's source archive, private state)"):
+            done = self._apt("apt-get", "update")
+        indexes = self._indexes()
+        if not indexes:
+            reason = next((l for l in done.stderr.splitlines() if l.startswith(("E:", "W:"))), "apt-get update failed")
+            raise ChannelSkip(f"Debian's source archive unreachable: {reason}")
+        entries = []
+        for path, uri, suite in indexes:
+            entries += parse_sources_index(read_index(path, b"\nPackage: postgresql-"), suite, uri)
+        data = {"format": CATALOG_FORMAT, "sources": sources, "postgresql": entries}
+        part = self.catalog_file.with_name(f"catalog.json.{os.getpid()}")
+        part.write_text(json.dumps(data, indent=1) + "\n")
+        part.replace(self.catalog_file)
+        self.refresh = False  # asked once in this run: that is what --refresh means
+        return data
+
+    def catalog(self):
+        if shutil.which("apt-get") is None:
+            raise ChannelSkip("apt-get not found (not a Debian-like system)")
+        _ = self.archive   # no mirror configured: a skip to report, not a network failure to remember
+        memo = Memo(self.settings)
+        recent = memo.recent_failure(self.name)
+        if recent:
+            raise ChannelSkip(recent)
+        try:
+            data = self.update()
+        except ChannelSkip as skip:
+            memo.failed(self.name, str(skip))
+            raise
+        releases = sorted({Release.parse(e["release"]) for e in data["postgresql"]})
+        if not releases:
+            raise ChannelSkip("Debian's source archive lists no postgresql-NN source package")
+        return releases
+
+    def download(self, records):
+        """The .dsc and the upstream tarball of the first of `records` (one source
+        version, as each index lists it) whose files can be had; Debian's own
+        packaging is not needed.  Returns (dsc, tarball, record); raises Unfetchable."""
+        if not records:  # another build-pg refreshed the list in between
+            raise Unfetchable("Debian's source archive no longer lists it", "it is no longer listed")
+        failures = []
+        for record in records:
+            try:
+                return self._download_one(record)
+            except Unfetchable as exc:
+                failures.append((record, exc))
+        record, first = failures[0]
+        tried = ", ".join(r["suite"] for r, _exc in failures)
+        raise Unfetchable(f"{record['package']} {record['version']}: {first} (tried {tried})", first.why)
+
+    def _download_one(self, record):
+        package, version = record["package"], record["version"]
+        dsc = next((n for n in record["files"] if n.endswith(".dsc")), None)
+        tarball = upstream_tarball(record)
+        if dsc is None or tarball is None:
+            raise Unfetchable(f"{package} {version}: the index lists no .dsc or upstream tarball",
+                              "the index lists no upstream tarball for it")
+        where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
+        where.mkdir(parents=True, exist_ok=True)
+        try:
+            for name in (dsc, tarball):
+                digest = record["files"][name][1]
+                target = where / name
+                if target.exists() and sha256_of(target) == digest:
+                    continue
+                download(f"{record['uri']}/{record['directory']}/{quote(name)}", target)
+                actual = sha256_of(target)
+                if actual != digest:
+                    target.unlink()
+                    raise Unfetchable(f"{name}: SHA-256 {actual} does not match Debian's signed index; removed",
+                                      f"{name} does not match Debian's signed index (SHA-256 {actual}; removed)")
+        finally:
+            if not any(where.iterdir()):
+                where.rmdir()  # nothing came: leave no empty folder behind
+        sums = parse_dsc_checksums((where / dsc).read_text(errors="replace"))
+        if sums.get(tarball) != record["files"][tarball][1]:
+            raise Unfetchable(f"{dsc}: names another {tarball} than Debian's signed index",
+                              f"its .dsc and Debian's signed index disagree about {tarball}")
+        return where / dsc, where / tarball, record
+
+    def download_release(self, release):
+        """The .dsc and upstream tarball of a PostgreSQL release the catalog lists:
+        (dsc, tarball, record)."""
+        data = self._load() or self.update()
+        return self.download([e for e in data["postgresql"] if e["release"] == str(release)])
+
+    def fetch(self, release):
+        _dsc, tarball, record = self.download_release(release)
+        return unpack_into_cache(
+            self.settings, tarball, release, channel=self.name, identity=f"sha256:{record['files'][tarball.name][1]}",
+            origin=f"Debian {record['package']} {record['version']} ({record['suite']}): upstream tarball, "
+                   f"Debian's patches not applied")
+
+    # -- any source package
+
+    def source_records(self, package):
+        """Every index's record of source package `package`, newest version first."""
+        records = []
+        for path, uri, suite in self._indexes():
+            text = read_index(path, f"\nPackage: {package}\n".encode())
+            records += find_source_records(text, package, suite, uri)
+        return sorted(records, key=functools.cmp_to_key(lambda a, b: compare_versions(b["version"], a["version"])))
+
+    def source_of(self, binary):
+        for path, _uri, _suite in self._indexes():
+            source = source_of_binary(read_index(path, binary.encode()), binary)
+            if source:
+                return source
+        return None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published source package, unpacked as its upstream released it."""
+
+    package: str       # Debian's source package name: pgvector, hypopg, postgresql-hll
+    version: str       # Debian's version: 0.8.0-1
+    upstream: str      # the upstream release: 0.8.0
+    suite: str         # the Debian suite (or pocket) it came from
+    sha256: str        # of the upstream tarball, as the .dsc and Debian's signed index give it
+    origin: str        # the tarball's URL
+    path: Path         # the unpacked tree
+
+
+def _published_dir(settings):
+    return getattr(settings.layout, "published", settings.layout.root / "published")
+
+
+def fetch_source_package(settings, package, version=None, *, channel=None):
+    """Fetch a Debian source package's upstream tree (without Debian's patches).
+
+    `version` is a Debian version (0.8.0-1) or an upstream one (0.8.0); without it,
+    the newest version listed outside experimental whose files can be had.  The
+    tree is unpacked once into the working area's published/PACKAGE_VERSION/ and
+    reused.  Returns (path, Published); raises SourceError in one line."""
+    channel = channel or DebianChannel(settings)
+    if shutil.which("apt-get") is None:
+        raise SourceError(f"cannot fetch the Debian source package {package}: apt-get not found (not a Debian-like system)")
+    try:
+        channel.update()
+    except ChannelSkip as skip:
+        raise SourceError(f"cannot fetch the Debian source package {package}: {skip}") from None
+    records = channel.source_records(package)
+    if not records:
+        source = channel.source_of(package)
+        hint = f"; it is a binary package built from the source package {source}" if source else ""
+        raise SourceError(f"Debian's source archive has no source package {package}{hint}")
+    if version:
+        chosen = [r for r in records if version in (r["version"], upstream_version(r["version"]))]
+        if not chosen:
+            listed = ", ".join(dict.fromkeys(r["version"] for r in records))
+            raise SourceError(f"Debian's source archive has no {package} {version} (it lists {listed})")
+    else:
+        chosen = [r for r in records if r["suite"] != "experimental"] or records
+    versions = list(dict.fromkeys(r["version"] for r in chosen))
+    failures = []
+    for debian_version in versions:
+        group = [r for r in chosen if r["version"] == debian_version]
+        dest = _published_dir(settings) / f"{package}_{debian_version}"
+        meta = Path(f"{dest}.json")
+        if dest.is_dir() and meta.is_file():
+            info = json.loads(meta.read_text())
+            return dest, Published(**{**info, "path": dest})
+        try:
+            _dsc, tarball, record = channel.download(group)
+        except Unfetchable as exc:
+            failures.append(f"{debian_version} ({', '.join(r['suite'] for r in group)}) is listed but {exc.why}")
+            continue
+        if failures:
+            ui.note(f"Debian {package}: {'; '.join(failures)}; taking {debian_version} ({record['suite']})")
+        info = Published(package, debian_version, upstream_version(debian_version), record["suite"],
+                         record["files"][tarball.name][1],
+                         f"{record['uri']}/{record['directory']}/{quote(tarball.name)}", dest)
+        _unpack_published(tarball, dest)
+        meta.write_text(json.dumps({k: str(v) for k, v in info.__dict__.items() if k != "path"}, indent=1) + "\n")
+        return dest, info
+    raise SourceError(f"Debian source package {package} cannot be fetched: {'; '.join(failures)}")
+
+
+def _unpack_published(tarball, dest):
+    """Unpack into dest/ (the tarball's single top folder becomes dest), atomically."""
+    staging = dest.with_name(f".unpack-{dest.name}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        unpack(tarball, staging)
+        tops = list(staging.iterdir())
+        top = tops[0] if len(tops) == 1 and tops[0].is_dir() else staging
+        shutil.rmtree(dest, ignore_errors=True)
+        Path(f"{dest}.json").unlink(missing_ok=True)
+        top.rename(dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

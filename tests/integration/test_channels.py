@@ -1,0 +1,280 @@
+"""The upstream channels end to end, against a local copy of upstream's layout.
+
+Upstream (the release tarballs and the git repository) is what a user with a
+network takes PostgreSQL 14 and 16 from, and this machine cannot reach it; so
+it is rebuilt here from one real release.  Debian's orig tarball of 13.N *is*
+upstream's postgresql-13.N.tar.bz2 (same bytes, same SHA-256):
+
+  - an HTTP server on 127.0.0.1 lays it out as the tarball site does: a listing
+    with v13.N/ among other versions, the tarball and its .sha256 in sha256sum
+    format; a second tree serves a .sha256 that does not match;
+  - a bare git repository holds the unpacked tree (less what its .gitignore files
+    leave out, as upstream's repository does) at tag REL_13_N, served by
+    `git daemon` on 127.0.0.1, plus a tag REL_13_<N-1> whose tree is missing, so
+    that ls-remote lists it but a clone of it fails.
+
+build-pg then builds from each into a temporary working area, as a user would
+(INVOKE_PGLAB_* environment), and a cluster starts on the result.  The
+working area keeps one path from run to run so that ccache serves the second
+build and later runs (a cold debug build of 13 takes about 5 minutes on 2 cores).
+"""
+
+import fcntl
+import functools
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pglab.cluster import Cluster
+from pglab.config import Settings
+from pglab.pg.builds import Build
+from pglab.pg.sources import ChannelSkip, Unfetchable, sha256_of
+from pglab.pg.sources.archive import parse_dsc_checksums
+from pglab.pg.sources.debian import DebianChannel, fetch_source_package
+from pglab.pg.versions import Release, VersionSpec
+
+from ..conftest import invoke
+
+_ORIG_RE = re.compile(r"^postgresql-13_(13\.\d+)\.orig\.tar\.bz2$")
+_GIT_ENV = {"GIT_AUTHOR_NAME": "pglab test", "GIT_AUTHOR_EMAIL": "test@pglab.invalid",
+            "GIT_COMMITTER_NAME": "pglab test", "GIT_COMMITTER_EMAIL": "test@pglab.invalid",
+            "GIT_AUTHOR_DATE": "1722880000 +0000", "GIT_COMMITTER_DATE": "1722880000 +0000"}
+
+
+def _release_13_tarball(settings):
+    """(release, path, sha256) of upstream's postgresql-13.N.tar.bz2, taken from the
+    Debian channel's downloads (checked against its .dsc) or fetched through it."""
+    found = []
+    for dsc in settings.layout.downloads.glob("debian/postgresql-13_*/*.dsc"):
+        for name, digest in parse_dsc_checksums(dsc.read_text(errors="replace")).items():
+            m = _ORIG_RE.match(name)
+            if m and (dsc.parent / name).is_file():
+                found.append((Release.parse(m.group(1)), dsc.parent / name, digest))
+    for release, path, digest in sorted(found, key=lambda f: f[0], reverse=True):
+        if sha256_of(path) == digest:
+            return release, path, digest
+    channel = DebianChannel(settings)
+    try:
+        releases = channel.catalog()
+    except ChannelSkip as skip:
+        pytest.skip(f"no PostgreSQL 13 tarball to stand up upstream with: {skip}")
+    for release in VersionSpec.parse("13").ranked(releases):
+        try:
+            _dsc, path, record = channel.download_release(release)
+        except Unfetchable:
+            continue
+        return release, path, record["files"][path.name][1]
+    pytest.skip("no PostgreSQL 13 tarball to stand up upstream with: Debian's are not to be had")
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _git(*args, cwd=None):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={**os.environ, **_GIT_ENV}).stdout.strip()
+
+
+def _git_daemon(base):
+    """`git daemon` serving `base` on 127.0.0.1; (process, port) once it accepts connections."""
+    for _attempt in range(5):
+        port = _free_port()
+        proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
+                                 f"--base-path={base}", "--export-all", "--informative-errors", str(base)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc, port
+            except OSError:
+                time.sleep(0.1)
+        proc.terminate()
+        proc.wait()
+    pytest.fail("git daemon would not start on 127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def upstream(settings, tmp_path_factory):
+    """Upstream's tarball site and git repository for one 13.N release, on 127.0.0.1."""
+    release, tarball, sha = _release_13_tarball(settings)
+    top = tmp_path_factory.mktemp("upstream")
+    name = f"postgresql-{release}.tar.bz2"
+    previous = Release(13, release.stage, release.number - 1)
+
+    # the tarball site: /source/v13.N/ with the tarball and its .sha256, among other versions
+    site = top / "site"
+    for folder, digest in (("source", sha), ("tampered", "0" * 64)):
+        (site / folder / f"v{release}").mkdir(parents=True)
+        (site / folder / f"v{release}" / name).symlink_to(tarball)
+        (site / folder / f"v{release}" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    for other in ("v9.6.24", f"v{previous}"):   # an old-style version, and one listed whose files are gone
+        (site / "source" / other).mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    # the git repository: the unpacked tree at REL_13_N; REL_13_<N-1> names a commit whose tree is gone
+    tree = top / f"postgresql-{release}"
+    subprocess.run(["tar", "-xjf", str(tarball), "-C", str(top)], check=True)
+    repo = top / "git" / "postgresql.git"
+    _git("init", "--quiet", "--bare", str(repo))
+    _git("config", "pack.compression", "1", cwd=repo)   # clones here are local: spend no time squeezing
+    work = ["--git-dir", str(repo), "--work-tree", str(tree)]
+    _git(*work, "add", "-A")
+    _git(*work, "commit", "--quiet", "-m", f"Stamp {release}.")
+    tag = f"REL_13_{release.number}"
+    _git("--git-dir", str(repo), "tag", tag)
+    commit = _git("--git-dir", str(repo), "rev-parse", tag)
+    broken = subprocess.run(["git", "--git-dir", str(repo), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+                            input=f"tree {'0123456789abcdef' * 2}01234567\nauthor pglab test <test@pglab.invalid> "
+                                  f"1722880000 +0000\ncommitter pglab test <test@pglab.invalid> 1722880000 +0000\n\n"
+                                  f"Stamp {previous}.\n", capture_output=True, text=True, check=True).stdout.strip()
+    _git("--git-dir", str(repo), "update-ref", f"refs/tags/REL_13_{previous.number}", broken)
+    shutil.rmtree(tree)
+    daemon, port = _git_daemon(top / "git")
+
+    yield SimpleNamespace(
+        release=release, previous=previous, sha256=sha, commit=commit, tag=tag,
+        tarball_url=f"http://127.0.0.1:{server.server_port}/source",
+        tampered_url=f"http://127.0.0.1:{server.server_port}/tampered",
+        git_url=f"git://127.0.0.1:{port}/postgresql.git")
+    daemon.terminate()
+    daemon.wait()
+    server.shutdown()
+    server.server_close()
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _env(root, upstream, tarball_url=None):
+    return {"INVOKE_PGLAB_ROOT": str(root), "INVOKE_PGLAB_GIT_URL": upstream.git_url,
+            "INVOKE_PGLAB_TARBALL_URL": tarball_url or upstream.tarball_url}
+
+
+@pytest.fixture(scope="module")
+def area(tmp_path_factory):
+    """An empty working area for the real builds (a debug 13 is about 1 GB with its tree).
+
+    Always the same path, so that ccache serves the next run: configure writes the
+    install prefix into pg_config.h (CONFIGURE_ARGS), which every backend file
+    includes, so objects built in another folder never match (CCACHE_BASEDIR does
+    not reach inside a header).  A run that finds it in use takes a folder of its own."""
+    stable = Path(tempfile.gettempdir()) / "pglab-test-channels"
+    lock = open(f"{stable}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        root = stable
+    except BlockingIOError:
+        root = tmp_path_factory.mktemp("work-area")
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(mode=0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+    lock.close()
+
+
+def _built(root, upstream, channel, identity, origin, done):
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert f"source: PostgreSQL {upstream.release} from {channel} — {origin}" in done.stdout
+    build = Build.load(root / "install" / f"{upstream.release}-debug")
+    meta = build.meta
+    assert (meta["channel"], meta["source_identity"], meta["origin"]) == (channel, identity, origin)
+    assert meta["requested"] == "13" and meta["substituted_for"] is None
+    version = subprocess.run([str(build.pg_config), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"PostgreSQL {upstream.release}"
+    with Cluster.throwaway(build, Settings.load(root=root)) as cl:
+        assert cl.sql("show server_version") == [[str(upstream.release)]]
+        assert cl.sql("select count(*) > 0 from pg_class") == [["t"]]
+    return build
+
+
+@pytest.mark.slow
+def test_tarball_channel_builds_a_release_end_to_end(upstream, area):
+    started = time.monotonic()
+    done = invoke("build-pg", "--version", "13", "--source", "tarball", env=_env(area, upstream))
+    origin = f"{upstream.tarball_url}/v{upstream.release}/postgresql-{upstream.release}.tar.bz2"
+    _built(area, upstream, "tarball", f"sha256:{upstream.sha256}", origin, done)
+    print(f"\ntarball channel: build-pg took {time.monotonic() - started:.0f} s")
+
+
+@pytest.mark.slow
+def test_git_channel_builds_a_release_end_to_end(upstream, area):
+    started = time.monotonic()
+    done = invoke("build-pg", "--version", "13", "--source", "git", env=_env(area, upstream))
+    assert f"▸ git clone {upstream.tag}" in done.stdout
+    _built(area, upstream, "git", f"git:{upstream.commit}", f"{upstream.git_url} {upstream.tag}", done)
+    assert (area / "src" / str(upstream.release) / ".git").is_dir()   # a clone, not an unpacked tarball
+    print(f"\ngit channel: build-pg took {time.monotonic() - started:.0f} s")
+
+
+def _refused(root, done, line):
+    """One clear line, exit code 1, and nothing left in the working area."""
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr
+    errors = [l for l in done.stderr.splitlines() if l.strip()]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert re.fullmatch(line, errors[0]), errors[0]
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir()) == []
+    assert not list(root.glob("src/*")) and not list(root.glob("install/*")) and not list(root.glob("builds/*"))
+
+
+def test_a_tarball_that_does_not_match_its_published_sha256_is_refused(upstream, tmp_path):
+    done = invoke("build-pg", "--version", "13", "--source", "tarball",
+                  env=_env(tmp_path, upstream, tarball_url=upstream.tampered_url))
+    name = f"postgresql-{upstream.release}.tar.bz2"
+    _refused(tmp_path, done, re.escape(
+        f"error: PostgreSQL 13 cannot be obtained here: {upstream.release} is listed by tarball but {name} does not "
+        f"match its published SHA-256 (published {'0' * 64}, downloaded {upstream.sha256}; the download was removed)"))
+
+
+def test_a_listed_tarball_whose_files_are_gone_is_refused(upstream, tmp_path):
+    done = invoke("build-pg", "--version", str(upstream.previous), "--source", "tarball", env=_env(tmp_path, upstream))
+    _refused(tmp_path, done, re.escape(
+        f"error: PostgreSQL {upstream.previous} cannot be obtained here: {upstream.previous} is listed by tarball "
+        f"but has no published SHA-256 (404); reachable: {upstream.release} (each channel's answer is listed above)"))
+
+
+def test_a_release_without_a_tag_is_refused(upstream, tmp_path):
+    done = invoke("build-pg", "--version", "14", "--source", "git", env=_env(tmp_path, upstream))
+    assert f"· git: no 14 here (offers {upstream.release})" in done.stdout
+    _refused(tmp_path, done, re.escape(
+        f"error: PostgreSQL 14 cannot be obtained here; reachable: {upstream.release} "
+        f"(each channel's answer is listed above)"))
+
+
+def test_a_listed_tag_whose_clone_fails_is_refused(upstream, tmp_path):
+    done = invoke("build-pg", "--version", str(upstream.previous), "--source", "git", env=_env(tmp_path, upstream))
+    tag = f"REL_13_{upstream.previous.number}"
+    _refused(tmp_path, done, re.escape(
+        f"error: PostgreSQL {upstream.previous} cannot be obtained here: {upstream.previous} is listed by git but "
+        f"git clone of {tag} failed (fatal: bad tree object ") + r"[0-9a-f]{40}" + re.escape(
+        f"); reachable: {upstream.release} (each channel's answer is listed above)"))
+
+
+def test_a_published_extension_is_fetched_from_debian_as_upstream_released_it(settings):
+    """ext-test's way to a published extension: Debian's source package, upstream's tree."""
+    path, info = fetch_source_package(settings, "pgvector")
+    assert info.package == "pgvector" and path == settings.layout.root / "published" / f"pgvector_{info.version}"
+    control = (path / "vector.control").read_text()
+    assert re.search(rf"^default_version = '{re.escape(info.upstream)}'$", control, re.M), control
+    assert not (path / "debian").exists()                        # Debian's packaging stays out
+    tarball = next((settings.layout.downloads / "debian" / f"pgvector_{info.version}").glob("*.orig.tar.*"))
+    assert sha256_of(tarball) == info.sha256
+    again, info2 = fetch_source_package(settings, "pgvector")
+    assert (again, info2) == (path, info)
