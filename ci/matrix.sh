@@ -29,4 +29,4 @@ for major in "${majors[@]}"; do
 done
 [ ${#built[@]} -gt 0 ] || { echo "no major could be built" >&2; exit 1; }
 pg=$(IFS=,; echo "${built[*]}")
-exec ./lab ext-test --pg "$pg"
+exec ./lab ext-test all --pg "$pg"

@@ -1,5 +1,6 @@
 """ext-test on real builds: the worked examples on every built major, crashes,
-hangs, compile errors, bad names, scaffolding, extensions from outside the repo."""
+hangs, compile errors, bad names, scaffolding, extensions from outside the repo,
+and the warm server between runs."""
 
 import os
 import shutil
@@ -7,126 +8,190 @@ from pathlib import Path
 
 import pytest
 
-from pglab import build as build_mod
-from pglab import extensions
+from pglab.cluster import Cluster, State
+from pglab.errors import ExtensionError
+from pglab.ext import runner, scaffold
+from pglab.ext.discover import Extension, discover
+from pglab.pg.builds import resolve_builds
 
 from ..conftest import invoke
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "extensions"
+SUITES = ("build", "server", "regress", "isolation", "tap", "pytest")
 
 
-def _throwaways(settings):
-    tmp = settings.clusters / ".tmp"
-    return set(tmp.iterdir()) if tmp.exists() else set()
-
-
-def _postgres_under(root):
-    """PIDs of processes whose working directory is (or was, if deleted) under root."""
+def _processes_under(root, name=None):
+    """PIDs of processes whose working directory is under root (optionally named `name`)."""
     pids = []
     for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
-            cwd = os.readlink(f"/proc/{entry.name}/cwd") if entry.name.isdigit() else ""
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+            comm = Path(f"/proc/{entry.name}/comm").read_text().strip()
         except OSError:
             continue
-        if cwd.startswith(str(root)):
+        if cwd.startswith(str(root)) and (name is None or comm == name):
             pids.append(int(entry.name))
     return pids
-
-
-@pytest.fixture
-def no_cluster_left(settings):
-    """After the test: no throwaway cluster it made is left, on disk or running."""
-    before_dirs, before_pids = _throwaways(settings), set(_postgres_under(settings.clusters / ".tmp"))
-    yield
-    assert _throwaways(settings) - before_dirs == set(), "a throwaway cluster's directory was left behind"
-    assert set(_postgres_under(settings.clusters / ".tmp")) - before_pids == set(), "a postgres process was left"
 
 
 def _by_suite(results):
     return {r.suite: r for r in results}
 
 
-def test_every_example_passes_on_every_built_major(settings, default_build, no_cluster_left):
-    builds = build_mod.resolve_builds(settings, "all")
+def _warm_base(settings, build, path):
+    _dir, tag = runner.build_copy(settings, Extension(Path(path).name, Path(path)), build)
+    return settings.layout.warm_server(build.id, tag)
+
+
+def test_every_example_passes_on_every_built_major(settings, default_build):
+    builds = resolve_builds(settings, "all")
     assert default_build.major in [b.major for b in builds]
-    results = extensions.ext_test(settings, pg=",".join(b.id for b in builds))
+    results = runner.ext_test(settings, "all", pg=",".join(b.id for b in builds))
     table = {(r.extension, r.build, r.suite): r for r in results}
-    names = set(extensions.discover())
-    assert {"pgl_funcs", "pgl_rational", "pgl_worker", "pgl_planlog"} <= names
+    names = set(discover())
+    assert names == {"pgl_funcs", "pgl_rational", "pgl_worker", "pgl_planlog"}
     for b in builds:
         for name in names:
-            for suite in ("build", "regress", "pytest"):
+            for suite in ("build", "server", "regress", "pytest"):
                 r = table[(name, b.id, suite)]
                 assert r.status == "pass", f"{name} {suite} on {b.id}: {r.detail}\n{r.output[-3000:]}"
             assert table[(name, b.id, "build")].output == "", f"{name} warns on {b.id}"
+            assert table[(name, b.id, "isolation")].detail == "no ISOLATION in the Makefile"
+    worker = table[("pgl_worker", builds[0].id, "server")]
+    assert worker.detail.startswith("settings from pgl_worker.conf; ")     # the preload, named in the report
 
 
-def test_ext_test_task_prints_a_table_and_exits_zero(default_build):
+def test_ext_test_task_prints_a_table_with_counts_and_exits_zero(default_build):
     done = invoke("ext-test", "pgl_funcs")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    assert "pgl_funcs" in done.stdout and "regress" in done.stdout and "pytest" in done.stdout
+    rows = [l for l in done.stdout.splitlines() if l.startswith("│ pgl_funcs")]
+    assert [r.split("│")[3].strip() for r in rows] == list(SUITES)
+    assert rows[2].split("│")[5].strip() == "2/2"        # regress: upgrade, pgl_funcs
+    assert rows[5].split("│")[5].strip() == "10/10"      # pytest
+    assert done.stdout.strip().endswith("all 4 suites passed")
+
+
+def test_the_server_stays_warm_and_is_restarted_when_its_settings_change(settings, default_build, tmp_path):
+    ext = tmp_path / "pgl_worker"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "extensions" / "pgl_worker", ext)
+    first = _by_suite(runner.ext_test(settings, str(ext), suites="regress"))
+    assert first["server"].detail.endswith("started a server") and first["regress"].status == "pass"
+    second = _by_suite(runner.ext_test(settings, str(ext), suites="regress"))
+    assert second["server"].detail.endswith("reused the warm server") and second["regress"].status == "pass"
+    conf = ext / "pgl_worker.conf"
+    conf.write_text(conf.read_text().replace("'200ms'", "'300ms'"))
+    third = _by_suite(runner.ext_test(settings, str(ext), suites="regress"))
+    assert third["server"].detail.endswith("restarted the server: its settings, build or preloaded library changed")
+    fresh = _by_suite(runner.ext_test(settings, str(ext), suites="regress", fresh=True))
+    assert fresh["server"].detail.endswith("started a server")
+    assert not _warm_base(settings, default_build, ext).exists()   # --fresh keeps nothing running
 
 
 @pytest.mark.parametrize("fixture,function", [("crash_segv", "crash_segv_deref"), ("crash_assert", "crash_assert")])
-def test_crash_yields_backtrace_naming_the_c_function(settings, default_build, fixture, function, no_cluster_left):
-    results = _by_suite(extensions.ext_test(settings, path=FIXTURES / fixture, timeout=60))
+def test_crash_yields_backtrace_naming_the_c_function(settings, default_build, fixture, function):
+    path = FIXTURES / fixture
+    results = _by_suite(runner.ext_test(settings, str(path)))
     regress = results["regress"]
     assert regress.status == "crash"
     assert regress.crash.test == f"regress/{fixture}"
-    assert function in regress.crash.backtrace.splitlines()[0] or function in regress.crash.backtrace
+    frames = regress.crash.backtrace.splitlines()
+    assert any(f" in {function} (" in f for f in frames[:6]), frames[:6]
     assert "terminated by signal" in regress.crash.log
-    done = invoke("ext-test", "--path", str(FIXTURES / fixture), "--timeout", "60")
-    assert done.returncode == 1 and "server crash" in done.stdout and function in done.stdout
+    assert not _warm_base(settings, default_build, path).exists()   # a crashed server is never kept warm
+    done = invoke("ext-test", str(path))
+    assert done.returncode == 1
+    assert f"server crash in {fixture} on {default_build.id}, triggered by regress/{fixture}" in done.stdout
+    assert f" in {function} (" in done.stdout
 
 
-def test_hang_is_stopped_with_a_backtrace(settings, default_build, no_cluster_left):
-    results = _by_suite(extensions.ext_test(settings, path=FIXTURES / "hangs", timeout=5))
+def test_hang_is_stopped_with_a_backtrace_and_nothing_it_started_survives(settings, default_build):
+    path = FIXTURES / "hangs"
+    results = _by_suite(runner.ext_test(settings, str(path), idle_timeout=5))
     regress = results["regress"]
-    assert regress.status == "hang" and "did not finish in 5 s" in regress.detail
-    assert "in hangs (" in regress.output  # gdb's frame of the looping C function
+    assert regress.status == "hang"
+    assert regress.detail == "hangs: no test finished in 5 s"
+    assert "backend " in regress.hang and "running: SELECT hangs();" in regress.hang
+    assert " in hangs (" in regress.hang  # gdb's frame of the looping C function
+    copy, _tag = runner.build_copy(settings, Extension("hangs", path), default_build)
+    assert _processes_under(copy) == [], "pg_regress or its psql were left running"
+    assert not _warm_base(settings, default_build, path).exists()
+
+
+def test_a_long_suite_that_makes_progress_is_not_a_hang(settings, default_build, tmp_path):
+    ext = tmp_path / "slow_but_steady"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "pgxs" / "pgxs_schedule", ext)
+    for name in ("one", "two", "last"):     # each test takes 2 s; the suite 6 s; no test more than 3 s
+        sql = ext / "sql" / f"{name}.sql"
+        sql.write_text("SELECT pg_sleep(2) IS NULL AS slept;\n" + sql.read_text())
+        out = ext / "expected" / f"{name}.out"
+        out.write_text("SELECT pg_sleep(2) IS NULL AS slept;\n slept \n-------\n f\n(1 row)\n\n" + out.read_text())
+    results = _by_suite(runner.ext_test(settings, str(ext), idle_timeout=3, suites="regress"))
+    assert results["regress"].status == "pass", results["regress"].detail
+    assert (results["regress"].passed, results["regress"].failed) == (4, 0)
 
 
 def test_compile_error_shows_the_compiler_diagnostic(settings, default_build):
-    results = extensions.ext_test(settings, path=FIXTURES / "compile_error")
+    results = runner.ext_test(settings, str(FIXTURES / "compile_error"))
     assert [r.suite for r in results] == ["build"] and results[0].status == "fail"
-    assert "compile_error.c:" in results[0].output and "error:" in results[0].output
-    assert str(FIXTURES / "compile_error") in results[0].output  # points at the user's file, not pglab's mirror
+    assert results[0].detail == "make failed"
+    assert f"{FIXTURES / 'compile_error'}/compile_error.c:" in results[0].output  # the user's file, not the copy
+    assert "error: incompatible types" in results[0].output
 
 
 def test_unknown_name_lists_known_ones_and_missing_build_names_the_command(default_build):
     done = invoke("ext-test", "no_such_ext")
     assert done.returncode == 1
-    assert "unknown extension no_such_ext; known: " in done.stderr and "pgl_funcs" in done.stderr
+    assert done.stderr.strip() == ("error: unknown extension no_such_ext; known: pgl_funcs, pgl_planlog, "
+                                   "pgl_rational, pgl_worker (or give a folder's path, e.g. ./my_ext)")
     done = invoke("ext-test", "pgl_funcs", "--pg", "14")
-    assert done.returncode == 1 and "run `invoke build-pg --version 14`" in done.stderr
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith("run `invoke build-pg --version 14`")
+    done = invoke("ext-test", "pgl_funcs", "--suite", "unit")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: unknown suite unit: choose from regress, isolation, tap, pytest"
 
 
 @pytest.mark.parametrize("template", ["udf", "type", "bgworker", "hook"])
 def test_scaffold_builds_and_passes(settings, default_build, tmp_path, template):
-    dest = extensions.scaffold(f"demo_{template}", template, root=tmp_path)
+    dest = scaffold.scaffold(f"demo_{template}", template, root=tmp_path)
     assert (dest / f"demo_{template}.control").is_file() and not list(dest.rglob("*__EXT__*"))
-    results = extensions.ext_test(settings, path=dest)
-    assert [r.status for r in results] == ["pass", "pass", "pass"], [(r.suite, r.detail, r.output[-2000:]) for r in results]
+    results = runner.ext_test(settings, str(dest))
+    assert [(r.suite, r.status) for r in results] == [
+        ("build", "pass"), ("server", "pass"), ("regress", "pass"), ("isolation", "skip"), ("tap", "skip"),
+        ("pytest", "pass")], [(r.suite, r.detail, r.output[-2000:]) for r in results]
 
 
 def test_scaffold_refuses_bad_names_and_never_overwrites(tmp_path):
-    with pytest.raises(Exception, match="not a valid extension name"):
-        extensions.scaffold("1bad-name", "udf", root=tmp_path)
-    with pytest.raises(Exception, match="unknown template"):
-        extensions.scaffold("fine", "nope", root=tmp_path)
+    with pytest.raises(ExtensionError, match="^'1bad-name' is not a valid extension name"):
+        scaffold.scaffold("1bad-name", "udf", root=tmp_path)
+    with pytest.raises(ExtensionError, match="^unknown template 'nope': use one of bgworker, hook, type, udf$"):
+        scaffold.scaffold("fine", "nope", root=tmp_path)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "mine.c").write_text("/* my work */")
-    with pytest.raises(Exception, match="already exists"):
-        extensions.scaffold("mine", "udf", root=tmp_path)
+    with pytest.raises(ExtensionError, match="already exists; pglab never overwrites an extension"):
+        scaffold.scaffold("mine", "udf", root=tmp_path)
     assert (tmp_path / "mine" / "mine.c").read_text() == "/* my work */"
     done = invoke("new-ext", "pgl_funcs", "--template", "udf")
-    assert done.returncode == 1 and "already exists" in done.stderr
+    assert done.returncode == 1 and "already exists; pglab never overwrites an extension" in done.stderr
 
 
 def test_contrib_module_copied_out_of_the_source_tree(settings, default_build, tmp_path):
     module = tmp_path / "tsm_system_rows"
     shutil.copytree(default_build.source_dir / "contrib" / "tsm_system_rows", module)
     before = sorted(p.name for p in module.rglob("*"))
-    results = _by_suite(extensions.ext_test(settings, path=module))
+    results = _by_suite(runner.ext_test(settings, str(module)))
     assert results["build"].status == "pass" and results["regress"].status == "pass"
     assert sorted(p.name for p in module.rglob("*")) == before  # nothing written into the user's folder
+
+
+def test_warm_servers_are_listed_and_stopped_with_pg_stop_all(settings, default_build):
+    assert invoke("ext-test", "pgl_funcs").returncode == 0
+    status = invoke("pg-status")
+    assert "ext-test pgl_funcs-" in status.stdout and "running (kept warm)" in status.stdout
+    done = invoke("pg-stop", "--all")
+    assert done.returncode == 0 and done.stdout.startswith("stopped ")
+    base = _warm_base(settings, default_build, Path(__file__).resolve().parents[2] / "extensions" / "pgl_funcs")
+    assert not base.exists()
+    assert Cluster(default_build, base).state() is State.ABSENT

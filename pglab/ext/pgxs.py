@@ -1,0 +1,209 @@
+"""PGXS for extensions: the build copy, make, the Makefile's variables and the
+server settings the tests ask for.  Only this module runs make for extensions.
+
+ext-test builds in a copy of the extension's folder (ext-builds/<build>/<ext>/),
+never in the folder itself: the user's tree stays clean, and objects left there
+by a `make` for another major never reach the build.  The copy is the folder
+PGXS's `make installcheck` would run in, so relative paths in tests, `sql/`,
+`expected/`, `results/` and `regression.diffs` are where PGXS puts them.
+"""
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BuildError, ExtensionError
+from ..run import run_logged
+
+# what a build or a test run leaves in the folder; never copied, never deleted from the copy
+BUILD_PRODUCTS = ("*.o", "*.so", "*.bc", "*.a", "results", "regression.diffs", "regression.out", "log",
+                  "tmp_check", "output_iso", "__pycache__", ".pytest_cache", ".git")
+VARS = ("REGRESS", "REGRESS_OPTS", "EXTRA_REGRESS_OPTS", "ISOLATION", "ISOLATION_OPTS", "TAP_TESTS",
+        "PROVE_TESTS", "PROVE_FLAGS", "NO_INSTALLCHECK", "EXTENSION", "MODULES", "MODULE_big")
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    seconds: float
+    warnings: list = field(default_factory=list)   # compiler lines, pointing at the user's files
+    diagnostics: str = ""                          # what to show when it failed
+    step: str = ""
+    changed: bool = True                           # something was compiled or installed
+
+
+def _skip(name):
+    return any(fnmatch.fnmatch(name, p) for p in BUILD_PRODUCTS)
+
+
+def sync_source(src, dest):
+    """Mirror the extension's sources into `dest`, keeping mtimes, skipping build
+    products; returns True when anything changed.  Unchanged files keep their
+    mtime, so make recompiles only what changed."""
+    keep, changed = set(), False
+    for dirpath, dirnames, filenames in os.walk(src):
+        dirnames[:] = [d for d in dirnames if not _skip(d)]
+        rel = Path(dirpath).relative_to(src)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        keep.add(dest / rel)
+        for name in filenames:
+            if _skip(name):
+                continue
+            s, d = Path(dirpath) / name, dest / rel / name
+            keep.add(d)
+            st = s.stat()
+            try:
+                dst = d.stat()
+                same = dst.st_mtime_ns == st.st_mtime_ns and dst.st_size == st.st_size
+            except OSError:
+                same = False
+            if not same:
+                shutil.copy2(s, d)
+                changed = True
+    for dirpath, dirnames, filenames in os.walk(dest, topdown=False):
+        dirnames[:] = [d for d in dirnames if not _skip(d)]
+        if any(_skip(part) for part in Path(dirpath).relative_to(dest).parts):
+            continue
+        for name in filenames:
+            path = Path(dirpath) / name
+            if path not in keep and not _skip(name):
+                path.unlink()  # a source deleted in the extension
+                changed = True
+    return changed
+
+
+def make_cmd(build, *targets, extra=()):
+    """make for a PGXS extension against `build` (never the system's pg_config).
+    USE_PGXS=1 lets a contrib module copied out of a source tree build like any
+    PGXS project."""
+    return ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}", *extra, *targets]
+
+
+def makefile_vars(build, srcdir, env=None):
+    """What the extension's Makefile says, with PGXS included: {VAR: value}.
+
+    Cached beside the copy and read again when the Makefile, the build or the
+    environment (EXTRA_REGRESS_OPTS may come from there) changes."""
+    env = env if env is not None else os.environ
+    makefile = srcdir / "Makefile"
+    st = makefile.stat()
+    key = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, str(build.pg_config), build.meta.get("built_at"),
+                                     env.get("EXTRA_REGRESS_OPTS", ""), VARS]).encode()).hexdigest()
+    cache = srcdir.parent / "vars.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return cached["vars"]
+    except (OSError, ValueError):
+        pass
+    helper = srcdir.parent / "pglab-vars.mk"
+    helper.write_text("pglab-print-vars:\n" + "".join(f"\t$(info {v}=$({v}))\n" for v in VARS) + "\t@:\n")
+    done = subprocess.run([str(c) for c in make_cmd(build, "pglab-print-vars", extra=("-f", "Makefile", "-f", helper))],
+                          cwd=srcdir, capture_output=True, text=True, env=dict(env))
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["make failed"])[-1]
+        raise ExtensionError(f"make could not read {makefile}: {last}")
+    values = {}
+    for line in done.stdout.splitlines():
+        key_, sep, value = line.partition("=")
+        if sep and key_ in VARS:
+            values[key_] = value.strip()
+    cache.write_text(json.dumps({"key": key, "vars": values}))
+    return values
+
+
+def temp_config_files(values):
+    """Every --temp-config pg_regress would see, in either spelling, in the order given."""
+    files = []
+    for var in ("REGRESS_OPTS", "ISOLATION_OPTS", "EXTRA_REGRESS_OPTS"):
+        words = shlex.split(values.get(var, ""))
+        for i, word in enumerate(words):
+            if word.startswith("--temp-config="):
+                files.append(word.split("=", 1)[1])
+            elif word == "--temp-config" and i + 1 < len(words):
+                files.append(words[i + 1])
+    return list(dict.fromkeys(files))
+
+
+def temp_config(ext_name, values, srcdir):
+    """Server settings the tests need: ({setting: value}, [files read]).
+
+    The files named by --temp-config (relative to the folder make runs in), else
+    NAME.conf.  A contrib module copied out of a source tree names its file
+    through $(top_srcdir)/contrib/NAME/ or $(top_srcdir)/$(subdir)/, which under
+    PGXS point into the installed PGXS tree: then the file of that name in the
+    extension's own folder is meant."""
+    settings, used = {}, []
+    named = temp_config_files(values)
+    for name in named:
+        path = Path(name) if Path(name).is_absolute() else srcdir / name
+        for candidate in (path, srcdir / path.name):
+            if candidate.is_file():
+                settings.update(parse_conf(candidate.read_text()))
+                used.append(candidate)
+                break
+        else:
+            raise ExtensionError(f"--temp-config {name}: no such file (looked in {srcdir}); "
+                                 f"the Makefile names it, so the tests need it")
+    if not named and (srcdir / f"{ext_name}.conf").is_file():
+        settings.update(parse_conf((srcdir / f"{ext_name}.conf").read_text()))
+        used.append(srcdir / f"{ext_name}.conf")
+    return settings, used
+
+
+def parse_conf(text):
+    settings = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line:
+            key, value = (p.strip() for p in line.split("=", 1))
+            settings[key] = value if value.startswith("'") else value.strip('"')
+    return settings
+
+
+def user_path(line, srcdir, origin):
+    """A compiler line pointing at the user's file, not pglab's copy of it."""
+    line = line.rstrip().replace(str(srcdir), str(origin))
+    m = re.match(r"^([\w.+-][\w./+-]*\.[ch]):(\d+)", line)
+    if m and not m.group(1).startswith("/") and (origin / m.group(1)).exists():
+        line = f"{origin / m.group(1)}{line[len(m.group(1)):]}"
+    return line
+
+
+_DIAG_RE = re.compile(r"(error|warning|note):|^\s+\||^\s*\d+ \|")
+
+
+def compile_ext(ext, build, srcdir, log, *, werror=False):
+    """make + make install in the copy; returns a BuildResult."""
+    start = time.monotonic()
+    synced = sync_source(ext.path, srcdir)
+    log.unlink(missing_ok=True)
+    extra = ("COPT=-Werror",) if werror else ()
+    lines = []
+    try:
+        run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make")
+        compiled = any(" -c " in l or " -o " in l for l in lines)
+        # which folder's build of this extension the prefix holds now
+        stamp = srcdir.parent.parent / f".installed-{ext.name}"
+        mark = f"{srcdir}|{build.meta.get('built_at', '')}"
+        if compiled or synced or not stamp.exists() or stamp.read_text() != mark:
+            stamp.unlink(missing_ok=True)
+            run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, step="make install")
+            stamp.write_text(mark)
+            changed = True
+        else:
+            changed = False
+    except BuildError as exc:
+        diagnostics = [user_path(l, srcdir, ext.path) for l in lines if _DIAG_RE.search(l)]
+        return BuildResult(False, time.monotonic() - start, diagnostics="\n".join(diagnostics) or exc.tail,
+                           step=exc.step)
+    warnings = [user_path(l, srcdir, ext.path) for l in lines if "warning:" in l]
+    return BuildResult(True, time.monotonic() - start, warnings=warnings, changed=changed)

@@ -1,0 +1,115 @@
+"""ext-test's results: one SuiteResult per extension × build × suite, the table,
+and for each problem what a learner needs to see (the diff's first lines, the
+compiler's diagnostics, the crash's log lines and backtrace, the hang's stacks)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+
+from .. import ui
+
+DIFF_LINES = 60
+
+
+@dataclass
+class SuiteResult:
+    extension: str
+    build: str
+    suite: str               # build, server, regress, isolation, tap, pytest
+    status: str              # pass, fail, crash, hang, skip
+    seconds: float = 0.0
+    detail: str = ""
+    output: str = ""         # the tool's own output (compiler, pg_regress, prove, pytest)
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    diffs: str = ""          # regression.diffs, where PGXS leaves it
+    logs: str = ""           # a TAP suite's node logs
+    hang: str = ""           # backtraces of the busy backends
+    crash: object = None     # postmortem.Crash
+
+    @property
+    def ok(self):
+        return self.status in ("pass", "skip")
+
+    @property
+    def counts(self):
+        if self.suite in ("build", "server") or self.status == "skip":
+            return ""
+        text = f"{self.passed}/{self.passed + self.failed}"
+        return text + (f" ({self.skipped} skipped)" if self.skipped else "")
+
+
+_MARKS = {"pass": ("pass", "green"), "skip": ("skip", "dim"), "fail": ("FAIL", "red"),
+          "crash": ("CRASH", "red"), "hang": ("HANG", "red")}
+
+
+def mark(status):
+    label, style = _MARKS[status]
+    return Text(label, style=style)
+
+
+def first_lines(path, n=DIFF_LINES):
+    """The first `n` lines of a file (a regression.diffs), saying where the rest is."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return ""
+    rest = f"... ({len(lines) - n} more lines in {path})\n" if len(lines) > n else ""
+    return "".join(lines[:n]) + rest
+
+
+def table(results):
+    ui.table("ext-test", ["extension", "build", "suite", "result", "tests", "time", "detail"],
+             [(r.extension, r.build, r.suite, mark(r.status), r.counts, f"{r.seconds:.1f} s", r.detail)
+              for r in results])
+
+
+def details(results):
+    """What to look at, for each result that needs it."""
+    for r in results:
+        where = f"{r.extension} {r.suite} on {r.build}"
+        if r.suite == "build" and r.status == "pass" and r.output:
+            ui.say(f"compiler warnings in {r.extension} on {r.build}:", style="yellow")
+            ui.raw(r.output)
+        elif r.status == "fail":
+            ui.say(f"{where}: {r.detail}", style="bold")
+            if r.diffs:
+                ui.say(f"first lines of {r.diffs}:")
+                ui.raw(first_lines(r.diffs).rstrip("\n"))
+            else:
+                ui.raw(_tail(r.output))
+            if r.logs:
+                ui.say(f"the nodes' logs: {r.logs}")
+        elif r.status == "hang":
+            ui.say(f"{where} hung: {r.detail}", style="red bold")
+            ui.raw(r.hang or _tail(r.output))
+        if r.crash:
+            c = r.crash
+            ui.say(f"server crash in {r.extension} on {r.build}, triggered by {c.test} ({c.signal})", style="red bold")
+            if c.log:
+                ui.say("server log:", style="bold")
+                ui.raw(c.log)
+            ui.say("backtrace:", style="bold")
+            ui.raw(c.backtrace)
+
+
+def _tail(text, lines=40):
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def summary(results):
+    """One line: how many suites passed, failed, were skipped."""
+    bad = [r for r in results if not r.ok]
+    ran = [r for r in results if r.status != "skip"]
+    return f"{len(bad)} of {len(ran)} suites did not pass" if bad else f"all {len(ran)} suites passed"
+
+
+def write_json(results, path):
+    import json
+
+    rows = [{k: (v if k != "crash" else (vars(v) if v else None)) for k, v in vars(r).items() if k != "output"}
+            for r in results]
+    Path(path).write_text(json.dumps(rows, indent=1) + "\n")
