@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from pglab import tracing  # noqa: E402
-from pglab.build import find_build  # noqa: E402
 from pglab.cluster import Cluster  # noqa: E402
 from pglab.config import Settings  # noqa: E402
+from pglab.pg.builds import find_build  # noqa: E402
+from pglab.trace import driver  # noqa: E402
 
 
 def timed_sql(conn, sql):
@@ -40,7 +40,7 @@ def timed_sql(conn, sql):
     return time.perf_counter() - start
 
 
-def bare_breakpoint(cl, sql, workdir):
+def bare_breakpoint(cl, sql, workdir, gdb_path):
     script, ready = workdir / "bare.gdb", workdir / "ready"
     ready.unlink(missing_ok=True)
     script.write_text("set pagination off\n"
@@ -50,7 +50,8 @@ def bare_breakpoint(cl, sql, workdir):
                       f"shell touch {ready}\ncontinue\ndetach\n")
     with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
         pid = conn.info.backend_pid
-        gdb = subprocess.Popen(["gdb", "-nx", "-batch", "-q", "-x", str(script), "-p", str(pid)],
+        gdb = subprocess.Popen([gdb_path, "-nx", "-batch", "-q", "-iex", "set debuginfod enabled off",
+                                "-x", str(script), "-p", str(pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             while not ready.exists():
@@ -71,6 +72,7 @@ def main():
     opts = ap.parse_args()
     settings = Settings.load()
     build = find_build(settings, opts.pg)
+    gdb_path = driver.find_gdb()        # the same gdb for both, as the trace would pick it
     sql = f"INSERT INTO bench SELECT g, 'row ' || g FROM generate_series(1, {opts.rows}) g"
     none, bare, traced = [], [], []
     with Cluster.throwaway(build, settings, template=True) as cl, tempfile.TemporaryDirectory() as tmp:
@@ -79,21 +81,21 @@ def main():
             for _ in range(opts.runs):
                 none.append(timed_sql(conn, sql))
         for _ in range(opts.runs):
-            bare.append(bare_breakpoint(cl, sql, Path(tmp)))
-            r = tracing.run_trace(conninfo=cl.conninfo(), bindir=str(build.bindir), target="heap_insert", sql=sql,
-                                  timeout=600)
+            bare.append(bare_breakpoint(cl, sql, Path(tmp), gdb_path))
+            r = driver.run_trace(conninfo=cl.conninfo(), bindir=str(build.bindir), target="heap_insert", sql=sql,
+                                 gdb=gdb_path, timeout=600)
             events = [e for e in r.of("heap_insert") if e["rel"] == "bench"]
             if len(events) != opts.rows:
                 sys.exit(f"the trace saw {len(events)} of {opts.rows} rows")
             traced.append(r.sql_duration_s)
     ratios = [t / b for t, b in zip(traced, bare)]
-    result = {"build": build.id, "rows": opts.rows, "runs": opts.runs,
+    result = {"build": build.id, "gdb": gdb_path, "rows": opts.rows, "runs": opts.runs,
               "no_gdb_s": statistics.median(none), "bare_breakpoint_s": statistics.median(bare),
               "trace_s": statistics.median(traced), "ratio_median": statistics.median(ratios),
               "ratio_min_max": [min(ratios), max(ratios)],
               "events_per_s": opts.rows / statistics.median(traced),
               "bare_hits_per_s": opts.rows / statistics.median(bare)}
-    print(f"{opts.rows}-row INSERT on {build.id}, {opts.runs} runs (medians)")
+    print(f"{opts.rows}-row INSERT on {build.id}, {opts.runs} runs (medians), {gdb_path}")
     print(f"  no debugger          {result['no_gdb_s']:8.3f} s")
     print(f"  bare gdb breakpoint  {result['bare_breakpoint_s']:8.3f} s  {result['bare_hits_per_s']:8.0f} hits/s")
     print(f"  trace heap_insert    {result['trace_s']:8.3f} s  {result['events_per_s']:8.0f} events/s")

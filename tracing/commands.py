@@ -1,12 +1,19 @@
 """Interactive gdb commands over the same helpers the batch tracer uses.
 
-    (gdb) python import sys; sys.path.insert(0, "/path/to/pglab")
-    (gdb) python import tracing.commands
+    (gdb) source /path/to/pglab_tracing/loader.py     # tracing/loader.py in a checkout
+    (gdb) python import pglab_tracing.commands
     (gdb) pglab-hooks
     (gdb) pglab-memctx [DEPTH]
     (gdb) pglab-trace heap_insert /tmp/events.jsonl
     (gdb) continue
     (gdb) pglab-trace-stop
+
+`python -c "from pglab.trace import driver; print(driver.loader_path())"`
+prints the loader's path.  Work a breakpoint defers until the backend is
+stopped at a known-safe point (the Query and Plan trees of `pglab-trace
+query`, read with the backend's nodeToString()) runs at that very stop, from
+a stop handler: `query` stops at the return of pg_analyze_and_rewrite*() and
+planner(), and `continue` goes on from there.
 """
 
 import gdb
@@ -68,6 +75,17 @@ class MemctxCommand(gdb.Command):
 _active = {}
 
 
+def _deferred_runner(ctx):
+    """A stop handler running the work deferred at this stop, while the
+    pointers it was given are alive: the next `continue` may free them."""
+    def on_stop(event):
+        if session.alive():
+            ctx.run_deferred()
+        else:
+            ctx.drop_deferred("the backend is gone")
+    return on_stop
+
+
 class TraceCommand(gdb.Command):
     """Install a tracer: pglab-trace TARGET FILE [--bt].  Then `continue`."""
 
@@ -84,6 +102,8 @@ class TraceCommand(gdb.Command):
         ctx = common.Context(em, _profile(), bt="--bt" in argv)
         installed = session.install(ctx, argv[0])
         _active["ctx"] = ctx
+        _active["on_stop"] = _deferred_runner(ctx)
+        gdb.events.stop.connect(_active["on_stop"])
         gdb.write(f"tracing {argv[0]}: {', '.join(installed) or 'at stop'}; events -> {argv[1]}\n")
 
 
@@ -97,7 +117,8 @@ class TraceStopCommand(gdb.Command):
         ctx = _active.pop("ctx", None)
         if ctx is None:
             raise gdb.GdbError("no active trace")
-        ctx.run_deferred()
+        gdb.events.stop.disconnect(_active.pop("on_stop"))
+        ctx.drop_deferred("deferred to a stop that has passed")    # never read freed memory
         for fn in ctx.finishers:
             fn(session.alive())
         ctx.delete_breakpoints()

@@ -59,6 +59,9 @@ class Context:
         self.finishers = []     # fn(alive) run once when the trace ends, before detaching
 
     def defer(self, fn):
+        """Queue work that calls into the backend, for the stop being handled
+        now: it must run before the backend resumes (the pointers it reads are
+        only valid at this stop), so whoever resumes runs run_deferred() first."""
         self.deferred.append(fn)
 
     def run_deferred(self):
@@ -67,10 +70,16 @@ class Context:
             start = time.monotonic_ns()
             try:
                 fn()
-            except gdb.error as exc:
+            except (gdb.error, gdb.MemoryError, ValueError, KeyError, TypeError, IndexError) as exc:
                 self.em.emit("warning", message=f"deferred work failed: {exc}")
             finally:
                 self.em.excluded_ns += time.monotonic_ns() - start
+
+    def drop_deferred(self, why):
+        """Forget queued work whose stop has passed: its pointers may be freed."""
+        if self.deferred:
+            self.em.emit("warning", message=f"{len(self.deferred)} deferred dump(s) dropped: {why}")
+            self.deferred.clear()
 
     def delete_breakpoints(self):
         for bp in self.breakpoints:
@@ -80,6 +89,10 @@ class Context:
 
 
 # ---------------------------------------------------------------- errors
+
+# The command that makes a build with debug info (a debug build is build-pg's default flavour).
+REBUILD = "`invoke build-pg` (debug is its default flavour)"
+
 
 class NoDebugInfo(gdb.GdbError):
     """The build lacks the debug info a target needs."""
@@ -99,7 +112,7 @@ def lookup_type(name):
             t = gdb.lookup_type(name)
         except gdb.error as exc:
             raise NoDebugInfo(f"no debug info for type {name!r} ({exc}); "
-                               "rebuild PostgreSQL with -g (pglab build --flavour debug)") from None
+                               f"rebuild PostgreSQL with debug info: {REBUILD}") from None
         _types[name] = t
     return t
 
@@ -142,7 +155,7 @@ def require_debug_info():
     sym = find_function("heap_insert")
     if sym is None:
         raise NoDebugInfo("no debug info for heap_insert(): this PostgreSQL build has no -g; "
-                           "rebuild it with debug info (pglab build --flavour debug)")
+                           f"rebuild it with debug info: {REBUILD}")
 
 
 def anchor_address(func_name, pattern):
@@ -273,11 +286,6 @@ def array_string(value):
     """Python str of a NUL-terminated char[N] field such as NameData.data."""
     raw = bytes(gdb.selected_inferior().read_memory(value.address, value.type.sizeof))
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def lsn_text(lsn):
-    lsn = int(lsn)
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:08X}"
 
 
 # ---------------------------------------------------------------- stacks and calls

@@ -4,31 +4,35 @@ The format is PostgreSQL's own (outfuncs.c / read.c): `{NODETYPE :field value
 ...}` for nodes, `( ... )` for Lists (`(i 1 2)`, `(o ...)`, `(x ...)` for
 integer/OID/XID lists, `(b ...)` for Bitmapsets), `<>` for NULL, `N [ b0 b1
 ... ]` for a Datum's bytes, and backslash-escaped tokens.  Nodes become dicts
-with the node name under "node"; pure Python so it is easy to test.
+with the node name under "node".  Pure: imports without gdb.
+
+Text cut short (a read that stopped early, a dump of memory being freed) never
+raises: parse() returns what it could read, and the innermost node or list
+still open where the text ends carries the marker TRUNCATED (a node gets the
+key, a List gets a last element {TRUNCATED: True}).  A field whose values
+reach the end of the text is left out, since more values might have followed;
+a token the text cuts in the middle is not read at all.  is_truncated() tells.
 """
 
+import re
+
+TRUNCATED = "_truncated"
+
 _DELIMS = set(" \t\n(){}")
+_TYPED_LISTS = {"i": "IntList", "o": "OidList", "x": "XidList", "b": "Bitmapset"}
+
+
+# A token: one bracket, or a run of other characters where a backslash makes
+# the next character (a delimiter too) part of the token.
+_TOKEN = re.compile(r"[(){}]|(?:\\[\s\S]|\\$|[^ \t\n(){}\\])+")
+_ESCAPE = re.compile(r"\\([\s\S])")
 
 
 def tokenize(text):
     """Yield tokens as read.c's pg_strtok() sees them."""
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in " \t\n":
-            i += 1
-            continue
-        if c in "(){}":
-            yield c
-            i += 1
-            continue
-        buf = []
-        while i < n and text[i] not in _DELIMS:
-            if text[i] == "\\" and i + 1 < n:
-                i += 1
-            buf.append(text[i])
-            i += 1
-        yield "".join(buf)
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        yield _ESCAPE.sub(r"\1", tok) if "\\" in tok else tok
 
 
 def _scalar(tok):
@@ -51,17 +55,30 @@ def _scalar(tok):
 
 
 class _Parser:
-    def __init__(self, text):
-        self.toks = list(tokenize(text))
+    """Recursive descent over the tokens.  When they run out inside a node or
+    a list, that innermost container is marked and every caller returns what
+    it has read so far (self.cut)."""
+
+    def __init__(self, toks):
+        self.toks = toks
         self.pos = 0
+        self.cut = False
 
     def peek(self):
         return self.toks[self.pos] if self.pos < len(self.toks) else None
 
     def take(self):
-        tok = self.toks[self.pos]
+        tok = self.peek()
         self.pos += 1
         return tok
+
+    def mark(self, container):
+        self.cut = True
+        if isinstance(container, list):
+            container.append({TRUNCATED: True})
+        else:
+            container[TRUNCATED] = True
+        return container
 
     def value(self):
         tok = self.take()
@@ -72,34 +89,58 @@ class _Parser:
         return _scalar(tok)
 
     def node(self):
-        out = {"node": self.take()}
+        toks, n = self.toks, len(self.toks)
+        out = {"node": None}
+        if self.pos >= n:
+            return self.mark(out)
+        if toks[self.pos] == "}":       # "{}": a node with nothing in it
+            self.pos += 1
+            return out
+        out["node"] = toks[self.pos]
+        self.pos += 1
         while True:
-            tok = self.peek()
-            if tok is None or tok == "}":
+            if self.pos >= n:
+                return self.mark(out)
+            tok = toks[self.pos]
+            if tok == "}":
                 self.pos += 1
                 return out
-            if tok.startswith(":"):
+            if tok[0] == ":":
                 self.pos += 1
                 values = []
-                while self.peek() not in (None, "}") and not self.peek().startswith(":"):
+                while self.pos < n and toks[self.pos] != "}" and toks[self.pos][0] != ":":
                     values.append(self.value())
+                    if self.cut:
+                        break
+                if self.pos >= n and not self.cut:
+                    return self.mark(out)       # more values may have followed: leave the field out
                 out[tok[1:]] = _datum(values)
             else:       # stray token (e.g. the value of an unnamed field); keep it
                 out.setdefault("_extra", []).append(self.value())
+            if self.cut:
+                return out
 
     def list(self):
+        if self.peek() in _TYPED_LISTS:
+            out = {"node": _TYPED_LISTS[self.take()], "items": []}
+            while True:
+                tok = self.take()
+                if tok is None:
+                    return self.mark(out)
+                if tok == ")":
+                    return out
+                out["items"].append(_scalar(tok))
         items = []
-        if self.peek() in ("i", "o", "x", "b"):
-            kind = self.take()
-            while self.peek() != ")":
-                items.append(_scalar(self.take()))
-            self.pos += 1
-            return {"node": {"i": "IntList", "o": "OidList", "x": "XidList", "b": "Bitmapset"}[kind],
-                    "items": items}
-        while self.peek() not in (")", None):
+        while True:
+            tok = self.peek()
+            if tok is None:
+                return self.mark(items)
+            if tok == ")":
+                self.pos += 1
+                return items
             items.append(self.value())
-        self.pos += 1
-        return items
+            if self.cut:
+                return items
 
 
 def _datum(values):
@@ -117,9 +158,30 @@ def _datum(values):
     return values
 
 
-def parse(text):
-    """Python data for one nodeToString() result (a node or a List)."""
-    p = _Parser(text)
+def _parse_tokens(toks):
+    p = _Parser(toks)
     if p.peek() is None:
-        return None
-    return p.value()
+        return None, False
+    return p.value(), p.cut
+
+
+def parse(text):
+    """Python data for one nodeToString() result (a node or a List); None for
+    empty text.  Never raises on text cut short: see the module's docstring."""
+    toks = list(tokenize(text))
+    tree, cut = _parse_tokens(toks)
+    if cut and toks and text and text[-1] not in _DELIMS:
+        # The text ends inside its last token: "12" may have been "1234".
+        tree, _ = _parse_tokens(toks[:-1])
+        if tree is None:
+            tree = {"node": None, TRUNCATED: True}
+    return tree
+
+
+def is_truncated(tree):
+    """Whether parse() found the text cut short anywhere in this tree."""
+    if isinstance(tree, dict):
+        return bool(tree.get(TRUNCATED)) or any(is_truncated(v) for v in tree.values())
+    if isinstance(tree, list):
+        return any(is_truncated(v) for v in tree)
+    return False

@@ -4,8 +4,10 @@ An entry breakpoint per stage opens a span and a FinishBreakpoint closes it.
 A PostgreSQL ERROR longjmps past the FinishBreakpoint; its out_of_scope()
 then closes the span with status "error".  At the return of
 pg_analyze_and_rewrite*() and planner() the stop is kept (stop() returns
-True) so the session loop, not the breakpoint callback, can call the
-backend's nodeToString() on the result and pfree it.
+True) and the dump deferred, so that whoever handles that stop (the session
+loop, or the interactive command's stop handler), not the breakpoint callback,
+calls the backend's nodeToString() on the result and pfrees it -- at that
+stop, while the tree is alive.
 """
 
 import gdb
@@ -104,6 +106,8 @@ class QueryTracer:
         if text is None:
             return
         fields = {"func": func, "tree": nodes.parse(text)}
+        if nodes.is_truncated(fields["tree"]):
+            fields["truncated"] = True
         if self.ctx.extra.get("raw_nodes"):
             fields["text"] = text
         self.ctx.em.emit(kind, **fields)

@@ -1,6 +1,7 @@
-"""Batch-mode entry point: `python import tracing.session; tracing.session.main(CONFIG)`.
+"""Batch-mode entry point: `python import pglab_tracing.session as s; s.main(CONFIG)`.
 
-Run by the driver as `gdb -nx -batch -p PID ...`.  The config (JSON) names
+Run by the driver as `gdb -nx -batch -x .../loader.py -ex ... -p PID` (loader.py
+registers this package as pglab_tracing).  The config (JSON) names
 the target, the events file, the ready file and options.  The sequence:
 
   1. pass PostgreSQL's signals silently; make SIGWINCH (which PostgreSQL
@@ -10,30 +11,25 @@ the target, the events file, the ready file and options.  The sequence:
   2. install the target's breakpoints, write the ready file.
   3. `continue` until SIGWINCH or the backend exits; at stops that a
      breakpoint asked for, run the deferred inferior calls and continue.
-  4. run the target's finishers (snapshots, name lookups), delete every
+  4. stop listening to SIGWINCH (the driver repeats it until gdb exits; a
+     repeat must not interrupt the finishers' inferior calls), run the
+     target's finishers (snapshots, name lookups), delete every
      breakpoint we made, write "trace_end", detach.  Step 4 runs on every
      path; gdb -batch itself detaches (not kills) an attached process when
      it exits, which covers the rest.
 """
 
+import importlib
 import json
+import os
 
 import gdb
 
-from . import common, functions, heap, hooks, locks, memory, query, version, wal
+from . import common, targets, version
 
 STOP_SIGNAL = "SIGWINCH"
 PASS_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGALRM", "SIGPIPE", "SIGURG", "SIGCHLD", "SIGHUP",
                 "SIGTERM", "SIGQUIT", "SIGINT", "SIGIO", "SIGPROF", "SIGVTALRM", "SIGXFSZ")
-
-TARGETS = {
-    "heap_insert": heap.install,
-    "wal": wal.install,
-    "query": query.install,
-    "locks": locks.install,
-    "memctx": memory.install,
-    "hooks": hooks.install,
-}
 
 _last_stop = [None]
 
@@ -80,10 +76,12 @@ def run_loop(ctx):
 
 
 def install(ctx, target):
-    if target in TARGETS:
-        return TARGETS[target](ctx)
-    name = target.removeprefix("function:")
-    return functions.install(ctx, name)
+    """Set the breakpoints of a target (a registered name or a function name)."""
+    entry = targets.resolve(target)
+    module = importlib.import_module(f".{entry.module}", __package__)
+    if entry is targets.FUNCTION:
+        return module.install(ctx, targets.function_name(target))
+    return module.install(ctx)
 
 
 def main(config_path):
@@ -97,7 +95,7 @@ def main(config_path):
         gdb.events.stop.connect(_on_stop)
         profile = version.profile(int(cfg["version_num"]))
         em.emit("trace_start", target=cfg["target"], version_num=profile.version_num,
-                gdb=gdb.VERSION, bt=bool(cfg.get("bt")))
+                gdb=gdb.VERSION, bt=bool(cfg.get("bt")), tracer=os.path.dirname(os.path.abspath(__file__)))
         common.require_debug_info()
         ctx = common.Context(em, profile, bt=bool(cfg.get("bt")), extra=cfg.get("extra"))
         installed = install(ctx, cfg["target"])
@@ -119,6 +117,11 @@ def main(config_path):
 def _shutdown(ctx, em, reason):
     live = alive()
     try:
+        if live:
+            try:
+                gdb.execute(f"handle {STOP_SIGNAL} nostop noprint nopass", to_string=True)
+            except gdb.error as exc:
+                em.emit("warning", message=f"at trace end: {exc}")
         if ctx is not None:
             if live:
                 ctx.run_deferred()

@@ -11,29 +11,7 @@ trace ends and the backend sits idle; events are emitted then.
 import gdb
 
 from . import common
-
-# Used only when rm_identify cannot be called (backend gone or busy):
-# the commonest records, from access/heapam_xlog.h, access/xact.h, access/nbtxlog.h.
-XLR_INFO_MASK = 0x0F
-_FALLBACK = {
-    "Heap": {0x00: "INSERT", 0x10: "DELETE", 0x20: "UPDATE", 0x30: "TRUNCATE", 0x40: "HOT_UPDATE",
-             0x50: "CONFIRM", 0x60: "LOCK", 0x70: "INPLACE"},
-    "Transaction": {0x00: "COMMIT", 0x10: "PREPARE", 0x20: "ABORT", 0x30: "COMMIT_PREPARED",
-                    0x40: "ABORT_PREPARED", 0x50: "ASSIGNMENT", 0x60: "INVALIDATION"},
-    "Btree": {0x00: "INSERT_LEAF", 0x10: "INSERT_UPPER", 0x20: "INSERT_META", 0x30: "SPLIT_L",
-              0x40: "SPLIT_R", 0x50: "INSERT_POST", 0x60: "DEDUP", 0x70: "DELETE"},
-}
-
-
-def fallback_identify(rmgr, info):
-    if rmgr == "Heap":
-        name = _FALLBACK["Heap"].get(info & 0x70)
-        if name and info & 0x80:
-            name += "+INIT"
-        return name
-    if rmgr == "Transaction":
-        return _FALLBACK["Transaction"].get(info & 0x70)
-    return _FALLBACK.get(rmgr, {}).get(info & ~XLR_INFO_MASK & 0xFF)
+from .walnames import fallback_identify, lsn_text, unknown_name
 
 
 class WalTracer:
@@ -59,13 +37,17 @@ class WalTracer:
             name = None
             if can_call and table is not None and int(table[rmid]["rm_identify"]) != 0:
                 try:
-                    res = gdb.parse_and_eval(f"RmgrTable[{rmid}].rm_identify((uint8) {info})")
+                    # Called through the Value: gdb converts the argument to the
+                    # prototype's uint8.  Spelling "(uint8)" in an expression
+                    # instead makes gdb search a -g3 build's debug info for the
+                    # typedef: seconds, spent while the driver waits for gdb to stop.
+                    res = table[rmid]["rm_identify"].dereference()(gdb.Value(info))
                     name = common.cstring(res)
                 except gdb.error as exc:
                     self.ctx.em.emit("warning", message=f"rm_identify({rmgr}, {info:#x}): {exc}")
             if name is None:
                 name = fallback_identify(rmgr, info)
-            names[(rmid, info)] = name or f"UNKNOWN ({info & ~XLR_INFO_MASK & 0xFF:x})"
+            names[(rmid, info)] = name or unknown_name(info)
         return names
 
     def finish(self, alive):
@@ -119,8 +101,8 @@ class XLogInsertRecordDone(gdb.Breakpoint):
             "info": info,
             "len": int(hdr["xl_tot_len"]),
             "xid": int(hdr["xl_xid"]),
-            "start_lsn": common.lsn_text(start),
-            "end_lsn": common.lsn_text(end),
+            "start_lsn": lsn_text(start),
+            "end_lsn": lsn_text(end),
             "start": start,
             "end": end,
             "fpi": num_fpi,

@@ -1,0 +1,71 @@
+"""What a trace produced: the events the gdb side wrote (JSON lines, schema
+pglab.trace/1, docs/tracing.md) and what the driver saw around them.  The
+renderers and the hints read only this."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pglab_tracing import SCHEMA  # noqa: F401  (the schema name, defined once on the gdb side)
+
+
+@dataclass
+class TraceResult:
+    """What one run_trace() produced.
+
+    events: the decoded JSON-lines events, in file order.
+    rows / columns: the last result set of the SQL (at most driver.ROW_LIMIT rows).
+    sql_error / sqlstate: the SQL's error, if it raised one.
+    sql_duration_s: wall time of the SQL alone, as the session saw it.
+    end_reason: "stopped" (normal), "exited" (backend gone), "timeout",
+        "gdb-killed" (gdb had to be killed), "error" (gdb failed or exited
+        before it was asked to stop).
+    backend_alive: the backend process exists after the trace.
+    warnings: the gdb side's warnings and errors, then the driver's own.
+    hints: why the target may not have been hit, when it was not.
+    """
+    target: str
+    sql: str
+    pid: int
+    server_version: int
+    events: list = field(default_factory=list)
+    rows: list | None = None
+    columns: list | None = None
+    sql_error: str | None = None
+    sqlstate: str | None = None
+    timed_out: bool = False
+    end_reason: str = ""
+    backend_alive: bool = True
+    sql_duration_s: float | None = None
+    gdb_returncode: int | None = None
+    gdb_log: str = ""
+    duration_s: float = 0.0
+    warnings: list = field(default_factory=list)
+    hints: list = field(default_factory=list)
+
+    def of(self, *kinds):
+        """Events of the given "event" types."""
+        return [e for e in self.events if e.get("event") in kinds]
+
+    def __repr__(self):
+        return (f"<TraceResult {self.target} pid={self.pid} events={len(self.events)} "
+                f"end={self.end_reason} error={self.sql_error!r}>")
+
+
+def read_events(path):
+    """The events of a JSON-lines file (a torn last line is skipped)."""
+    out = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    except FileNotFoundError:
+        pass
+    return out
