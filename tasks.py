@@ -19,6 +19,13 @@ def _via():
     return os.environ.get("PGLAB_VIA", "invoke")
 
 
+def _not_a_flag(value, task_name):
+    """invoke hands a required positional argument whatever comes first, flags too."""
+    if value.startswith("-"):
+        raise Exit(f"error: {task_name} needs its argument before any flag (got {value}); "
+                   f"for help: invoke --help {task_name}", code=1)
+
+
 def _settings(c):
     return Settings.from_mapping(c.config.pglab)
 
@@ -140,15 +147,18 @@ def pg_start(c, version=None, name="main", tcp=False):
             ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
 
 
-@task(name="pg-stop", help={**_CLUSTER_HELP, "all": "stop every pglab server, ext-test's warm ones included"})
+@task(name="pg-stop", help={**_CLUSTER_HELP, "all": "stop every pglab server, ext-test's warm ones included "
+                                                       "(and its pre-started pytest)"})
 def pg_stop(c, version=None, name="main", all=False):
     """Stop a cluster (fast shutdown; no process is left behind)."""
     from pglab import servers
+    from pglab.ext import prestart
 
     with _errors():
         if all:
             settings = _settings(c)
             stopped = servers.stop_warm(settings) + servers.stop_named(settings)
+            prestart.stop(settings)
             ui.say(f"stopped {stopped} server(s)")
             return
         cl = _cluster(c, version, name)
@@ -193,6 +203,7 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import report, runner
 
+    _not_a_flag(what, "ext-test")
     with _errors():
         results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
                                   idle_timeout=float(idle_timeout) or None, fresh=fresh)
@@ -229,6 +240,7 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
     """Trace PostgreSQL internals with gdb while a session runs your SQL."""
     from pglab.trace import render, trace_build
 
+    _not_a_flag(target, "trace")
     with _errors():
         render.check_format(format)
         result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))

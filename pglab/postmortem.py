@@ -146,11 +146,15 @@ class Supervised:
     start early (pytest importing and collecting while the build runs) and be
     watched once the server it needs is there."""
 
-    def __init__(self, cmd, *, cwd=None, env=None, account=None):
-        extra = account.subprocess_kwargs() if account is not None else {}
-        self.proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=_allow_cores, **extra)
+    def __init__(self, cmd, *, cwd=None, env=None, account=None, proc=None):
+        """Start `cmd`, or watch `proc`: something Popen-like already running in a
+        process group of its own (pid, stdout, wait, returncode)."""
+        if proc is None:
+            extra = account.subprocess_kwargs() if account is not None else {}
+            proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                    preexec_fn=_allow_cores, **extra)
+        self.proc = proc
 
     def cancel(self):
         """End it and everything it started, unwatched."""

@@ -12,6 +12,7 @@ import pytest
 
 from pglab.servers import reap_orphans, stop_warm
 from pglab.config import PROJECT_ROOT, Settings
+from pglab.ext import prestart
 from pglab.pg import build as build_mod
 
 
@@ -31,6 +32,7 @@ def janitor():
     yield
     s = Settings.load()
     stop_warm(s)   # ext-test's warm servers
+    prestart.stop(s)   # and its pre-started pytest
     leftovers = reap_orphans(s)  # throwaway clusters this run left; a learner's named ones are left alone
     if leftovers:
         print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)

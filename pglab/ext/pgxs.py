@@ -182,28 +182,31 @@ _DIAG_RE = re.compile(r"(error|warning|note):|^\s+\||^\s*\d+ \|")
 
 
 def compile_ext(ext, build, srcdir, log, *, werror=False):
-    """make + make install in the copy; returns a BuildResult."""
+    """make install in the copy (make compiles what changed first); skipped when
+    nothing changed since the prefix got this copy's build.  Returns a BuildResult."""
     start = time.monotonic()
     synced = sync_source(ext.path, srcdir)
+    # which folder's build of this extension, and with which flags, the prefix holds now
+    stamp = srcdir.parent.parent / f".installed-{ext.name}"
+    mark = f"{srcdir}|{build.meta.get('built_at', '')}|{'werror' if werror else ''}"
+    previous = stamp.read_text() if stamp.exists() else ""
+    warnings_file = srcdir.parent / "warnings.txt"
+    if not synced and previous == mark:
+        kept = warnings_file.read_text().splitlines() if warnings_file.exists() else []
+        return BuildResult(True, time.monotonic() - start, warnings=kept, changed=False)
+    stamp.unlink(missing_ok=True)
     log.unlink(missing_ok=True)
     extra = ("COPT=-Werror",) if werror else ()
+    if previous.rsplit("|", 1)[0] == mark.rsplit("|", 1)[0]:
+        extra += ("-B",)    # only --werror changed: objects up to date would hide their warnings
     lines = []
     try:
-        run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make")
-        compiled = any(" -c " in l or " -o " in l for l in lines)
-        # which folder's build of this extension the prefix holds now
-        stamp = srcdir.parent.parent / f".installed-{ext.name}"
-        mark = f"{srcdir}|{build.meta.get('built_at', '')}"
-        if compiled or synced or not stamp.exists() or stamp.read_text() != mark:
-            stamp.unlink(missing_ok=True)
-            run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, step="make install")
-            stamp.write_text(mark)
-            changed = True
-        else:
-            changed = False
+        run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, on_line=lines.append, step="make install")
     except BuildError as exc:
         diagnostics = [user_path(l, srcdir, ext.path) for l in lines if _DIAG_RE.search(l)]
         return BuildResult(False, time.monotonic() - start, diagnostics="\n".join(diagnostics) or exc.tail,
-                           step=exc.step)
+                           step="make")
+    stamp.write_text(mark)
     warnings = [user_path(l, srcdir, ext.path) for l in lines if "warning:" in l]
-    return BuildResult(True, time.monotonic() - start, warnings=warnings, changed=changed)
+    warnings_file.write_text("\n".join(warnings))
+    return BuildResult(True, time.monotonic() - start, warnings=warnings)

@@ -34,7 +34,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-SERVER_FILE = os.environ.get("PGLAB_TEST_SERVER")
 POOL_PREFIX = "pglab_tests_"
 POOL_MAX = 32
 WAIT_LIMIT = 600.0
@@ -62,7 +61,7 @@ _used = [0]
 def server():
     """The server ext-test named, once it is ready (waits for the file)."""
     if not _server:
-        path = Path(SERVER_FILE)
+        path = Path(os.environ["PGLAB_TEST_SERVER"])
         deadline = time.monotonic() + WAIT_LIMIT
         while not path.exists():
             if time.monotonic() > deadline:
@@ -77,7 +76,9 @@ def server():
 
 
 def pytest_configure(config):
-    if not SERVER_FILE:
+    _server.clear()
+    _used[0] = 0
+    if not os.environ.get("PGLAB_TEST_SERVER"):
         raise pytest.UsageError("these tests run on a pglab server: use `invoke ext-test NAME`")
 
 

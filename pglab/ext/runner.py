@@ -49,7 +49,7 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
     builddir, tag = build_copy(settings, ext, build)
     srcdir = builddir / "src"
     builddir.mkdir(parents=True, exist_ok=True)
-    run = Run(ext, build, None, srcdir, {}, idle_timeout, k)
+    run = Run(ext, build, None, srcdir, {}, idle_timeout, k, settings)
     early = None
     if together and "pytest" in suites and skip_reason("pytest", run) is None:
         server_file = builddir / "server.json"

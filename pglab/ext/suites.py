@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import postmortem
 from ..postmortem import RegressTally, Supervised, Tally, supervise
 from ..procs import reap_all
+from . import prestart
 from .pgxs import make_cmd
 from .report import SuiteResult
 
@@ -41,6 +42,7 @@ class Run:
     values: dict
     idle_timeout: float
     k: str = None
+    settings: object = None      # for the pre-started pytest; None: always a new interpreter
 
     def result(self, suite, status, seconds=0.0, **kw):
         return SuiteResult(self.ext.name, self.build.id, suite, status, seconds, **kw)
@@ -175,15 +177,19 @@ class PytestTally(Tally):
 
 
 def start_pytest(run, server_file):
-    """Start pytest now; its tests wait for `server_file` (see announce)."""
-    cmd = [sys.executable, "-m", "pytest", "-v", "-p", "pglab.ext.pytest_plugin", "-p", "no:cacheprovider",
-           f"--rootdir={run.ext.path}", "-c", os.devnull, "--color=no", "-o", "console_output_style=classic",
-           str(run.ext.tests_dir)]
+    """Start pytest now; its tests wait for `server_file` (see announce).  A
+    pre-started interpreter (pglab.ext.prestart) runs it when there is one."""
+    args = ["-v", "-p", "pglab.ext.pytest_plugin", "-p", "no:cacheprovider", f"--rootdir={run.ext.path}",
+            "-c", os.devnull, "--color=no", "-o", "console_output_style=classic", str(run.ext.tests_dir)]
     if run.k:
-        cmd += ["-k", run.k]
+        args += ["-k", run.k]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
            "PGLAB_TEST_SERVER": str(server_file)}
-    return Supervised(cmd, cwd=run.srcdir.parent, env=env)
+    cwd = run.srcdir.parent
+    child = prestart.run(run.settings, args, env=env, cwd=cwd) if run.settings is not None else None
+    if child is not None:
+        return Supervised(None, proc=child)
+    return Supervised([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env)
 
 
 def announce(server_file, cluster):

@@ -4,6 +4,7 @@ and the warm server between runs."""
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,26 @@ def test_warm_servers_are_listed_and_stopped_with_pg_stop_all(settings, default_
     base = _warm_base(settings, default_build, Path(__file__).resolve().parents[2] / "extensions" / "pgl_funcs")
     assert not base.exists()
     assert Cluster(default_build, base).state() is State.ABSENT
+
+
+def test_pytest_runs_in_a_pre_started_interpreter_with_the_same_verdict(settings, default_build):
+    from pglab.ext import prestart
+
+    prestart.stop(settings)
+    first = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="pytest"))
+    path = prestart.socket_path(settings)
+    deadline = time.monotonic() + 30
+    while not path.exists() and time.monotonic() < deadline:   # started for the next run
+        time.sleep(0.1)
+    assert path.exists()
+    started = prestart.run(settings, ["--version"], env=dict(os.environ), cwd=Path.cwd())
+    assert started is not None and started.wait(30) == 0
+    assert b"pytest" in started.stdout.read()
+    second = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="pytest"))
+    assert (first["pytest"].status, first["pytest"].passed) == (second["pytest"].status, second["pytest"].passed) \
+        == ("pass", 10)
+    assert prestart.stop(settings) is True
+    deadline = time.monotonic() + 10
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not path.exists()
