@@ -191,8 +191,8 @@ def psql(c, version=None, name="main", command=None):
 # ---- extensions ---------------------------------------------------------------------------
 
 @task(name="ext-test", positional=["what"],
-      help={"what": "an extension under extensions/ (several: a,b), 'all', or the path of a PGXS extension's "
-                    "folder (./my_ext, ~/src/pgvector)",
+      help={"what": "an extension under extensions/ (several: a,b), 'all', the path of a PGXS extension's "
+                    "folder (./my_ext, ~/src/pgvector), or a published one: debian:pgvector, pgxn:hypopg[@1.4.1]",
             "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
             "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
             "k": "only pytest tests matching this expression",

@@ -197,7 +197,7 @@ def compile_ext(ext, build, srcdir, log, *, werror=False):
     stamp.unlink(missing_ok=True)
     log.unlink(missing_ok=True)
     extra = ("COPT=-Werror",) if werror else ()
-    if previous.rsplit("|", 1)[0] == mark.rsplit("|", 1)[0]:
+    if previous != mark and previous.rsplit("|", 1)[0] == mark.rsplit("|", 1)[0]:
         extra += ("-B",)    # only --werror changed: objects up to date would hide their warnings
     lines = []
     try:

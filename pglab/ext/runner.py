@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .. import ui
 from ..errors import ClusterError, PglabError
 from ..pg.builds import resolve_builds
-from . import discover
+from . import discover, published
 from .pgxs import compile_ext, makefile_vars, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
@@ -78,16 +78,18 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
                 settings_note = f"settings from {', '.join(p.name for p in conf_files)}; " if conf_files else ""
                 results.append(SuiteResult(ext.name, build.id, "server", "pass", time.monotonic() - start,
                                            settings_note + warm.remark))
+                side_by_side = early is not None and len(wanted) > 1
                 by_suite = _run_suites(run, wanted, early, builddir)
                 early = None
-                warm.keep = all(r.status not in ("crash", "hang") for r in by_suite.values())
+                troubled = any(r.status in ("crash", "hang") for r in by_suite.values())
+                warm.keep = not troubled
         except ClusterError as exc:  # e.g. a preloaded library whose _PG_init fails: a result, not the end of the run
             return results + [SuiteResult(ext.name, build.id, "server", "fail", time.monotonic() - start,
                                           "the server did not start", str(exc))]
     finally:
         if early is not None:
             early.cancel()
-    if together and len(by_suite) > 1 and not warm.keep:
+    if side_by_side and troubled:
         return test_extension(settings, ext, build, werror=werror, k=k, idle_timeout=idle_timeout, suites=suites,
                               fresh=True, together=False)
     order = {s: i for i, s in enumerate(SUITES)}
@@ -108,7 +110,7 @@ def _run_suites(run, wanted, early, builddir):
 
 def ext_test(settings, spec="all", *, pg=None, k=None, werror=False, idle_timeout=None, suites=None, fresh=False):
     """ext-test over extensions × builds; prints progress and returns [SuiteResult]."""
-    extensions = discover.resolve(spec)
+    extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
     builds = resolve_builds(settings, pg)
     chosen = parse_suites(suites) if isinstance(suites, (str, type(None))) else tuple(suites)
     results = []

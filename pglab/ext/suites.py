@@ -58,6 +58,8 @@ def skip_reason(suite, run):
         return f"no {var} in the Makefile"
     if suite == "tap" and "tap-tests" not in run.build.features:
         return f"{run.build.id} was built without --enable-tap-tests (install libipc-run-perl, then build-pg)"
+    if suite == "isolation" and not (run.build.pgxs_dir() / "test" / "isolation" / "pg_isolation_regress").exists():
+        return f"{run.build.id} installs no pg_isolation_regress for PGXS (later majors do)"
     return None
 
 

@@ -133,9 +133,10 @@ class DebianChannel(Channel):
         return releases
 
     def download(self, records):
-        """The .dsc and the upstream tarball of the first of `records` (one source
-        version, as each index lists it) whose files can be had; Debian's own
-        packaging is not needed.  Returns (dsc, tarball, record); raises Unfetchable."""
+        """The upstream tarball (and .dsc, when there) of the first of `records`
+        (one source version, as each index lists it) whose files can be had;
+        Debian's own packaging is not needed.  Returns (dsc or None, tarball,
+        record); raises Unfetchable."""
         if not records:  # another build-pg refreshed the list in between
             raise Unfetchable("Debian's source archive no longer lists it", "it is no longer listed")
         failures = []
@@ -149,34 +150,47 @@ class DebianChannel(Channel):
         raise Unfetchable(f"{record['package']} {record['version']}: {first} (tried {tried})", first.why)
 
     def _download_one(self, record):
+        """The upstream tarball, checked against Debian's signed index, and the
+        .dsc when the mirror has it (then the tarball is checked against it too:
+        some mirrors carry only part of the pool).  (dsc or None, tarball, record)."""
         package, version = record["package"], record["version"]
         dsc = next((n for n in record["files"] if n.endswith(".dsc")), None)
         tarball = upstream_tarball(record)
-        if dsc is None or tarball is None:
-            raise Unfetchable(f"{package} {version}: the index lists no .dsc or upstream tarball",
+        if tarball is None:
+            raise Unfetchable(f"{package} {version}: the index lists no upstream tarball",
                               "the index lists no upstream tarball for it")
         where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
         where.mkdir(parents=True, exist_ok=True)
         try:
-            for name in (dsc, tarball):
-                digest = record["files"][name][1]
-                target = where / name
-                if target.exists() and sha256_of(target) == digest:
-                    continue
-                download(f"{record['uri']}/{record['directory']}/{quote(name)}", target)
-                actual = sha256_of(target)
-                if actual != digest:
-                    target.unlink()
-                    raise Unfetchable(f"{name}: SHA-256 {actual} does not match Debian's signed index; removed",
-                                      f"{name} does not match Debian's signed index (SHA-256 {actual}; removed)")
+            self._fetch_checked(record, tarball, where)
+            try:
+                self._fetch_checked(record, dsc, where) if dsc else None
+            except Unfetchable:
+                dsc = None      # the tarball alone, as Debian's signed index vouches for it
         finally:
             if not any(where.iterdir()):
                 where.rmdir()  # nothing came: leave no empty folder behind
-        sums = parse_dsc_checksums((where / dsc).read_text(errors="replace"))
-        if sums.get(tarball) != record["files"][tarball][1]:
-            raise Unfetchable(f"{dsc}: names another {tarball} than Debian's signed index",
-                              f"its .dsc and Debian's signed index disagree about {tarball}")
-        return where / dsc, where / tarball, record
+        if dsc is not None:
+            sums = parse_dsc_checksums((where / dsc).read_text(errors="replace"))
+            if sums.get(tarball) != record["files"][tarball][1]:
+                raise Unfetchable(f"{dsc}: names another {tarball} than Debian's signed index",
+                                  f"its .dsc and Debian's signed index disagree about {tarball}")
+        return (where / dsc if dsc else None), where / tarball, record
+
+    def _fetch_checked(self, record, name, where):
+        """Download one file of a record unless it is there already; it must have
+        the SHA-256 Debian's signed index gives."""
+        digest = record["files"][name][1]
+        target = where / name
+        if target.exists() and sha256_of(target) == digest:
+            return target
+        download(f"{record['uri']}/{record['directory']}/{quote(name)}", target)
+        actual = sha256_of(target)
+        if actual != digest:
+            target.unlink()
+            raise Unfetchable(f"{name}: SHA-256 {actual} does not match Debian's signed index; removed",
+                              f"{name} does not match Debian's signed index (SHA-256 {actual}; removed)")
+        return target
 
     def download_release(self, release):
         """The .dsc and upstream tarball of a PostgreSQL release the catalog lists:
@@ -251,7 +265,8 @@ def fetch_source_package(settings, package, version=None, *, channel=None):
             listed = ", ".join(dict.fromkeys(r["version"] for r in records))
             raise SourceError(f"Debian's source archive has no {package} {version} (it lists {listed})")
     else:
-        chosen = [r for r in records if r["suite"] != "experimental"] or records
+        # experimental last: a pre-release only when no released version can be had
+        chosen = sorted(records, key=lambda r: r["suite"] == "experimental")
     versions = list(dict.fromkeys(r["version"] for r in chosen))
     failures = []
     for debian_version in versions:
