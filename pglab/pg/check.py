@@ -44,7 +44,7 @@ def run_check(settings, build, *, tests=(), idle_timeout=600):
     schedule = src / "parallel_schedule"
     everything = schedule_tests(schedule)
     if tests and "test_setup" in everything and "test_setup" not in tests:
-        tests = ["test_setup", *tests]  # 16+: creates the tables most tests read
+        tests = ["test_setup", *tests]  # 15+: creates the tables most tests read
     names = list(tests) or everything
     out = settings.layout.check(build.id)
     result = CheckResult(build.id, output_dir=str(out))
