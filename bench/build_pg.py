@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pglab.build import FLAVOURS, list_builds  # noqa: E402
+from pglab.pg.build import FLAVOURS  # noqa: E402
+from pglab.pg.builds import list_builds  # noqa: E402
 from pglab.config import Settings  # noqa: E402
 
 ENV = {**os.environ, "CCACHE_DISABLE": "1", "LC_ALL": "C"}

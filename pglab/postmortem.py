@@ -48,10 +48,6 @@ class Outcome:
     crash: Crash = None
     lost_connection: bool = False
 
-    @property
-    def ok(self):
-        return self.returncode == 0 and not self.hung and self.crash is None
-
 
 # ---- tallies: what counts as a finished test ----------------------------------------
 
@@ -91,9 +87,6 @@ class Tally:
 
     def record(self, name, result):
         {"pass": self.passed, "fail": self.failed, "skip": self.skipped}[result].append(name)
-
-    def counts(self):
-        return f"{len(self.passed)} passed, {len(self.failed)} failed, {len(self.skipped)} skipped"
 
 
 # pg_regress and pg_isolation_regress: "ok 12  - join  345 ms" (16+, TAP style),

@@ -37,7 +37,6 @@ class BuildResult:
     warnings: list = field(default_factory=list)   # compiler lines, pointing at the user's files
     diagnostics: str = ""                          # what to show when it failed
     step: str = ""
-    changed: bool = True                           # something was compiled or installed
 
 
 def _skip(name):
@@ -193,7 +192,7 @@ def compile_ext(ext, build, srcdir, log, *, werror=False):
     warnings_file = srcdir.parent / "warnings.txt"
     if not synced and previous == mark:
         kept = warnings_file.read_text().splitlines() if warnings_file.exists() else []
-        return BuildResult(True, time.monotonic() - start, warnings=kept, changed=False)
+        return BuildResult(True, time.monotonic() - start, warnings=kept)
     stamp.unlink(missing_ok=True)
     log.unlink(missing_ok=True)
     extra = ("COPT=-Werror",) if werror else ()

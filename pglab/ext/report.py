@@ -3,7 +3,6 @@ and for each problem what a learner needs to see (the diff's first lines, the
 compiler's diagnostics, the crash's log lines and backtrace, the hang's stacks)."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.text import Text
 
@@ -105,11 +104,3 @@ def summary(results):
     bad = [r for r in results if not r.ok]
     ran = [r for r in results if r.status != "skip"]
     return f"{len(bad)} of {len(ran)} suites did not pass" if bad else f"all {len(ran)} suites passed"
-
-
-def write_json(results, path):
-    import json
-
-    rows = [{k: (v if k != "crash" else (vars(v) if v else None)) for k, v in vars(r).items() if k != "output"}
-            for r in results]
-    Path(path).write_text(json.dumps(rows, indent=1) + "\n")
