@@ -266,8 +266,8 @@ def hang_report(cluster):
         rows = cluster.sql(_BUSY_SQL)
     except PglabError as exc:
         return f"the server did not answer: {exc}"
-    report = []
-    for row in rows:
+    report, pids = [], []
+    for row in rows:     # every stack first: ending one backend can end the others' waits
         if len(row) < 6 or not row[0].isdigit():
             continue
         pid, wtype, wevent, blockers, waits, query = row
@@ -278,6 +278,8 @@ def hang_report(cluster):
             lines.append(f"  blocked by backend(s) {blockers.strip('{}')}")
         lines.append(backtrace_of(int(pid)))
         report.append("\n".join(lines))
+        pids.append(pid)
+    for pid in pids:
         try:
             cluster.sql(f"select pg_terminate_backend({pid})")
         except PglabError:

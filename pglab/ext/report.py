@@ -80,8 +80,6 @@ def details(results):
                 ui.raw(first_lines(r.diffs).rstrip("\n"))
             else:
                 ui.raw(_tail(r.output))
-            if r.logs:
-                ui.say(f"the nodes' logs: {r.logs}")
         elif r.status == "hang":
             ui.say(f"{where} hung: {r.detail}", style="red bold")
             ui.raw(r.hang or _tail(r.output))
@@ -93,6 +91,8 @@ def details(results):
                 ui.raw(c.log)
             ui.say("backtrace:", style="bold")
             ui.raw(c.backtrace)
+        if r.logs and r.status != "pass":
+            ui.say(f"the TAP nodes' logs: {r.logs}")
 
 
 def _tail(text, lines=40):

@@ -219,3 +219,26 @@ def test_pytest_runs_in_a_pre_started_interpreter_with_the_same_verdict(settings
     while path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not path.exists()
+
+
+def test_an_isolation_suite_that_hangs_shows_who_waits_for_whom(settings, default_build):
+    results = _by_suite(runner.ext_test(settings, str(FIXTURES / "isolation_hang"), idle_timeout=5))
+    iso = results["isolation"]
+    assert (iso.status, iso.detail) == ("hang", "stuck: no test finished in 5 s")
+    sleeper, waiter = iso.hang.split("\nbackend ")
+    sleeper_pid = sleeper.split()[1]
+    assert sleeper.startswith(f"backend {sleeper_pid} running: SELECT pg_sleep(3600);")
+    assert waiter.splitlines()[:3] == [
+        waiter.splitlines()[0], "  waiting on Lock/transactionid for transactionid ShareLock",
+        f"  blocked by backend(s) {sleeper_pid}"]
+    assert waiter.splitlines()[0].endswith("running: UPDATE accounts SET balance = 1 WHERE id = 1;")
+    assert "#0 " in waiter          # a backtrace of the waiting backend too
+
+
+def test_a_tap_node_that_crashes_is_backtraced_from_its_core(settings, default_build):
+    results = _by_suite(runner.ext_test(settings, str(FIXTURES / "tap_crash")))
+    tap = results["tap"]
+    assert tap.status == "crash" and tap.crash.test == "tap/t/001_crash.pl"
+    assert tap.crash.signal == "core file t_001_crash_main_data/pgdata/core"
+    assert " in tap_crash_deref (p=0x0) at tap_crash.c:" in tap.crash.backtrace.splitlines()[0]
+    assert tap.logs.endswith("/tmp_check/log")
