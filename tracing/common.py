@@ -14,8 +14,13 @@ from . import SCHEMA
 # ---------------------------------------------------------------- events
 
 class Emitter:
-    """Writes events as JSON lines.  Buffered: the file is complete once
+    """Writes events as JSON lines.  An event is serialized only when the
+    events are written out (at flush(), at close(), or every PENDING_MAX
+    events): the backend is stopped while a breakpoint's stop() runs, so
+    json.dumps there would lengthen every stop.  The file is complete once
     close() ran, which session.main() guarantees on every path."""
+
+    PENDING_MAX = 50_000
 
     def __init__(self, path, pid):
         self._fh = open(path, "w", buffering=1 << 16, encoding="utf-8")
@@ -25,6 +30,7 @@ class Emitter:
         # subtracted from "ts" so it does not inflate the spans around it.
         self.excluded_ns = 0
         self.counts = {}
+        self._pending = []
 
     def now(self):
         return time.monotonic_ns() - self.excluded_ns
@@ -35,14 +41,24 @@ class Emitter:
         record = {"schema": SCHEMA, "event": event, "ts": self.now() if ts is None else ts,
                   "seq": self.seq, "pid": self.pid}
         record.update(fields)
-        self._fh.write(json.dumps(record, separators=(",", ":"), default=str))
-        self._fh.write("\n")
+        self._pending.append(record)
+        if len(self._pending) >= self.PENDING_MAX:
+            self._write_pending()
+
+    def _write_pending(self):
+        dumps, write = json.dumps, self._fh.write
+        for record in self._pending:
+            write(dumps(record, separators=(",", ":"), default=str))
+            write("\n")
+        self._pending.clear()
 
     def flush(self):
+        self._write_pending()
         self._fh.flush()
 
     def close(self):
         if not self._fh.closed:
+            self._write_pending()
             self._fh.close()
 
 
