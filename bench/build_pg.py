@@ -86,14 +86,22 @@ def main():
 
     # cold: an empty working area whose cache holds just this source
     cold, bare = [], []
-    for _ in range(opts.runs):
-        b, bare_tree = bare_build(src, work, args, cflags, jobs)
-        area = work / "area"
-        shutil.rmtree(area, ignore_errors=True)
-        (area / "src").mkdir(parents=True)
-        os.symlink(src, area / "src" / str(ref.release))
-        shutil.copy(f"{src}.json", area / "src" / f"{ref.release}.json")
-        c = invoke(area, "build-pg", "--version", str(ref.release), "--source", "cache", "--jobs", str(jobs))
+    area = work / "area"
+    for run in range(opts.runs):
+        def pglab_cold():
+            shutil.rmtree(area, ignore_errors=True)
+            (area / "src").mkdir(parents=True)
+            os.symlink(src, area / "src" / str(ref.release))
+            shutil.copy(f"{src}.json", area / "src" / f"{ref.release}.json")
+            return invoke(area, "build-pg", "--version", str(ref.release), "--source", "cache", "--jobs", str(jobs))
+
+        # A B, then B A: the machine drifts over the minutes a pair takes
+        if run % 2 == 0:
+            b, bare_tree = bare_build(src, work, args, cflags, jobs)
+            c = pglab_cold()
+        else:
+            c = pglab_cold()
+            b, bare_tree = bare_build(src, work, args, cflags, jobs)
         bare.append(b)
         cold.append(c)
         print(f"  cold: build-pg {c:.1f} s, bare {b:.1f} s, ratio {c / b:.3f}")

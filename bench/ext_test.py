@@ -8,10 +8,11 @@
     bare PGXS    `make install && make installcheck` on a copy of the same extension
                  after the same edit, against a server that is already running
 
-Both edit the file the same way (a new mtime) before each run; the ratio is
-ext-test / bare, paired run by run.
+Both edit the file the same way (a new mtime) before each run, after a pause
+(--pause, 1.5 s: an edit takes longer) in which background work either side
+left finishes; the ratio is ext-test / bare, paired run by run.
 
-    python bench/ext_test.py [--ext pgl_funcs] [--runs 7] [--json FILE]
+    python bench/ext_test.py [--ext pgl_funcs] [--runs 15] [--pause 1.5] [--json FILE]
 """
 
 import argparse
@@ -44,7 +45,8 @@ def timed(cmd, **kw):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ext", default="pgl_funcs")
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--pause", type=float, default=1.5, help="seconds before each timed run (the edit)")
     ap.add_argument("--json")
     opts = ap.parse_args()
     settings = Settings.load()
@@ -62,8 +64,12 @@ def main():
         env = {**os.environ, **cl.env}
         timed([*make, "install"])
         for _ in range(opts.runs):
+            # a person's edit takes longer than this: what either side left running
+            # in the background (ext-test refills its pool of test databases) is done
+            time.sleep(opts.pause)
             os.utime(c_file)
             pglab.append(timed([sys.executable, "-m", "invoke", "ext-test", opts.ext], cwd=ROOT))
+            time.sleep(opts.pause)
             os.utime(copy / c_file.name)
             bare.append(timed([*make, "install"]) + timed([*make, "installcheck"], env=env))
     shutil.rmtree(copy.parent, ignore_errors=True)

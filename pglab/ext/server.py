@@ -86,7 +86,7 @@ def _serve(settings, build, base, conf, stamp, fresh):
             cl.destroy()
         remark = ("started a server" if previous is None or fresh else
                   "restarted the server: " + ("it had stopped" if state is not State.RUNNING else
-                                              "its settings, build or preloaded library changed"))
+                                              "its settings, build, control file or preloaded library changed"))
         cl.template = template_for(build, settings)
         try:
             cl.init()

@@ -84,7 +84,8 @@ def test_the_server_stays_warm_and_is_restarted_when_its_settings_change(setting
     conf = ext / "pgl_worker.conf"
     conf.write_text(conf.read_text().replace("'200ms'", "'300ms'"))
     third = _by_suite(runner.ext_test(settings, str(ext), suites="regress"))
-    assert third["server"].detail.endswith("restarted the server: its settings, build or preloaded library changed")
+    assert third["server"].detail.endswith(
+        "restarted the server: its settings, build, control file or preloaded library changed")
     fresh = _by_suite(runner.ext_test(settings, str(ext), suites="regress", fresh=True))
     assert fresh["server"].detail.endswith("started a server")
     assert not _warm_base(settings, default_build, ext).exists()   # --fresh keeps nothing running
