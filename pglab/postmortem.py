@@ -59,6 +59,7 @@ class Tally:
     failed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     current: str = ""           # the test started last, when the format says so
+    order: list = field(default_factory=list)   # (test, "pass"|"fail"|"skip") as they finished
     _partial: str = ""
 
     @property
@@ -87,6 +88,7 @@ class Tally:
 
     def record(self, name, result):
         {"pass": self.passed, "fail": self.failed, "skip": self.skipped}[result].append(name)
+        self.order.append((name, result))
 
 
 # pg_regress and pg_isolation_regress: "ok 12  - join  345 ms" (16+, TAP style),

@@ -1,7 +1,7 @@
 """Which extensions there are, and what `ext-test SPEC` names.
 
-SPEC is a name under extensions/ (several, comma-separated), `all`, or a path
-to a PGXS extension's folder anywhere (a contrib module copied out, a checkout).
+SPEC is a name under extensions/ or a path to a PGXS extension's folder anywhere
+(a contrib module copied out, a checkout), several comma-separated, or `all`.
 """
 
 from dataclasses import dataclass
@@ -52,18 +52,16 @@ def at_path(path):
 
 
 def resolve(spec, root=EXTENSIONS_DIR):
-    """The extensions `spec` names (see the module docstring)."""
+    """The extensions `spec` names (see the module docstring); several, comma-separated."""
     spec = (spec or "").strip()
-    if looks_like_path(spec):
-        return [at_path(spec)]
     known = discover(root)
     if spec in ("", "all"):
         if not known:
             raise ExtensionError(f"no extensions under {root}: `invoke new-ext NAME --template udf` makes one")
         return list(known.values())
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in known]
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    unknown = [p for p in parts if not looks_like_path(p) and p not in known]
     if unknown:
         raise ExtensionError(f"unknown extension {', '.join(unknown)}; known: {', '.join(known) or 'none'} "
                              f"(or give a folder's path, e.g. ./my_ext)")
-    return [known[n] for n in names]
+    return [at_path(p) if looks_like_path(p) else known[p] for p in parts]

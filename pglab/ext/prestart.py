@@ -184,6 +184,7 @@ def _child(pytest, request, out):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))   # read at start-up, not from the env
         sys.argv = ["pytest", *request["args"]]
         code = int(pytest.main(request["args"]))
     finally:

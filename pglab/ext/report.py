@@ -2,7 +2,7 @@
 and for each problem what a learner needs to see (the diff's first lines, the
 compiler's diagnostics, the crash's log lines and backtrace, the hang's stacks)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 
@@ -27,6 +27,7 @@ class SuiteResult:
     logs: str = ""           # a TAP suite's node logs
     hang: str = ""           # backtraces of the busy backends
     crash: object = None     # postmortem.Crash
+    tests: list = field(default_factory=list)   # (test, "pass"|"fail"|"skip") as they finished
 
     @property
     def ok(self):

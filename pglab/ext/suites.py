@@ -187,7 +187,7 @@ def start_pytest(run, server_file):
         args += ["-k", run.k]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
            "PGLAB_TEST_SERVER": str(server_file)}
-    cwd = run.srcdir.parent
+    cwd = run.ext.path      # the rootdir: test ids read tests/test_x.py::test_y (nothing is written there)
     child = prestart.run(run.settings, args, env=env, cwd=cwd) if run.settings is not None else None
     if child is not None:
         return Supervised(None, proc=child)
@@ -229,7 +229,8 @@ def run_pytest(run):
 
 def _verdict(run, suite, outcome, tally, diffs=None, logs=None):
     counts = {"passed": len(tally.passed), "failed": len(tally.failed), "skipped": len(tally.skipped)}
-    kw = {"output": outcome.output, "diffs": str(diffs) if diffs else "", "logs": str(logs) if logs else "", **counts}
+    kw = {"output": outcome.output, "diffs": str(diffs) if diffs else "", "logs": str(logs) if logs else "",
+          "tests": list(tally.order), **counts}
     if outcome.hung:
         return run.result(suite, "hang", outcome.seconds, detail=f"{outcome.stalled}: no test finished in "
                           f"{run.idle_timeout:.0f} s", hang=outcome.hang_report, **kw)

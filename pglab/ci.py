@@ -1,0 +1,202 @@
+"""ci: extensions × PostgreSQL majors, as a pipeline would run them.
+
+    result = run_ci(settings, majors="13,15,17,18", spec="all", werror=True, out=Path("ci-results"))
+
+For each major: obtain and build it (cached; one that cannot be obtained is
+"skipped: why", never a pass), then ext-test every selected extension on it.
+Writes, under `out`:
+
+    matrix.md             the matrix (extension × major), the same as on the terminal
+    junit.xml             one testcase per extension × major × test (build included)
+    EXT/BUILD/            for each suite that did not pass: its output, regression.diffs,
+                          the server log's lines and the crash backtrace or the hang's stacks
+
+and, when GITHUB_STEP_SUMMARY names a file, appends the matrix and the first
+lines of each failure's diff to it.
+"""
+
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ui
+from .ext import discover, published, report
+from .ext.runner import test_extension
+from .pg.build import ensure_builds
+
+
+@dataclass
+class Cell:
+    """One extension on one major."""
+
+    extension: str
+    major: str
+    build: str = ""
+    status: str = "pass"        # pass, fail, skip
+    why: str = ""               # the skip's reason, or the suites that did not pass
+    seconds: float = 0.0
+    results: list = field(default_factory=list)   # [SuiteResult]
+
+
+@dataclass
+class CiResult:
+    cells: list
+    out: Path
+
+    @property
+    def ok(self):
+        return all(c.status != "fail" for c in self.cells)
+
+
+def parse_majors(text, settings):
+    """`13,15` → ["13", "15"]; `all` → the test majors of the settings."""
+    text = settings.test_majors if text in (None, "", "all") else text
+    return [m.strip() for m in str(text).split(",") if m.strip()]
+
+
+def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
+    """The matrix; prints progress and the matrix, writes the reports; returns CiResult."""
+    out = Path(out or settings.layout.ci_results)
+    extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
+    wanted = parse_majors(majors, settings)
+    cells = []
+    for major in wanted:
+        built, skipped = ensure_builds(settings, major)
+        if skipped:
+            cells += [Cell(ext.name, major, status="skip", why=skipped[0][1]) for ext in extensions]
+            continue
+        build = built[0]
+        for ext in extensions:
+            with ui.phase(f"{ext.name} on {build.id}") as p:
+                start = time.monotonic()
+                results = test_extension(settings, ext, build, werror=werror)
+                bad = [r for r in results if not r.ok]
+                cell = Cell(ext.name, major, build.id, "fail" if bad else "pass",
+                            ", ".join(f"{r.suite} {r.status}" for r in bad), time.monotonic() - start, results)
+                p.detail = cell.status if not bad else f"FAIL: {cell.why}"
+            cells.append(cell)
+    result = CiResult(cells, out)
+    write_reports(result, wanted)
+    show(result, wanted)
+    return result
+
+
+# ---- reports --------------------------------------------------------------------------------
+
+def _cell_text(cell):
+    if cell is None:
+        return ""
+    if cell.status == "skip":
+        return f"skipped: {cell.why}"
+    if cell.status == "fail":
+        return f"FAIL ({cell.why}) {cell.seconds:.0f} s"
+    return f"pass {cell.seconds:.0f} s"
+
+
+def _grid(result, majors):
+    names = list(dict.fromkeys(c.extension for c in result.cells))
+    by = {(c.extension, c.major): c for c in result.cells}
+    return names, [[name, *(_cell_text(by.get((name, m))) for m in majors)] for name in names]
+
+
+def matrix_markdown(result, majors):
+    _names, rows = _grid(result, majors)
+    lines = ["| extension | " + " | ".join(majors) + " |", "|---" * (len(majors) + 1) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def show(result, majors):
+    _names, rows = _grid(result, majors)
+    ui.table("ci: extensions × PostgreSQL majors", ["extension", *majors],
+             [[row[0], *(_styled(text) for text in row[1:])] for row in rows])
+    for cell in result.cells:
+        if cell.status == "fail":
+            report.details([r for r in cell.results if not r.ok])
+    failed = [c for c in result.cells if c.status == "fail"]
+    line = (f"{len(failed)} of {len(result.cells)} extension × major cells failed" if failed else
+            f"every extension passed on every major it could be tested on")
+    ui.say(f"{line}; reports in {result.out}", style="red" if failed else "green")
+
+
+def _styled(text):
+    from rich.text import Text
+
+    style = "green" if text.startswith("pass") else "red" if text.startswith("FAIL") else "dim"
+    return Text(text, style=style)
+
+
+def write_reports(result, majors):
+    out = result.out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / "matrix.md").write_text(matrix_markdown(result, majors))
+    (out / "junit.xml").write_text(junit_xml(result))
+    for cell in result.cells:
+        for r in cell.results:
+            if not r.ok:
+                _keep_failure(out / cell.extension / cell.build / r.suite, r)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a") as f:
+            f.write("## pglab ci\n\n" + matrix_markdown(result, majors) + "\n")
+            for cell in result.cells:
+                for r in cell.results:
+                    if r.status == "fail" and r.diffs:
+                        f.write(f"### {cell.extension} {r.suite} on {cell.build}\n\n```diff\n"
+                                f"{report.first_lines(r.diffs, 40)}```\n\n")
+
+
+def _keep_failure(folder, r):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "output.txt").write_text(r.output)
+    if r.diffs and Path(r.diffs).is_file():
+        shutil.copy(r.diffs, folder / "regression.diffs")
+    if r.crash:
+        (folder / "server-log.txt").write_text(r.crash.log + "\n")
+        (folder / "backtrace.txt").write_text(r.crash.backtrace + "\n")
+    if r.hang:
+        (folder / "hang.txt").write_text(r.hang + "\n")
+
+
+def junit_xml(result):
+    """One testcase per extension × major × test; the build is a testcase too."""
+    suites = ET.Element("testsuites", name="pglab ci")
+    for cell in result.cells:
+        suite = ET.SubElement(suites, "testsuite", name=f"{cell.extension} on {cell.build or cell.major}")
+        cases = []
+        if cell.status == "skip":
+            case = ET.SubElement(suite, "testcase", classname=f"{cell.extension}.{cell.major}", name="build")
+            ET.SubElement(case, "skipped", message=cell.why)
+            cases.append(case)
+        for r in cell.results:
+            classname = f"{cell.extension}.{cell.build}.{r.suite}"
+            if r.suite in ("build", "server") or not r.tests:
+                case = ET.SubElement(suite, "testcase", classname=classname, name=r.suite, time=f"{r.seconds:.3f}")
+                _outcome(case, r.status, r.detail, r.output)
+                cases.append(case)
+                continue
+            for name, status in r.tests:
+                case = ET.SubElement(suite, "testcase", classname=classname, name=name)
+                _outcome(case, status, f"{r.suite} test {name} failed", "")
+                cases.append(case)
+            if r.status in ("crash", "hang"):
+                case = ET.SubElement(suite, "testcase", classname=classname, name=f"{r.suite} ({r.status})")
+                _outcome(case, "fail", r.detail, r.hang or (r.crash.backtrace if r.crash else ""))
+                cases.append(case)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _outcome(case, status, message, text):
+    if status == "skip":
+        ET.SubElement(case, "skipped", message=message or "skipped")
+    elif status not in ("pass",):
+        failure = ET.SubElement(case, "failure", message=message or status)
+        failure.text = text[-4000:] if text else None

@@ -1,0 +1,82 @@
+"""invoke ci on two majors (and one that cannot be obtained) with one passing,
+one failing and one warning-only extension: the matrix on the terminal and in
+matrix.md, the JUnit XML, the failures kept, GITHUB_STEP_SUMMARY, the exit status."""
+
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pglab.pg.builds import find_build
+
+from ..conftest import invoke
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """passes (pgxs_altout), fails (pgxs_inputdir expecting 41), warns (compiles with a warning)."""
+    root = tmp_path_factory.mktemp("ci")
+    shutil.copytree(FIXTURES / "pgxs" / "pgxs_altout", root / "passes")
+    shutil.copytree(FIXTURES / "pgxs" / "pgxs_inputdir", root / "fails")
+    expected = root / "fails" / "expected" / "inputdir.out"
+    expected.write_text(expected.read_text().replace("                   42", "                   41"))
+    shutil.copytree(FIXTURES / "extensions" / "warns", root / "warns")
+    return root
+
+
+def _majors(settings):
+    """Two majors built here, and 14, which Debian's archive does not carry."""
+    return [str(find_build(settings, m).major) for m in ("13", "15")] + ["14"]
+
+
+def test_the_matrix_reports_and_exit_status(settings, default_build, three, tmp_path):
+    majors = _majors(settings)
+    out, summary = tmp_path / "results", tmp_path / "summary.md"
+    spec = ",".join(str(three / n) for n in ("passes", "fails", "warns"))
+    done = invoke("ci", "--pg", ",".join(majors), "--ext", spec, "--out", str(out),
+                  env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr
+
+    md = (out / "matrix.md").read_text().splitlines()
+    assert md[0] == f"| extension | {' | '.join(majors)} |"
+    rows = [line.strip("|").split(" | ") for line in md[2:]]
+    assert [r[0].strip() for r in rows] == ["pgxs_altout", "pgxs_inputdir", "warns"]
+    passes, fails, warns = rows
+    for row, expected in ((passes, r"pass \d+ s"), (warns, r"pass \d+ s")):
+        assert all(re.fullmatch(expected, c.strip()) for c in row[1:3]), row
+    assert all(re.fullmatch(r"FAIL \(regress fail\) \d+ s", c.strip()) for c in fails[1:3]), fails
+    for row in rows:
+        assert row[3].strip().startswith("skipped: PostgreSQL 14 cannot be obtained here")
+
+    suites = ET.parse(out / "junit.xml").getroot()
+    assert suites.tag == "testsuites" and len(suites) == 3 * 3
+    failing = [(s.get("name"), c.get("name")) for s in suites for c in s if c.find("failure") is not None]
+    builds = [find_build(settings, m).id for m in majors[:2]]
+    assert failing == [(f"pgxs_inputdir on {b}", "inputdir") for b in builds]
+    skipped_builds = [c for s in suites for c in s if c.get("name") == "build" and c.find("skipped") is not None]
+    assert len(skipped_builds) == 3
+
+    for b in builds:
+        diffs = (out / "pgxs_inputdir" / b / "regress" / "regression.diffs").read_text()
+        assert "-                   41\n+                   42\n" in diffs
+    assert not (out / "warns").exists() and not (out / "pgxs_altout").exists()   # nothing failed there
+
+    text = summary.read_text()
+    assert text.startswith("## pglab ci\n\n| extension | ")
+    assert text.count("### pgxs_inputdir regress on ") == 2 and "-                   41" in text
+    assert "2 of 9 extension × major cells failed; reports in " in done.stdout
+
+
+def test_werror_fails_the_warning_only_extension(settings, default_build, three, tmp_path):
+    out = tmp_path / "results"
+    done = invoke("ci", "--pg", str(default_build.major), "--ext", str(three / "warns"), "--werror", "--out", str(out))
+    assert done.returncode == 1
+    row = (out / "matrix.md").read_text().splitlines()[2]
+    assert re.fullmatch(r"\| warns \| FAIL \(build fail\) \d+ s \|", row), row
+    case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
+    assert case.get("name") == "build" and "warns.c:" in case.find("failure").text
+    assert "error: unused variable" in case.find("failure").text
