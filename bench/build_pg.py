@@ -47,7 +47,8 @@ def timed(cmd, cwd=None, env=None):
 
 
 def invoke(root, *args):
-    return timed([sys.executable, "-m", "invoke", *args], cwd=ROOT, env={**ENV, "INVOKE_PGLAB_ROOT": str(root)})
+    return timed([sys.executable, "-m", "invoke", *args], cwd=ROOT,
+                 env={**ENV, "INVOKE_PGLAB_ROOT": str(root), "INVOKE_PGLAB_CACHE": str(root)})
 
 
 def bare_build(src, work, args, cflags, jobs):

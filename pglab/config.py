@@ -20,6 +20,7 @@ class Settings:
     version: str = "16"                 # build-pg's default major (the curriculum's)
     flavour: str = "debug"              # debug (-O0 -g3, cassert) or opt (-O2 -g)
     root: Path = Path("pg_source")      # the working area, relative to the project
+    cache: Path = Path("")              # the build cache: "" = /var/cache/pglab as root, else ~/.cache/pglab
     jobs: int = 0                       # parallel make jobs; 0 = one per core
     memo_hours: float = 6.0             # how long an unreachable network channel is remembered
     git_url: str = "https://git.postgresql.org/git/postgresql.git"
@@ -45,6 +46,10 @@ class Settings:
         settings = cls(**values)
         if not settings.root.is_absolute():
             settings = replace(settings, root=PROJECT_ROOT / settings.root)
+        if str(settings.cache) in ("", "."):
+            settings = replace(settings, cache=default_cache())
+        elif not settings.cache.is_absolute():
+            settings = replace(settings, cache=PROJECT_ROOT / settings.cache)
         return settings
 
     @classmethod
@@ -67,4 +72,13 @@ class Settings:
     def layout(self):
         from .layout import Layout
 
-        return Layout(self.root)
+        # "" (the default) means the machine's build cache once settings are loaded
+        # (from_mapping); Settings built by hand keep everything under their root
+        return Layout(self.root, self.root if str(self.cache) in ("", ".") else self.cache)
+
+
+def default_cache():
+    """Where builds are cached for every clone on the machine."""
+    if os.geteuid() == 0:
+        return Path("/var/cache/pglab")
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pglab"

@@ -1,18 +1,24 @@
-"""Every path under pglab's working area (pg_source/ by default); nothing else
-computes them.
+"""Every path pglab uses; nothing else computes them.
+
+The build cache holds what any clone on the machine can share, found by build
+identity (/var/cache/pglab as root, else ~/.cache/pglab; setting `cache`):
 
     downloads/            tarballs, .dsc files (downloads/debian/PKG_VER/)
     src/<release>/        unpacked sources (+ <release>.json: where each came from)
     src/.patched/         copies of a source with --patch files applied
     builds/<build>/       VPATH build trees and their logs/; <build>.lock
     install/<build>/      installed prefixes, complete when pglab-build.json is there
+    apt/                  the Debian channel's private apt state
+    published/PKG_VER/    published extensions' sources (Debian's source archive)
+    channel-memo.json     network channels found unreachable recently
+
+The working area holds this clone's own (pg_source/; setting `root`):
+
     clusters/<build>/<n>/ named clusters;  .templates/<build>/ initdb'd once per build;
                           .tmp/ throwaway clusters; .warm/<build>/<ext>/ ext-test's warm servers
     ext-builds/<build>/   extension build copies (ext-test)
     check/<build>/        pg-check output
-    apt/                  the Debian channel's private apt state
-    published/PKG_VER/    published extensions' sources (Debian's source archive)
-    channel-memo.json     network channels found unreachable recently
+    ci-results/           invoke ci's reports
 """
 
 from dataclasses import dataclass
@@ -21,15 +27,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Layout:
-    root: Path
+    root: Path            # the working area
+    cache: Path           # the build cache
 
     @property
     def downloads(self):
-        return self.root / "downloads"
+        return self.cache / "downloads"
 
     @property
     def sources(self):
-        return self.root / "src"
+        return self.cache / "src"
 
     @property
     def patched_sources(self):
@@ -37,7 +44,7 @@ class Layout:
 
     @property
     def builds(self):
-        return self.root / "builds"
+        return self.cache / "builds"
 
     def build_dir(self, build_id):
         return self.builds / build_id
@@ -47,7 +54,7 @@ class Layout:
 
     @property
     def installs(self):
-        return self.root / "install"
+        return self.cache / "install"
 
     def prefix(self, build_id):
         return self.installs / build_id
@@ -89,15 +96,19 @@ class Layout:
 
     @property
     def published(self):
-        return self.root / "published"
+        return self.cache / "published"
 
     @property
     def apt_state(self):
-        return self.root / "apt"
+        return self.cache / "apt"
 
     @property
     def channel_memo(self):
-        return self.root / "channel-memo.json"
+        return self.cache / "channel-memo.json"
+
+    @property
+    def ci_results(self):
+        return self.root / "ci-results"
 
     def derived_from(self, build_id):
         """What pglab made from a build and deletes with it (not named clusters)."""

@@ -164,7 +164,7 @@ def upstream(settings, tmp_path_factory):
 
 
 def _env(root, upstream, tarball_url=None):
-    return {"INVOKE_PGLAB_ROOT": str(root), "INVOKE_PGLAB_GIT_URL": upstream.git_url,
+    return {"INVOKE_PGLAB_ROOT": str(root), "INVOKE_PGLAB_CACHE": str(root), "INVOKE_PGLAB_GIT_URL": upstream.git_url,
             "INVOKE_PGLAB_TARBALL_URL": tarball_url or upstream.tarball_url}
 
 
@@ -199,7 +199,7 @@ def _built(root, upstream, channel, identity, origin, done):
     assert meta["requested"] == "13" and meta["substituted_for"] is None
     version = subprocess.run([str(build.pg_config), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"PostgreSQL {upstream.release}"
-    with Cluster.throwaway(build, Settings.load(root=root)) as cl:
+    with Cluster.throwaway(build, Settings.load(root=root, cache=root)) as cl:
         assert cl.sql("show server_version") == [[str(upstream.release)]]
         assert cl.sql("select count(*) > 0 from pg_class") == [["t"]]
     return build
@@ -270,7 +270,7 @@ def test_a_listed_tag_whose_clone_fails_is_refused(upstream, tmp_path):
 def test_a_published_extension_is_fetched_from_debian_as_upstream_released_it(settings):
     """ext-test's way to a published extension: Debian's source package, upstream's tree."""
     path, info = fetch_source_package(settings, "pgvector")
-    assert info.package == "pgvector" and path == settings.layout.root / "published" / f"pgvector_{info.version}"
+    assert info.package == "pgvector" and path == settings.layout.published / f"pgvector_{info.version}"
     control = (path / "vector.control").read_text()
     assert re.search(rf"^default_version = '{re.escape(info.upstream)}'$", control, re.M), control
     assert not (path / "debian").exists()                        # Debian's packaging stays out

@@ -424,7 +424,7 @@ def test_source_package_newest_version_unpacked_without_debian_patches(tmp_path,
                          publish(pool_dir, "hypopg", "1.4.10-1", {"hypopg.control": "1.4.10"}),
                          publish(pool_dir, "pgvector", "0.8.0-1", {"vector.control": "x"}))
     path, info = fetch_source_package(s, "hypopg", channel=chan)
-    assert path == s.layout.root / "published" / "hypopg_1.4.10-1"
+    assert path == s.layout.published / "hypopg_1.4.10-1"
     assert sorted(p.name for p in path.iterdir()) == ["hypopg.control"]          # upstream's tree only
     assert (path / "hypopg.control").read_text() == "1.4.10"
     assert (info.package, info.version, info.upstream, info.suite) == ("hypopg", "1.4.10-1", "1.4.10", "sid")
@@ -463,7 +463,7 @@ def test_source_package_that_does_not_exist_is_one_line(tmp_path, pool, monkeypa
     with pytest.raises(SourceError) as exc:
         fetch_source_package(s, ask, channel=chan)
     assert str(exc.value) == message
-    assert not (s.layout.root / "published").exists()
+    assert not (s.layout.published).exists()
 
 
 def test_source_package_that_does_not_match_its_checksums_is_refused(tmp_path, pool, monkeypatch):
@@ -475,7 +475,7 @@ def test_source_package_that_does_not_match_its_checksums_is_refused(tmp_path, p
         fetch_source_package(s, "pgvector", channel=chan)
     assert str(exc.value).startswith("Debian source package pgvector cannot be fetched: 0.8.0-1 (sid) is listed but "
                                      "pgvector_0.8.0.orig.tar.gz does not match Debian's signed index")
-    assert not (s.layout.root / "published").exists()
+    assert not (s.layout.published).exists()
     assert not (s.layout.downloads / "debian" / "pgvector_0.8.0-1" / "pgvector_0.8.0.orig.tar.gz").exists()
 
     s2, chan2 = _published(tmp_path / "b", pool, monkeypatch,

@@ -236,10 +236,6 @@ class Published:
     path: Path         # the unpacked tree
 
 
-def _published_dir(settings):
-    return getattr(settings.layout, "published", settings.layout.root / "published")
-
-
 def fetch_source_package(settings, package, version=None, *, channel=None):
     """Fetch a Debian source package's upstream tree (without Debian's patches).
 
@@ -271,7 +267,7 @@ def fetch_source_package(settings, package, version=None, *, channel=None):
     failures = []
     for debian_version in versions:
         group = [r for r in chosen if r["version"] == debian_version]
-        dest = _published_dir(settings) / f"{package}_{debian_version}"
+        dest = settings.layout.published / f"{package}_{debian_version}"
         meta = Path(f"{dest}.json")
         if dest.is_dir() and meta.is_file():
             info = json.loads(meta.read_text())
