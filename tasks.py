@@ -77,17 +77,29 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, r
         ui.say(f"open psql on it: {_via()} psql{flag}")
 
 
+@task(name="build-key", help={"version": "the major (default: the default one, 16)"})
+def build_key(c, version=None):
+    """Print the build cache's key for a major (for a CI cache step)."""
+    from pglab.pg import build
+
+    settings = _settings(c)
+    print(build.cache_key(settings, version or settings.version))
+
+
 @task(name="pg-list")
 def pg_list(c):
     """List the builds: version, source channel, flags, size, path, default."""
     from pglab.pg import builds
 
     with _errors():
-        rows = builds.describe_builds(_settings(c))
+        settings = _settings(c)
+        rows = builds.describe_builds(settings)
         if not rows:
             ui.say("no builds yet: run `invoke build-pg`")
             return
         ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
+        ui.say(f"the build cache, shared by every clone on this machine: {settings.layout.cache} "
+               f"(`invoke pg-clean BUILD` deletes one build; deleting the folder clears it)")
 
 
 @task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
@@ -226,6 +238,21 @@ def new_ext(c, name, template="udf"):
         ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
 
 
+@task(help={"pg": "majors: 13,15,17,18 or 'all' (test_majors in invoke.yaml); one that cannot be obtained is "
+                  "skipped with the reason",
+            "ext": "extensions under extensions/ (a,b), 'all' (default), a folder's path or debian:NAME",
+            "werror": "fail on any compiler warning",
+            "out": "where the reports go (default pg_source/ci-results): matrix.md, junit.xml, failures"})
+def ci(c, pg=None, ext="all", werror=False, out=None):
+    """Build each major (cached) and ext-test every extension on it: a matrix, JUnit XML, failures kept."""
+    from pglab import ci as ci_mod
+
+    with _errors():
+        result = ci_mod.run_ci(_settings(c), majors=pg, spec=ext, werror=werror, out=out)
+        if not result.ok:
+            raise Exit(code=1)
+
+
 # ---- tracing -----------------------------------------------------------------------------
 
 @task(positional=["target"],
@@ -274,8 +301,8 @@ def test(c, majors=None, k=None, quick=False):
         doctor_mod.ensure()
         build.build_pg(settings)
         built, skipped = build.ensure_builds(settings, majors or settings.test_majors)
-        for line in skipped:
-            ui.note(f"not testing on {line}")
+        for major, why in skipped:
+            ui.note(f"not testing on {major}: {why}")
         ui.say(f"testing on: {', '.join(b.id for b in built)}")
     args = [str(PROJECT_ROOT / "tests")] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
     code = pytest.main(args)
@@ -283,6 +310,6 @@ def test(c, majors=None, k=None, quick=False):
         raise Exit(code=int(code))
 
 
-ns = Collection(doctor, build_pg, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
-                ext_test, new_ext, trace, test)
+ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
+                ext_test, new_ext, ci, trace, test)
 ns.configure({"pglab": Settings.defaults()})

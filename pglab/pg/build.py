@@ -328,14 +328,25 @@ def _install(builddir, prefix, meta):
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def cache_key(settings, major, flavour=None):
+    """A key for a CI cache step that keeps the build cache between runs:
+    the major, the flavour, the configure flags, features and CFLAGS pglab uses,
+    and the operating system.  Whether a restored build is current is still
+    decided by its full identity (release, source, flags, patches)."""
+    flavour = flavour or settings.flavour
+    os_release = Path("/etc/os-release").read_text() if Path("/etc/os-release").exists() else ""
+    recipe = json.dumps([FLAVOURS.get(flavour), FEATURES, os_release], sort_keys=True)
+    return f"pglab-{major}-{flavour}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
 def ensure_builds(settings, majors):
-    """Build every major in `majors` that can be obtained; returns (builds, skipped notes)."""
+    """Build every major in `majors` that can be obtained: (builds, [(major, why not)])."""
     built, skipped = [], []
     for major in [m.strip() for m in str(majors).split(",") if m.strip()]:
         try:
             built.append(build_pg(settings, version=major))
         except SourceError as exc:
-            skipped.append(f"{major}: {str(exc).split(';')[0]}")
+            skipped.append((major, str(exc).split(";")[0]))
     return built, skipped
 
 
