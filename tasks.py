@@ -310,6 +310,101 @@ def test(c, majors=None, k=None, quick=False):
         raise Exit(code=int(code))
 
 
+# ---- publishing (PGXN) --------------------------------------------------------------------
+
+@task(name="ext-meta", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path (several: a,b; or 'all'); with --check, "
+                    "a META.json file (or the extension whose META.json to check)",
+            "check": "only validate against the PGXN Meta Spec 1.0.0; every problem by its JSON path"})
+def ext_meta(c, what, check=False):
+    """Write or complete META.json from the control file and Makefile (never replacing what you wrote)."""
+    from pglab.ext import pgxn_meta
+
+    _not_a_flag(what, "ext-meta")
+    with _errors():
+        if check:
+            path = pgxn_meta.shown(pgxn_meta.meta_path(what))
+            problems = pgxn_meta.load(path)[1]
+            for problem in problems:
+                ui.say(str(problem))
+            if problems:
+                raise Exit(f"{path}: {len(problems)} problem(s) against the PGXN Meta Spec 1.0.0", code=1)
+            ui.say(f"{path}: valid (PGXN Meta Spec 1.0.0)", style="green")
+            return
+        invalid = 0
+        for result in pgxn_meta.update_all(what):
+            for line in pgxn_meta.describe(result):
+                ui.say(line)
+            invalid += bool(result.problems)
+        if invalid:
+            raise Exit(f"{invalid} META.json still invalid: fill in what the lines above name", code=1)
+
+
+@task(name="ext-bundle", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path",
+            "allow_dirty": "bundle the working tree even with uncommitted changes (tracked and new files)",
+            "out": "the folder to write NAME-VERSION.zip in (default: pg_source/dist)"})
+def ext_bundle(c, what, allow_dirty=False, out=None):
+    """Validate META.json and write NAME-VERSION.zip as PGXN expects (one top folder, no build products)."""
+    from pglab.ext import discover, pgxn, pgxn_meta
+
+    _not_a_flag(what, "ext-bundle")
+    with _errors():
+        for ext in discover.resolve(what):
+            made = pgxn.bundle(_settings(c), ext, allow_dirty=allow_dirty, out=out)
+            ui.say(f"bundled {made.name} {made.version}: {pgxn_meta.shown(made.path)} ({len(made.files)} entries, "
+                   f"{ui.human_size(made.size)}; from {made.how})", style="green")
+
+
+@task(name="ext-install", positional=["spec"],
+      help={"spec": "a distribution: a zip or folder (pg_source/dist/NAME-VERSION.zip; a path holds a /), "
+                    "or a name on PGXN",
+            "pg": "which build to install into (default: the default build)",
+            "name": "the cluster of that build to load it on (default: main; started if stopped)",
+            "check": "also run its tests (pgxn check) on a throwaway cluster with the settings they name"})
+def ext_install(c, spec, pg=None, name="main", check=False):
+    """Install a distribution into a pglab build with pgxnclient and load it (CREATE EXTENSION) on a cluster."""
+    from pglab.ext import pgxn
+    from pglab.pg.builds import find_build
+
+    _not_a_flag(spec, "ext-install")
+    with _errors():
+        settings = _settings(c)
+        build = find_build(settings, pg)
+        done = pgxn.install(settings, spec, build, cluster_name=name, check=check)
+        if done.check:
+            ui.say(f"pgxn check passed on {build.id}: {len(done.check.passed)} test(s) "
+                   f"({', '.join(done.check.passed) or 'none in the Makefile'})", style="green")
+        ui.say(f"open psql on it: {_via()} psql --version {build.id}" + (f" --name {name}" if name != "main" else ""))
+
+
+@task(name="ext-release", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path",
+            "upload": "send it to PGXN Manager (default: a dry run that shows what would be sent)"})
+def ext_release(c, what, upload=False):
+    """Bundle and show what would be sent to PGXN Manager; --upload sends it (PGXN_USER, PGXN_PASSWORD)."""
+    from pglab.ext import discover, pgxn, pgxn_meta
+
+    _not_a_flag(what, "ext-release")
+    with _errors():
+        exts = discover.resolve(what)
+        if len(exts) != 1:
+            raise Exit(f"error: ext-release releases one extension at a time, not {len(exts)}", code=1)
+        ext = exts[0]
+        made, url, creds, status = pgxn.release(_settings(c), ext, send=upload)
+        ui.say(f"bundled {made.name} {made.version}: {pgxn_meta.shown(made.path)} (from {made.how})")
+        ui.say("sent to PGXN Manager:" if upload else "would send to PGXN Manager (dry run, nothing sent):")
+        ui.say(f"  url:    {url}")
+        ui.say(f"  user:   {creds.describe()}")
+        ui.say(f"  file:   {made.path.name}")
+        ui.say(f"  size:   {made.size} bytes")
+        ui.say(f"  sha256: {made.sha256}")
+        if upload:
+            ui.say(f"released {made.name} {made.version} (HTTP {status})", style="green")
+        else:
+            ui.say(f"to release it: {_via()} ext-release {what} --upload")
+
+
 ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
-                ext_test, new_ext, ci, trace, test)
+                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, test)
 ns.configure({"pglab": Settings.defaults()})

@@ -19,6 +19,8 @@ The working area holds this clone's own (pg_source/; setting `root`):
     ext-builds/<build>/   extension build copies (ext-test)
     check/<build>/        pg-check output
     ci-results/           invoke ci's reports
+    dist/                 ext-bundle's NAME-VERSION.zip files
+    pgxn/<build>/         where pgxnclient runs for ext-install (logs, a failed check's diffs)
 """
 
 from dataclasses import dataclass
@@ -109,6 +111,13 @@ class Layout:
     @property
     def ci_results(self):
         return self.root / "ci-results"
+
+    @property
+    def dist(self):
+        return self.root / "dist"
+
+    def pgxn_work(self, build_id):
+        return self.root / "pgxn" / build_id
 
     def derived_from(self, build_id):
         """What pglab made from a build and deletes with it (not named clusters)."""

@@ -7,6 +7,8 @@
     server      the server suites run against, kept warm between runs when safe
     runner      ext-test: extensions × builds × suites
     report      results, the table, what to show for each problem
-    published   published extensions fetched by name (Debian's source archive)
+    published   published extensions fetched by name (debian:NAME, pgxn:NAME)
+    prestart    a Python with pytest imported, waiting for the next run
+    pgxn_spec, pgxn_meta, pgxn   META.json (validate, infer), bundles, pgxnclient, release
     scaffold    new-ext and its templates
 """
