@@ -40,5 +40,6 @@ def janitor():
 
 def invoke(*args, timeout=1800, env=None):
     """Run `invoke ARGS` in the project, as a user would; returns CompletedProcess."""
+    base = {k: v for k, v in os.environ.items() if k != "PGLAB_VIA"}  # we run invoke, not ./lab: messages say so
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+                          timeout=timeout, env={**base, **(env or {})})
