@@ -38,6 +38,9 @@ def _errors():
         raise Exit(f"error: {exc}", code=1) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
+    except BrokenPipeError:   # `invoke inspect t --all | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        raise Exit(code=141) from None
 
 
 # ---- PostgreSQL: builds -------------------------------------------------------------------
@@ -285,6 +288,79 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
             ui.warn(f"the SQL failed: {result.sql_error}")
 
 
+# ---- pages ---------------------------------------------------------------------------------
+
+@task(positional=["relation"],
+      help={"relation": "a heap table or B-tree index (schema.name allowed)",
+            "block": "the block to decode (default: 0; a small B-tree is shown whole)",
+            "all": "decode every block",
+            "pg": "which build (default: the default build)",
+            "name": "which cluster of the build (default: main)",
+            "db": "the database the relation is in (default: postgres)",
+            "format": "text (default), json (pageinspect's column names), svg or html",
+            "out": "write to this file instead of the terminal",
+            "watch": "statements to run one by one (\"UPDATE ...; VACUUM t\"), showing the page after each"})
+def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgres", format="text", out=None,
+            watch=None):
+    """Show a relation's pages as they are on disk, decoded with the build's own headers."""
+    from pglab import inspect as inspect_mod
+    from pglab.inspect import render
+    from pglab.inspect.watch import watch as watch_steps
+
+    _not_a_flag(relation, "inspect")
+    with _errors():
+        render.check_format(format)
+        if block is not None and all:
+            raise Exit("error: --block and --all pick different pages: give one", code=1)
+        blk = _int_option(block, "--block")
+        settings = _settings(c)
+        with _output(out) as stream:
+            if watch is not None:
+                steps = watch_steps(settings, relation, watch, block=blk, all_blocks=all, pg=pg, name=name, db=db,
+                                    progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
+                render.write_watch(steps, format, stream)
+                what = f"{len(steps) - 1} steps"
+            else:
+                with inspect_mod.session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
+                    rel = inspect_mod.find(conn, cluster, lay, relation)
+                    blocks = inspect_mod.choose_blocks(rel, blk, all)
+                    head = inspect_mod.head(lay, rel)
+                    pages = inspect_mod.iter_pages(lay, rel, blocks, meta=head.get("meta"))
+                    render.write_result(head, pages, format, stream)
+                    what = f"{len(blocks)} page{'s' if len(blocks) != 1 else ''} of {rel.qualified}"
+        if out:
+            ui.say(f"wrote {what} to {out}")
+
+
+def _int_option(value, flag):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: {flag} takes a block number, not {value!r}", code=1) from None
+
+
+@contextmanager
+def _output(path):
+    """The terminal, or PATH written whole only when everything succeeded."""
+    import sys
+
+    if not path:
+        yield sys.stdout
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            yield f
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise Exit(f"error: cannot write {path}: {exc.strerror}", code=1) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 # ---- pglab's own tests ------------------------------------------------------------------
 
 @task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
@@ -406,5 +482,5 @@ def ext_release(c, what, upload=False):
 
 
 ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
-                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, test)
+                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, inspect, test)
 ns.configure({"pglab": Settings.defaults()})

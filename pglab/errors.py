@@ -66,3 +66,7 @@ class NoDebugInfo(TraceError):
 
 class TraceSetupError(TraceError):
     pass
+
+
+class InspectError(PglabError):
+    """A page or relation that cannot be inspected (missing, unreadable, not a page)."""

@@ -11,6 +11,7 @@ identity (/var/cache/pglab as root, else ~/.cache/pglab; setting `cache`):
     apt/                  the Debian channel's private apt state
     published/PKG_VER/    published extensions' sources (Debian's source archive)
     channel-memo.json     network channels found unreachable recently
+    inspect/<build>/      inspect's page layouts, compiled against the build's headers
 
 The working area holds this clone's own (pg_source/; setting `root`):
 
@@ -60,6 +61,10 @@ class Layout:
 
     def prefix(self, build_id):
         return self.installs / build_id
+
+    def inspect_modules(self, build_id):
+        """inspect's page layouts compiled against the build's headers (cffi modules)."""
+        return self.cache / "inspect" / build_id
 
     @property
     def clusters(self):

@@ -32,6 +32,14 @@ def note(message):
     console.print(Text("  · ", style="dim") + Text(str(message)))
 
 
+_aside = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def aside(message):
+    """A progress remark on stderr, for commands whose stdout is data (inspect --format json > file)."""
+    _aside.print(Text("  · ", style="dim") + Text(str(message)))
+
+
 def warn(message):
     console.print(Text("! ", style="yellow") + Text(str(message)))
 

@@ -1,0 +1,150 @@
+"""inspect: heap and B-tree pages as they are on disk, decoded with the build's own layouts.
+
+    result = inspect_relation(settings, "t", block=0)      # a dict, JSON-ready
+    steps = watch(settings, "t", ["UPDATE t SET v = v + 1 WHERE id = 1", "VACUUM t"])
+
+layouts.py compiles the page structs from the build's headers (cffi), relation.py
+finds and reads the files, pages.py and values.py decode, watch.py runs statements
+and diffs, render/ draws text, JSON, SVG and HTML.
+"""
+
+from contextlib import contextmanager
+
+from ..errors import InspectError
+from . import layouts as layouts_mod
+from . import pages
+from .relation import BlockReader, lookup
+
+BTREE_ALL_UNDER = 64   # a B-tree this small is shown whole by default
+
+
+@contextmanager
+def session(settings, *, pg=None, name="main", db="postgres", cluster=None):
+    """(cluster, layouts, connection): the build's named cluster (started if stopped), or CLUSTER."""
+    if cluster is None:
+        cluster = named_cluster(settings, pg, name)
+    lay = layouts_mod.load(settings, cluster.build)
+    try:
+        conn = cluster.connect(db)
+    except Exception as exc:   # psycopg.OperationalError: no such database, server gone
+        raise InspectError(f"cannot connect to database {db!r} on {cluster.build.id}: "
+                           f"{str(exc).strip().splitlines()[-1]}") from None
+    try:
+        yield cluster, lay, conn
+    finally:
+        conn.close()
+
+
+def named_cluster(settings, pg, name):
+    from ..cluster import Cluster, State
+    from ..pg.builds import find_build
+
+    build = find_build(settings, pg)
+    cluster = Cluster.named(settings, build, name)
+    state = cluster.state()
+    if state is State.ABSENT:
+        raise InspectError(f"no cluster {name!r} on {build.id} yet: `invoke pg-start --version {build.id}"
+                           f"{'' if name == 'main' else ' --name ' + name}` creates it")
+    if state is not State.RUNNING:
+        cluster.start()
+    return cluster
+
+
+def find(conn, cluster, lay, spec, *, checkpoint=True):
+    return lookup(conn, cluster.datadir, spec, blcksz=lay.blcksz, relseg_size=lay.relseg_size, checkpoint=checkpoint)
+
+
+def choose_blocks(rel, block=None, all_blocks=False):
+    """Which blocks to decode: --block N, --all, or the default (heap: 0; small B-tree: all)."""
+    n = rel.nblocks()
+    short = rel.short_file()
+    if short is not None:
+        raise InspectError(f"{short} is {short.stat().st_size} bytes, not a whole number of "
+                           f"{rel.blcksz}-byte pages: the file is damaged or being extended; nothing read")
+    if n == 0:
+        raise InspectError(f"{rel.qualified} is empty (0 blocks on disk): insert rows first")
+    if block is not None:
+        if block < 0 or block >= n:
+            raise InspectError(f"block {block} is past the end of {rel.qualified}: it has {n} "
+                               f"block{'s' if n != 1 else ''} (0..{n - 1})")
+        return [block]
+    if all_blocks or (rel.kind == "btree" and n <= BTREE_ALL_UNDER):
+        return list(range(n))
+    return [0] if rel.kind == "heap" else [0, None]   # None: the B-tree's root, read from the meta page
+
+
+def head(lay, rel):
+    """The result without its pages: the relation, the build, the attributes (and a B-tree's meta page)."""
+    result = {"relation": rel.qualified, "oid": rel.oid, "kind": rel.kind, "build": lay.build.id,
+              "blcksz": lay.blcksz, "nblocks": rel.nblocks(), "checksums": rel.checksums,
+              "attributes": [{"num": a.num, "name": a.name, "type": a.type, "attlen": a.attlen,
+                              "attalign": a.attalign, "dropped": a.dropped} for a in rel.attrs]}
+    if rel.kind == "btree":
+        with BlockReader(rel) as reader:
+            meta_page = reader.read(0)
+        _check_page(lay, meta_page, 0, rel)
+        result["meta"] = pages.bt_meta(lay, meta_page)
+    return result
+
+
+def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True):
+    """Decoded pages, one at a time (so --all on a large table streams)."""
+    with BlockReader(rel) as reader:
+        if rel.kind == "heap":
+            vm = _vm_reader(rel)
+            try:
+                for b in blocks:
+                    page = reader.read(b)
+                    _check_page(lay, page, b, rel)
+                    yield pages.heap_page(lay, page, b, rel.attrs, checksums=rel.checksums,
+                                          vm_bits=_vm_bits(lay, vm, b), decode_values=decode_values)
+            finally:
+                if vm is not None:
+                    vm.close()
+            return
+        for b in blocks:
+            if b is None:
+                b = meta["root"]          # the root, from the meta page
+            if b == 0:
+                continue                  # the meta page itself (in the head), or an empty index's root
+            page = reader.read(b)
+            _check_page(lay, page, b, rel)
+            yield pages.btree_page(lay, page, b, rel.attrs, checksums=rel.checksums)
+
+
+def decode(lay, rel, blocks, *, decode_values=True):
+    """The whole result dict for these blocks of REL (None in blocks: the B-tree root)."""
+    result = head(lay, rel)
+    result["pages"] = list(iter_pages(lay, rel, blocks, meta=result.get("meta"), decode_values=decode_values))
+    return result
+
+
+def _check_page(lay, page, blkno, rel):
+    hdr = pages.header(lay, page, blkno, checksums=rel.checksums)
+    problem = pages.sanity_problem(lay, hdr)
+    if problem:
+        raise InspectError(f"block {blkno} of {rel.qualified} is not a valid page: {problem}")
+
+
+def _vm_reader(rel):
+    if not rel.segments("_vm"):
+        return None
+    return BlockReader(rel, "_vm")
+
+
+def _vm_bits(lay, vm, blkno):
+    if vm is None:
+        return 0          # no visibility map yet (never vacuumed): no bit is set
+    per_page = lay.lib.pglab_heap_blocks_per_vm_page()
+    vm_block = blkno // per_page
+    if vm_block >= vm.rel.nblocks("_vm"):
+        return 0
+    page = vm.read(vm_block)
+    return lay.lib.pglab_vm_bits(lay.ffi.from_buffer(page), blkno)
+
+
+def inspect_relation(settings, spec, *, block=None, all_blocks=False, pg=None, name="main", db="postgres"):
+    """Decode SPEC's pages on the build's cluster: the result dict."""
+    with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
+        rel = find(conn, cluster, lay, spec)
+        return decode(lay, rel, choose_blocks(rel, block, all_blocks))

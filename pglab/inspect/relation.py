@@ -1,0 +1,154 @@
+"""Find a relation's files on disk and read its blocks, read-only.
+
+The server says where the relation lives (pg_relation_filepath) and what its
+attributes are; CHECKPOINT first so what is on disk is what the buffers hold.
+Nothing here takes a lock beyond the catalog reads of one short transaction, and
+the files are opened O_RDONLY: inspect never writes to a data file.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InspectError
+from .values import Attr
+
+_RELKINDS = {"r": "table", "i": "index", "S": "sequence", "t": "TOAST table", "v": "view", "m": "materialized view",
+             "c": "composite type", "f": "foreign table", "p": "partitioned table", "I": "partitioned index"}
+
+LOOKUP = """
+SELECT c.oid::int8, n.nspname, c.relname, c.relkind::text, c.relpersistence::text, coalesce(am.amname, ''),
+       pg_relation_filepath(c.oid), current_setting('data_checksums') = 'on', c.reltoastrelid::int8,
+       coalesce(pg_relation_filepath(nullif(c.reltoastrelid, 0)), '')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_am am ON am.oid = c.relam
+ WHERE c.oid = to_regclass(%s)
+"""
+
+ATTRS = """
+SELECT a.attnum, a.attname, t.typname, format_type(a.atttypid, a.atttypmod), a.attlen, a.attalign::text,
+       a.attisdropped, CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END
+  FROM pg_attribute a LEFT JOIN pg_type t ON t.oid = a.atttypid
+ WHERE a.attrelid = %s AND a.attnum > 0 ORDER BY a.attnum
+"""
+
+
+@dataclass
+class Relation:
+    """A heap table or B-tree index of a running cluster, and its files."""
+
+    oid: int
+    schema: str
+    name: str
+    kind: str                 # "heap" or "btree"
+    path: Path                # the main fork's first segment
+    checksums: bool
+    attrs: list = field(default_factory=list)
+    blcksz: int = 8192
+    relseg_size: int = 131072
+    toast: str = ""
+
+    @property
+    def qualified(self):
+        return f"{self.schema}.{self.name}"
+
+    def segments(self, fork=""):
+        """The fork's segment files in order: path, path.1, path.2, ..."""
+        first = Path(f"{self.path}{fork}")
+        out = []
+        n = 0
+        while True:
+            seg = first if n == 0 else Path(f"{first}.{n}")
+            if not seg.exists():
+                return out
+            out.append(seg)
+            n += 1
+
+    def nblocks(self, fork=""):
+        segs = self.segments(fork)
+        if not segs:
+            return 0
+        size = (len(segs) - 1) * self.relseg_size * self.blcksz + segs[-1].stat().st_size
+        return size // self.blcksz
+
+    def short_file(self, fork=""):
+        """A segment whose size is not a whole number of pages, or None."""
+        for seg in self.segments(fork):
+            if seg.stat().st_size % self.blcksz:
+                return seg
+        return None
+
+
+def lookup(conn, datadir, spec, *, blcksz, relseg_size, checkpoint=True):
+    """The Relation SPEC names on CONN, after a CHECKPOINT; a clear error for anything else."""
+    row = conn.execute(LOOKUP, (spec,)).fetchone()
+    if row is None:
+        raise InspectError(f"no relation {spec!r} in database {conn.info.dbname}: "
+                           f"check the name (\\dt and \\di in `invoke psql`) or pass --db")
+    oid, schema, name, relkind, persistence, amname, filepath, checksums, _toastoid, toastpath = row
+    what = _RELKINDS.get(relkind, relkind)
+    if persistence == "t":
+        raise InspectError(f"{schema}.{name} is a temporary relation: its pages live in the creating "
+                           f"session's local buffers, not on disk; inspect a permanent one")
+    if persistence == "u":
+        raise InspectError(f"{schema}.{name} is unlogged: its on-disk pages are not kept current by "
+                           f"checkpoints alone; inspect a permanent (logged) relation")
+    if relkind in ("r", "t", "m") and amname == "heap":
+        kind = "heap"
+    elif relkind == "i" and amname == "btree":
+        kind = "btree"
+    elif relkind in ("r", "t", "m"):
+        raise InspectError(f"{schema}.{name} uses the {amname} table access method; inspect reads heap tables")
+    elif relkind == "i":
+        raise InspectError(f"{schema}.{name} is a {amname} index; inspect reads heap tables and B-tree indexes")
+    else:
+        raise InspectError(f"{schema}.{name} is a {what}; inspect reads heap tables and B-tree indexes")
+    if not filepath:
+        raise InspectError(f"{schema}.{name} has no storage")
+    if checkpoint:
+        conn.execute("CHECKPOINT")
+    attrs = [Attr(num=r[0], name=r[1], typname=None if r[6] else r[2], type="dropped" if r[6] else r[3],
+                  attlen=r[4], attalign=r[5], dropped=r[6], missing=r[7])
+             for r in conn.execute(ATTRS, (oid,)).fetchall()]
+    return Relation(oid=oid, schema=schema, name=name, kind=kind, path=Path(datadir) / filepath,
+                    checksums=checksums, attrs=attrs, blcksz=blcksz, relseg_size=relseg_size,
+                    toast=toastpath)
+
+
+class BlockReader:
+    """Reads whole blocks of one fork, O_RDONLY; refuses short reads."""
+
+    def __init__(self, rel, fork=""):
+        self.rel = rel
+        self.fork = fork
+        self.fds = []
+        try:
+            self.fds = [os.open(seg, os.O_RDONLY) for seg in rel.segments(fork)]
+        except PermissionError as exc:
+            self.close()
+            raise InspectError(f"cannot read {exc.filename}: permission denied (run inspect as root, "
+                               f"or as the account the server runs as)") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def read(self, blkno):
+        seg, within = divmod(blkno, self.rel.relseg_size)
+        if seg >= len(self.fds):
+            raise InspectError(f"block {blkno} is past the end of {self.rel.qualified}{self.fork}")
+        data = os.pread(self.fds[seg], self.rel.blcksz, within * self.rel.blcksz)
+        if len(data) != self.rel.blcksz:
+            if not data:
+                raise InspectError(f"block {blkno} is past the end of {self.rel.qualified}{self.fork} "
+                                   f"({self.rel.nblocks(self.fork)} blocks)")
+            raise InspectError(f"block {blkno} of {self.rel.qualified}: the file holds {len(data)} bytes "
+                               f"of it, not a whole {self.rel.blcksz}-byte page")
+        return data

@@ -1,0 +1,65 @@
+"""inspect's renderers: text for the terminal, JSON for programs, SVG and HTML for eyes."""
+
+import json
+
+from ...errors import InspectError
+
+FORMATS = ("text", "json", "svg", "html")
+PICTURE_PAGES = 64     # SVG/HTML draw at most this many pages
+
+
+def check_format(fmt):
+    if fmt not in FORMATS:
+        raise InspectError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def write_result(result, pages, fmt, out):
+    """Write one inspect result; PAGES may be a generator (text and JSON stream it)."""
+    if fmt == "text":
+        from .text import write_result as write_text
+
+        write_text(result, pages, out)
+    elif fmt == "json":
+        _write_json(result, pages, out)
+    else:
+        pages = list(pages)
+        if len(pages) > PICTURE_PAGES:
+            raise InspectError(f"{len(pages)} pages are too many to draw (at most {PICTURE_PAGES}): "
+                               f"pick one with --block N, or use --format text/json for --all")
+        full = {**result, "pages": pages}
+        if fmt == "svg":
+            from .svg import render_svg
+
+            out.write(render_svg(full))
+        else:
+            from .html import render_html
+
+            out.write(render_html(full))
+
+
+def _write_json(result, pages, out):
+    """{...head, "pages": [...]}, written page by page."""
+    head = json.dumps(result)
+    out.write(head[:-1] + (', "pages": [' if len(head) > 2 else '"pages": ['))
+    for k, page in enumerate(pages):
+        if k:
+            out.write(", ")
+        out.write(json.dumps(page))
+    out.write("]}\n")
+
+
+def write_watch(steps, fmt, out):
+    if fmt == "text":
+        from .text import write_watch as write_text
+
+        write_text(steps, out)
+    elif fmt == "json":
+        json.dump(steps, out)
+        out.write("\n")
+    elif fmt == "html":
+        from .html import render_watch_html
+
+        out.write(render_watch_html(steps))
+    else:
+        raise InspectError("--watch draws its steps with --format html (one page, a step slider); "
+                           "--format svg draws one page: drop --watch")

@@ -1,0 +1,156 @@
+"""inspect's text output: one page at a time, readable on an 80-column terminal.
+
+Each line pointer gets one line of numbers (pageinspect's columns, shortened),
+then its flag names and column values indented below, wrapped at 80.
+"""
+
+import textwrap
+
+WIDTH = 80
+INDENT = " " * 6
+
+
+def _flags(names):
+    return " ".join(n.replace("HEAP_", "").replace("BTP_", "").replace("PD_", "") for n in names) or "-"
+
+
+def _wrap(text):
+    return textwrap.wrap(text, WIDTH, initial_indent=INDENT, subsequent_indent=INDENT + "  ",
+                         break_on_hyphens=False) or [INDENT]
+
+
+def _value(v):
+    if v.get("dropped"):
+        return f"{v['name']}=(dropped column)"
+    if v.get("missing"):
+        return f"{v['name']}={v.get('value')!s} (missing: the column's default)"
+    if v.get("truncated"):
+        return f"{v['name']}=(truncated)"
+    if v.get("null"):
+        return f"{v['name']}=NULL"
+    if "toast" in v:
+        t = v["toast"]
+        how = f", {t['compression']}" if t.get("compression") else ""
+        return f"{v['name']}=<TOAST pointer: value {t['va_valueid']} in {t['va_toastrelid']}, " \
+               f"{t['va_rawsize']} bytes raw, {t['va_extsize']} stored{how}>"
+    if "compressed" in v:
+        c = v["compressed"]
+        return f"{v['name']}=<compressed inline ({c['compression']}): {v['size']} bytes for {c['rawsize']}>"
+    value = v.get("value")
+    if isinstance(value, str):
+        shown = value if len(value) <= 24 else value[:21] + "..."
+        if v["type"] in ("text", "character varying", "name") or v["type"].startswith(("character", "varchar")):
+            shown = "'" + shown + "'"
+        return f"{v['name']}={shown}"
+    return f"{v['name']}={value}"
+
+
+def header_lines(result, page):
+    h = page["header"]
+    total = result["nblocks"]
+    kind = "heap" if page["kind"] == "heap" else "B-tree"
+    lines = [f"{result['relation']}  block {page['block']} of {total}  ({kind}, {result['build']})"]
+    if h["new"]:
+        return lines + ["  a new page: all zeroes, not yet initialized"]
+    if h["checksum_ok"] is None:
+        checksum = f"{h['checksum']} (data checksums off)"
+    else:
+        checksum = f"{h['checksum']} ({'ok' if h['checksum_ok'] else 'BAD'})"
+    lines.append(f"  lsn {h['lsn']}  checksum {checksum}  prune_xid {h['prune_xid']}")
+    lines.append(f"  lower {h['lower']}  upper {h['upper']}  special {h['special']}  size {h['pagesize']}"
+                 f"  version {h['version']}  free {page['free_space']} bytes")
+    lines.append(f"  page flags {_flags(h['flag_names'])}")
+    if page.get("vm") is not None:
+        vm = page["vm"]
+        lines.append(f"  visibility map: all-visible {'yes' if vm['all_visible'] else 'no'}, "
+                     f"all-frozen {'yes' if vm['all_frozen'] else 'no'}")
+    return lines
+
+
+def heap_lines(result, page):
+    lines = header_lines(result, page) + [""]
+    lines.append("   lp state      off  len      xmin      xmax  field3 ctid         mask2/mask")
+    for it in page["items"]:
+        state = it["state"]
+        if state == "redirect":
+            lines.append(f"{it['lp']:5} redirect → lp {it['redirect_to']}")
+            continue
+        if "t_xmin" not in it:
+            lines.append(f"{it['lp']:5} {state:8} {it['lp_off']:5} {it['lp_len']:4}")
+            continue
+        lines.append(f"{it['lp']:5} {state:8} {it['lp_off']:5} {it['lp_len']:4} {it['t_xmin']:9} {it['t_xmax']:9}"
+                     f" {it['t_field3']:7} {it['t_ctid']:12} 0x{it['t_infomask2']:04x}/0x{it['t_infomask']:04x}")
+        hot = "  heap-only" if it["heap_only"] else ""
+        bits = f"  nulls {it['t_bits']}" if it["t_bits"] else ""
+        flags = _flags(it["raw_flags"] + [f"({n})" for n in it["combined_flags"]])
+        lines += _wrap(f"natts {it['natts']}  hoff {it['t_hoff']}{hot}{bits}  {flags}")
+        if it.get("values"):
+            lines += _wrap("  ".join(_value(v) for v in it["values"]))
+    return lines
+
+
+def btree_meta_lines(result):
+    m = result["meta"]
+    extra = (f"last_cleanup_num_delpages {m['last_cleanup_num_delpages']}" if "last_cleanup_num_delpages" in m
+             else f"oldest_xact {m['oldest_xact']}")
+    return [f"{result['relation']}  ({result['nblocks']} blocks, B-tree, {result['build']})",
+            f"  meta page: version {m['version']}  root {m['root']}  level {m['level']}  fastroot "
+            f"{m['fastroot']}  fastlevel {m['fastlevel']}",
+            f"  allequalimage {'yes' if m['allequalimage'] else 'no'} (deduplication "
+            f"{'possible' if m['allequalimage'] else 'off'})  {extra}"]
+
+
+_TYPES = {"l": "leaf", "i": "internal", "r": "root", "d": "deleted", "D": "deleted internal", "e": "half-dead"}
+
+
+def btree_lines(result, page):
+    s = page["stats"]
+    lines = header_lines(result, page)
+    lines.append(f"  {_TYPES.get(s['type'], s['type'])}, level {s['btpo_level']}  prev {s['btpo_prev']}  next "
+                 f"{s['btpo_next']}  flags {_flags(s['flag_names'])}  live {s['live_items']}  dead "
+                 f"{s['dead_items']}")
+    lines += ["", " item  off  len ctid        htid        key"]
+    for it in page["items"]:
+        if "ctid" not in it:
+            lines.append(f"{it['itemoffset']:5} {it['lp_off']:4} {it['lp_len']:4} {it['state']}")
+            continue
+        keys = ", ".join(_value(k).split("=", 1)[1] for k in it.get("keys", []) if not k.get("truncated"))
+        role = "high key " if it["high_key"] else ("→ block " + str(it["downlink"]) + " " if it.get("downlink")
+                                                   is not None else "")
+        dead = " DEAD" if it["dead"] else ""
+        lines.append(f"{it['itemoffset']:5} {it['lp_off']:4} {it['lp_len']:4} {it['ctid']:11} "
+                     f"{it['htid'] or '-':11} {role}{keys or '-inf'}{dead}"[:WIDTH])
+        if it["tids"]:
+            tids = it["tids"]
+            shown = " ".join(tids) if len(tids) <= 5 else " ".join(tids[:3]) + " … " + tids[-1]
+            lines += _wrap(f"posting list of {len(tids)} heap TIDs: {shown}")
+    return lines
+
+
+def page_lines(result, page):
+    return heap_lines(result, page) if page["kind"] == "heap" else btree_lines(result, page)
+
+
+def write_result(result, pages, out):
+    """Write the result's pages (an iterable, so --all streams) to OUT."""
+    if result["kind"] == "btree":
+        out.write("\n".join(btree_meta_lines(result)) + "\n")
+    first = result["kind"] == "heap"
+    for page in pages:
+        if not first:
+            out.write("\n")
+        first = False
+        out.write("\n".join(page_lines(result, page)) + "\n")
+
+
+def write_watch(steps, out):
+    for k, step in enumerate(steps):
+        if step["sql"] is None:
+            out.write("── before ──\n")
+        else:
+            out.write(f"\n── step {k}: {step['sql']}  →  {step['status']} ──\n")
+            for change in step["changes"] or ["(no change on the page)"]:
+                for line in textwrap.wrap(change, WIDTH - 2, initial_indent="• ", subsequent_indent="  "):
+                    out.write(line + "\n")
+            out.write("\n")
+        write_result(step["result"], step["result"]["pages"], out)

@@ -1,0 +1,173 @@
+"""--watch: run statements one by one and show the page after each, as a diff.
+
+Each statement runs on its own session in its own transaction (autocommit)
+unless the statements open one with BEGIN; the page is read from disk after a
+CHECKPOINT taken on inspect's own session, so an open transaction's changes show
+as they are on the page (xmax set, not yet committed).
+"""
+
+import re
+
+from ..errors import InspectError
+from . import choose_blocks, decode, find, session
+
+_STATUS_WORDS = re.compile(r"^\s*(\w+)")
+
+
+def split_statements(text):
+    """SQL text → statements, split on semicolons outside quotes, dollar quotes and comments."""
+    out, cur, i, n = [], [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in ("'", '"'):
+            j = i + 1
+            while j < n and text[j] != ch:
+                j += 1
+            cur.append(text[i:j + 1])
+            i = j + 1
+            continue
+        if ch == "$":
+            m = re.match(r"\$[A-Za-z_]*\$", text[i:])
+            if m:
+                end = text.find(m.group(0), i + len(m.group(0)))
+                end = n if end < 0 else end + len(m.group(0))
+                cur.append(text[i:end])
+                i = end
+                continue
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if ch == ";":
+            stmt = "".join(cur).strip()
+            if stmt:
+                out.append(stmt)
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    stmt = "".join(cur).strip()
+    if stmt:
+        out.append(stmt)
+    return out
+
+
+def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, name="main", db="postgres",
+          cluster=None, progress=None):
+    """[{sql, status, result, changes}] : the page before, then after each statement."""
+    if isinstance(statements, str):
+        statements = split_statements(statements)
+    if not statements:
+        raise InspectError("--watch needs at least one SQL statement, e.g. --watch \"UPDATE t SET v = v + 1\"")
+    steps = []
+    with session(settings, pg=pg, name=name, db=db, cluster=cluster) as (cluster, lay, conn):
+        user = cluster.connect(db)
+        try:
+            prev = _snapshot(conn, cluster, lay, spec, block, all_blocks)
+            steps.append({"sql": None, "status": "before", "result": prev, "changes": []})
+            for k, sql in enumerate(statements, 1):
+                if progress:
+                    progress(k, len(statements), sql)
+                try:
+                    cur = user.execute(sql)
+                    status = cur.statusmessage or _STATUS_WORDS.match(sql).group(1).upper()
+                except Exception as exc:   # psycopg.Error: the learner's SQL failed; show it and go on
+                    status = f"ERROR: {str(exc).strip().splitlines()[0]}"
+                    if user.info.transaction_status.name == "INERROR":
+                        pass   # the open transaction stays aborted until the learner's ROLLBACK
+                now = _snapshot(conn, cluster, lay, spec, block, all_blocks)
+                steps.append({"sql": sql, "status": status, "result": now, "changes": diff(prev, now)})
+                prev = now
+        finally:
+            if user.info.transaction_status.name != "IDLE":
+                user.rollback()     # never leave a learner's transaction open behind us
+            user.close()
+    return steps
+
+
+def _snapshot(conn, cluster, lay, spec, block, all_blocks):
+    rel = find(conn, cluster, lay, spec)
+    return decode(lay, rel, choose_blocks(rel, block, all_blocks))
+
+
+# ---- what changed -------------------------------------------------------------------------
+
+_TRACKED = ("state", "t_xmin", "t_xmax", "t_ctid", "redirect_to", "lp_off", "lp_len")
+
+
+def diff(before, after):
+    """Human-readable changes between two results of the same relation, page by page."""
+    if before is None or after is None:
+        return []
+    changes = []
+    old_pages = {p["block"]: p for p in before["pages"]}
+    for page in after["pages"]:
+        old = old_pages.get(page["block"])
+        prefix = f"block {page['block']}: " if len(after["pages"]) > 1 else ""
+        if old is None:
+            changes.append(f"{prefix}new page")
+            continue
+        changes += [prefix + c for c in _page_diff(old, page)]
+    if before["nblocks"] != after["nblocks"]:
+        changes.append(f"relation: {before['nblocks']} → {after['nblocks']} blocks")
+    return changes
+
+
+def _page_diff(old, new):
+    out = []
+    oh, nh = old["header"], new["header"]
+    for key in ("lower", "upper", "prune_xid"):
+        if oh[key] != nh[key]:
+            out.append(f"header: pd_{key} {oh[key]} → {nh[key]}")
+    for flag in sorted(set(oh["flag_names"]) ^ set(nh["flag_names"])):
+        out.append(f"header: {'+' if flag in nh['flag_names'] else '-'}{flag}")
+    if old.get("vm") != new.get("vm") and new.get("vm") is not None:
+        vm = new["vm"]
+        out.append(f"visibility map: all-visible {'yes' if vm['all_visible'] else 'no'}, "
+                   f"all-frozen {'yes' if vm['all_frozen'] else 'no'}")
+    if old["free_space"] != new["free_space"]:
+        out.append(f"free space: {old['free_space']} → {new['free_space']} bytes")
+    key = "lp" if new["kind"] == "heap" else "itemoffset"
+    olds = {it[key]: it for it in old["items"]}
+    for it in new["items"]:
+        was = olds.pop(it[key], None)
+        label = f"lp {it[key]}"
+        if was is None:
+            out.append(f"{label}: new {_describe(it)}")
+            continue
+        if new["kind"] != "heap":
+            if (was.get("data"), was.get("lp_flags"), was.get("htid")) != (it.get("data"), it.get("lp_flags"),
+                                                                          it.get("htid")):
+                out.append(f"{label}: {_describe(was)} → {_describe(it)}")
+            continue
+        if was["state"] != it["state"]:
+            out.append(f"{label}: {_describe(was)} → {_describe(it)}")
+            continue
+        for field in _TRACKED[1:]:
+            if was.get(field) != it.get(field):
+                out.append(f"{label}: {field} {was.get(field)} → {it.get(field)}")
+        now_flags = it.get("raw_flags", []) + it.get("combined_flags", [])
+        old_flags = was.get("raw_flags", []) + was.get("combined_flags", [])
+        gained = [f for f in now_flags if f not in old_flags]
+        lost = [f for f in old_flags if f not in now_flags]
+        if gained or lost:
+            out.append(f"{label}: " + " ".join([f"+{f}" for f in gained] + [f"-{f}" for f in lost]))
+    for gone in olds.values():
+        out.append(f"lp {gone[key]}: gone (line pointer array truncated)")
+    return out
+
+
+def _describe(it):
+    state = it["state"]
+    if state == "redirect":
+        return f"redirect → lp {it['redirect_to']}"
+    if state == "unused":
+        return "unused"
+    if "t_xmin" in it:
+        xmax = f", xmax {it['t_xmax']}" if it["t_xmax"] else ""
+        hot = " (heap-only)" if it.get("heap_only") else ""
+        return f"{state} tuple xmin {it['t_xmin']}{xmax}{hot}"
+    if "htid" in it:
+        return f"{state} key ({it.get('data', '')}) → {it.get('htid')}"
+    return state
