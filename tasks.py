@@ -325,7 +325,7 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
                     rel = inspect_mod.find(conn, cluster, lay, relation)
                     blocks = inspect_mod.choose_blocks(rel, blk, all)
                     head = inspect_mod.head(lay, rel)
-                    pages = inspect_mod.iter_pages(lay, rel, blocks, meta=head.get("meta"))
+                    pages = inspect_mod.iter_pages(lay, rel, blocks, meta=head.get("meta"), as_json=format == "json")
                     render.write_result(head, pages, format, stream)
                     what = f"{len(blocks)} page{'s' if len(blocks) != 1 else ''} of {rel.qualified}"
         if out:
@@ -348,6 +348,10 @@ def _output(path):
 
     if not path:
         yield sys.stdout
+        return
+    if os.path.exists(path) and not os.path.isfile(path):   # /dev/null, a FIFO: write to it as it is
+        with open(path, "w") as f:
+            yield f
         return
     tmp = f"{path}.tmp-{os.getpid()}"
     try:

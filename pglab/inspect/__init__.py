@@ -8,12 +8,14 @@ finds and reads the files, pages.py and values.py decode, watch.py runs statemen
 and diffs, render/ draws text, JSON, SVG and HTML.
 """
 
+import json
 from contextlib import contextmanager
 
 from ..errors import InspectError
 from . import layouts as layouts_mod
 from . import pages
 from .relation import BlockReader, lookup
+from .values import AttrSpec
 
 BTREE_ALL_UNDER = 64   # a B-tree this small is shown whole by default
 
@@ -87,8 +89,9 @@ def head(lay, rel):
     return result
 
 
-def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True):
-    """Decoded pages, one at a time (so --all on a large table streams)."""
+def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True, as_json=False):
+    """Decoded pages, one at a time (so --all on a large table streams); AS_JSON: their JSON text."""
+    spec = AttrSpec(lay, rel.attrs)
     with BlockReader(rel) as reader:
         if rel.kind == "heap":
             vm = _vm_reader(rel)
@@ -96,8 +99,9 @@ def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True):
                 for b in blocks:
                     page = reader.read(b)
                     _check_page(lay, page, b, rel)
-                    yield pages.heap_page(lay, page, b, rel.attrs, checksums=rel.checksums,
-                                          vm_bits=_vm_bits(lay, vm, b), decode_values=decode_values)
+                    text = pages.heap_page_json(spec, page, b, checksums=rel.checksums, vm_bits=_vm_bits(lay, vm, b),
+                                                decode_values=decode_values)
+                    yield text if as_json else json.loads(text)
             finally:
                 if vm is not None:
                     vm.close()
@@ -109,7 +113,8 @@ def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True):
                 continue                  # the meta page itself (in the head), or an empty index's root
             page = reader.read(b)
             _check_page(lay, page, b, rel)
-            yield pages.btree_page(lay, page, b, rel.attrs, checksums=rel.checksums)
+            decoded = pages.btree_page(spec, page, b, checksums=rel.checksums)
+            yield json.dumps(decoded) if as_json else decoded
 
 
 def decode(lay, rel, blocks, *, decode_values=True):

@@ -77,18 +77,6 @@ typedef struct {
 
 typedef struct {
     uint16_t lp_off, lp_flags, lp_len;
-    int has_tuple;             /* the tuple header could be read (pageinspect's rule) */
-    int has_data;              /* t_hoff is sane: t_bits and data can be read */
-    uint32_t t_xmin, t_xmax, t_field3;
-    uint32_t ctid_block;
-    uint16_t ctid_offset;
-    uint16_t t_infomask2, t_infomask;
-    uint8_t t_hoff;
-    uint16_t natts;
-} pglab_heap_item;
-
-typedef struct {
-    uint16_t lp_off, lp_flags, lp_len;
     int has_tuple;
     uint32_t tid_block; uint16_t tid_offset;
     uint16_t size;
@@ -113,8 +101,21 @@ typedef struct {
     int allequalimage;
 } pglab_bt_meta;
 
+typedef struct {
+    int natts;
+    const int16_t *attlen;
+    const uint8_t *align;
+    const uint8_t *kind;
+    const char *const *prefix;
+    const char *const *missing;
+} pglab_attrs;
+
 int pglab_header_read(const char *page, uint32_t blkno, pglab_header *out);
-int pglab_heap_items(const char *page, pglab_heap_item *out, int max);
+int pglab_header_json(const char *page, uint32_t blkno, int checksums, char *out, uint32_t cap);
+int pglab_heap_page_json(const char *page, uint32_t blkno, int checksums, int vm_bits, const pglab_attrs *attrs,
+                         int with_values, char *out, uint32_t cap);
+int pglab_values_json(const char *data, uint32_t len, int natts, const char *bits, const pglab_attrs *attrs,
+                      char *out, uint32_t cap);
 int pglab_bt_opaque_read(const char *page, pglab_bt_opaque *out);
 int pglab_bt_items(const char *page, pglab_bt_item *out, int max);
 int pglab_bt_meta_read(const char *page, pglab_bt_meta *out);
@@ -132,359 +133,14 @@ typedef struct {
 int pglab_varlena_read(const char *p, uint32_t avail, pglab_varlena *out);
 """
 
-SOURCE = r"""
-#include <setjmp.h>
-#include <stdio.h>
-#include "pg_config.h"
-#include "postgres.h"
-#include "storage/bufpage.h"
-#include "storage/checksum.h"
-#include "storage/checksum_impl.h"
-#include "access/htup_details.h"
-#include "access/itup.h"
-#include "access/nbtree.h"
-#include "access/visibilitymap.h"
-#include "access/detoast.h"
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h"
-#endif
-#if PG_VERSION_NUM < 140000          /* the names 14 gave these */
-#define VARDATA_COMPRESSED_GET_EXTSIZE(p) VARRAWSIZE_4B_C(p)
-#define VARATT_EXTERNAL_GET_EXTSIZE(e) ((e).va_extsize)
-#endif
-#undef snprintf    /* port.h maps it to the server's pg_snprintf, which a module cannot link */
+SOURCE = Path(__file__).with_name("page.c")
 
-/* An Assert in the headers' inline functions lands here instead of the
- * server's ExceptionalCondition: the call returns an error, Python raises. */
-static jmp_buf pglab_jmp;
-char pglab_error[512];
-#if PG_VERSION_NUM >= 160000
-void ExceptionalCondition(const char *cond, const char *file, int line)
-#else
-void ExceptionalCondition(const char *cond, const char *type, const char *file, int line)
-#endif
-{
-    snprintf(pglab_error, sizeof(pglab_error), "%s (%s:%d)", cond, file, line);
-    longjmp(pglab_jmp, 1);
-}
-#define GUARD() do { pglab_error[0] = 0; if (setjmp(pglab_jmp)) return -1; } while (0)
-
-typedef struct { const char *name; long value; } pglab_const;
-const pglab_const pglab_constants[] = {
-@CONSTANTS@
-};
-const int pglab_nconstants = sizeof(pglab_constants) / sizeof(pglab_constants[0]);
-
-#define MAPSIZE (BLCKSZ - MAXALIGN(SizeOfPageHeaderData))
-#define HEAPBLOCKS_PER_BYTE (BITS_PER_BYTE / BITS_PER_HEAPBLOCK)
-#define HEAPBLOCKS_PER_PAGE (MAPSIZE * HEAPBLOCKS_PER_BYTE)
-
-typedef struct {
-    uint32_t lsn_hi, lsn_lo;
-    uint16_t checksum, flags, lower, upper, special, pagesize, version;
-    uint32_t prune_xid;
-    uint16_t max_offset;
-    uint16_t computed_checksum;
-    int is_new;
-} pglab_header;
-
-typedef struct {
-    uint16_t lp_off, lp_flags, lp_len;
-    int has_tuple;
-    int has_data;
-    uint32_t t_xmin, t_xmax, t_field3;
-    uint32_t ctid_block;
-    uint16_t ctid_offset;
-    uint16_t t_infomask2, t_infomask;
-    uint8_t t_hoff;
-    uint16_t natts;
-} pglab_heap_item;
-
-typedef struct {
-    uint16_t lp_off, lp_flags, lp_len;
-    int has_tuple;
-    uint32_t tid_block; uint16_t tid_offset;
-    uint16_t size;
-    int nulls, vars;
-    uint16_t data_off, data_len;
-    int is_pivot, is_posting;
-    int has_htid; uint32_t htid_block; uint16_t htid_offset;
-    uint16_t nposting, posting_off;
-} pglab_bt_item;
-
-typedef struct {
-    uint32_t prev, next, level, xact;
-    uint16_t flags, cycleid;
-    int special_ok;
-} pglab_bt_opaque;
-
-typedef struct {
-    uint32_t magic, version, root, level, fastroot, fastlevel;
-    uint32_t oldest_xact;
-    uint64_t last_cleanup_num_delpages;
-    double last_cleanup_num_tuples;
-    int allequalimage;
-} pglab_bt_meta;
-
-int pglab_header_read(const char *page, uint32_t blkno, pglab_header *out)
-{
-    PageHeader ph = (PageHeader) page;
-    GUARD();
-    out->lsn_hi = ph->pd_lsn.xlogid;
-    out->lsn_lo = ph->pd_lsn.xrecoff;
-    out->checksum = ph->pd_checksum;
-    out->flags = ph->pd_flags;
-    out->lower = ph->pd_lower;
-    out->upper = ph->pd_upper;
-    out->special = ph->pd_special;
-    out->pagesize = PageGetPageSize((Page) page);
-    out->version = PageGetPageLayoutVersion((Page) page);
-    out->prune_xid = ph->pd_prune_xid;
-    out->is_new = PageIsNew((Page) page);
-    out->max_offset = (ph->pd_lower <= SizeOfPageHeaderData || ph->pd_lower > BLCKSZ) ? 0
-        : PageGetMaxOffsetNumber((Page) page);
-    /* pg_checksum_page stores and restores pd_checksum: the page is only read */
-    out->computed_checksum = out->is_new ? 0 : pg_checksum_page((char *) page, blkno);
-    return 0;
-}
-
-static int item_in_page(uint16_t off, uint16_t len)
-{
-    return off >= SizeOfPageHeaderData && (uint32_t) off + len <= BLCKSZ;
-}
-
-int pglab_heap_items(const char *page, pglab_heap_item *out, int max)
-{
-    Page p = (Page) page;
-    int n, i;
-    GUARD();
-    n = (((PageHeader) p)->pd_lower <= SizeOfPageHeaderData || ((PageHeader) p)->pd_lower > BLCKSZ) ? 0
-        : PageGetMaxOffsetNumber(p);
-    if (n > max) n = max;
-    for (i = 0; i < n; i++)
-    {
-        ItemId id = PageGetItemId(p, i + 1);
-        pglab_heap_item *o = &out[i];
-        uint16_t off = ItemIdGetOffset(id), len = ItemIdGetLength(id);
-        memset(o, 0, sizeof(*o));
-        o->lp_off = off;
-        o->lp_flags = ItemIdGetFlags(id);
-        o->lp_len = len;
-        /* pageinspect's heap_page_items reads the header under the same conditions */
-        if (ItemIdHasStorage(id) && len >= MinHeapTupleSize && off == MAXALIGN(off) && item_in_page(off, len))
-        {
-            HeapTupleHeader t = (HeapTupleHeader) PageGetItem(p, id);
-            o->has_tuple = 1;
-            o->t_xmin = HeapTupleHeaderGetRawXmin(t);
-            o->t_xmax = HeapTupleHeaderGetRawXmax(t);
-            o->t_field3 = HeapTupleHeaderGetRawCommandId(t);
-            o->ctid_block = ItemPointerGetBlockNumberNoCheck(&t->t_ctid);
-            o->ctid_offset = ItemPointerGetOffsetNumberNoCheck(&t->t_ctid);
-            o->t_infomask2 = t->t_infomask2;
-            o->t_infomask = t->t_infomask;
-            o->t_hoff = t->t_hoff;
-            o->natts = HeapTupleHeaderGetNatts(t);
-            o->has_data = t->t_hoff >= SizeofHeapTupleHeader && t->t_hoff <= len && t->t_hoff == MAXALIGN(t->t_hoff);
-        }
-    }
-    return n;
-}
-
-int pglab_bt_opaque_read(const char *page, pglab_bt_opaque *out)
-{
-    Page p = (Page) page;
-    BTPageOpaqueData *o;
-    GUARD();
-    out->special_ok = ((PageHeader) p)->pd_special == BLCKSZ - MAXALIGN(sizeof(BTPageOpaqueData));
-    if (!out->special_ok)
-        return 0;
-    o = (BTPageOpaqueData *) PageGetSpecialPointer(p);
-    out->prev = o->btpo_prev;
-    out->next = o->btpo_next;
-#if PG_VERSION_NUM >= 140000
-    out->level = o->btpo_level;
-    out->xact = 0;
-#else
-    out->level = o->btpo.level;
-    out->xact = o->btpo.xact;
-#endif
-    out->flags = o->btpo_flags;
-    out->cycleid = o->btpo_cycleid;
-    return 0;
-}
-
-int pglab_bt_items(const char *page, pglab_bt_item *out, int max)
-{
-    Page p = (Page) page;
-    int n, i;
-    GUARD();
-    n = (((PageHeader) p)->pd_lower <= SizeOfPageHeaderData || ((PageHeader) p)->pd_lower > BLCKSZ) ? 0
-        : PageGetMaxOffsetNumber(p);
-    if (n > max) n = max;
-    for (i = 0; i < n; i++)
-    {
-        ItemId id = PageGetItemId(p, i + 1);
-        pglab_bt_item *o = &out[i];
-        uint16_t off = ItemIdGetOffset(id), len = ItemIdGetLength(id);
-        IndexTuple itup;
-        ItemPointer htid;
-        int dlen;
-        memset(o, 0, sizeof(*o));
-        o->lp_off = off;
-        o->lp_flags = ItemIdGetFlags(id);
-        o->lp_len = len;
-        if (!ItemIdHasStorage(id) || len < sizeof(IndexTupleData) || !item_in_page(off, len))
-            continue;
-        itup = (IndexTuple) PageGetItem(p, id);
-        if (IndexTupleSize(itup) > len)
-            continue;
-        o->has_tuple = 1;
-        o->tid_block = ItemPointerGetBlockNumberNoCheck(&itup->t_tid);
-        o->tid_offset = ItemPointerGetOffsetNumberNoCheck(&itup->t_tid);
-        o->size = IndexTupleSize(itup);
-        o->nulls = IndexTupleHasNulls(itup) ? 1 : 0;
-        o->vars = IndexTupleHasVarwidths(itup) ? 1 : 0;
-        o->data_off = IndexInfoFindDataOffset(itup->t_info);
-        dlen = IndexTupleSize(itup) - IndexInfoFindDataOffset(itup->t_info);
-        o->is_posting = BTreeTupleIsPosting(itup);
-        o->is_pivot = BTreeTupleIsPivot(itup);
-        /* the key bytes without the posting list or a pivot's heap TID, as bt_page_items shows them */
-        if (o->is_posting)
-        {
-            o->nposting = BTreeTupleGetNPosting(itup);
-            o->posting_off = BTreeTupleGetPostingOffset(itup);
-            dlen -= IndexTupleSize(itup) - BTreeTupleGetPostingOffset(itup);
-        }
-        else if (o->is_pivot && BTreeTupleGetHeapTID(itup) != NULL)
-            dlen -= MAXALIGN(sizeof(ItemPointerData));
-        o->data_len = dlen < 0 ? 0 : dlen;
-        htid = BTreeTupleGetHeapTID(itup);
-        if (htid)
-        {
-            o->has_htid = 1;
-            o->htid_block = ItemPointerGetBlockNumberNoCheck(htid);
-            o->htid_offset = ItemPointerGetOffsetNumberNoCheck(htid);
-        }
-    }
-    return n;
-}
-
-int pglab_bt_meta_read(const char *page, pglab_bt_meta *out)
-{
-    BTMetaPageData *m = BTPageGetMeta((Page) page);
-    GUARD();
-    memset(out, 0, sizeof(*out));
-    out->magic = m->btm_magic;
-    out->version = m->btm_version;
-    out->root = m->btm_root;
-    out->level = m->btm_level;
-    out->fastroot = m->btm_fastroot;
-    out->fastlevel = m->btm_fastlevel;
-#if PG_VERSION_NUM >= 140000
-    out->last_cleanup_num_delpages = m->btm_last_cleanup_num_delpages;
-#else
-    out->oldest_xact = m->btm_oldest_btpo_xact;
-#endif
-    out->last_cleanup_num_tuples = m->btm_last_cleanup_num_heap_tuples;
-    out->allequalimage = m->btm_allequalimage;
-    return 0;
-}
-
-int pglab_tids(const char *p, int n, uint32_t *blocks, uint16_t *offsets)
-{
-    const ItemPointerData *tids = (const ItemPointerData *) p;
-    int i;
-    GUARD();
-    for (i = 0; i < n; i++)
-    {
-        blocks[i] = ItemPointerGetBlockNumberNoCheck(&tids[i]);
-        offsets[i] = ItemPointerGetOffsetNumberNoCheck(&tids[i]);
-    }
-    return n;
-}
-
-/* the two bits visibilitymap.c keeps for a heap block, from the VM page that holds them */
-int pglab_vm_bits(const char *vmpage, uint32_t heapblk)
-{
-    uint32_t byte = (heapblk % HEAPBLOCKS_PER_PAGE) / HEAPBLOCKS_PER_BYTE;
-    uint32_t shift = (heapblk % HEAPBLOCKS_PER_BYTE) * BITS_PER_HEAPBLOCK;
-    const unsigned char *map = (const unsigned char *) PageGetContents((Page) vmpage);
-    GUARD();
-    return (map[byte] >> shift) & VISIBILITYMAP_VALID_BITS;
-}
-
-int pglab_heap_blocks_per_vm_page(void)
-{
-    return HEAPBLOCKS_PER_PAGE;
-}
-
-typedef struct {
-    int kind;
-    uint32_t total;
-    uint32_t data_off, data_len;
-    uint32_t rawsize, extsize, valueid, toastrelid;
-    int method;
-} pglab_varlena;
-
-/* what a varlena datum is and where its bytes are, by postgres.h/varatt.h's macros */
-int pglab_varlena_read(const char *p, uint32_t avail, pglab_varlena *out)
-{
-    GUARD();
-    memset(out, 0, sizeof(*out));
-    out->method = -1;
-    if (avail < 1)
-        return -2;
-    if (VARATT_IS_EXTERNAL(p))
-    {
-        if (avail < VARHDRSZ_EXTERNAL)
-            return -2;
-        out->total = VARSIZE_EXTERNAL(p);
-        if (out->total > avail)
-            return -2;
-        if (VARATT_IS_EXTERNAL_ONDISK(p))
-        {
-            struct varatt_external ext;
-            VARATT_EXTERNAL_GET_POINTER(ext, p);
-            out->kind = 3;
-            out->rawsize = ext.va_rawsize;
-            out->extsize = VARATT_EXTERNAL_GET_EXTSIZE(ext);
-            out->valueid = ext.va_valueid;
-            out->toastrelid = ext.va_toastrelid;
-#if PG_VERSION_NUM >= 140000
-            out->method = VARATT_EXTERNAL_IS_COMPRESSED(ext) ? VARATT_EXTERNAL_GET_COMPRESS_METHOD(ext) : -1;
-#endif
-        }
-        else
-            out->kind = 4;
-        return 0;
-    }
-    if (VARATT_IS_SHORT(p))
-    {
-        out->kind = 1;
-        out->total = VARSIZE_SHORT(p);
-        out->data_off = VARHDRSZ_SHORT;
-    }
-    else
-    {
-        if (avail < VARHDRSZ)
-            return -2;
-        out->total = VARSIZE_4B(p);
-        out->data_off = VARHDRSZ;
-        if (VARATT_IS_COMPRESSED(p))
-        {
-            out->kind = 2;
-            out->rawsize = VARDATA_COMPRESSED_GET_EXTSIZE(p);
-#if PG_VERSION_NUM >= 140000
-            out->method = VARDATA_COMPRESSED_GET_COMPRESS_METHOD(p);
-#endif
-        }
-    }
-    if (out->total > avail || out->total < out->data_off)
-        return -2;
-    out->data_len = out->total - out->data_off;
-    return 0;
-}
-"""
+# How page.c prints a type's value (its K_* codes); any other type is shown as hex.
+VALUE_KINDS = {"int2": 1, "int4": 2, "int8": 3, "oid": 4, "xid": 4, "cid": 4, "regclass": 4, "regtype": 4,
+               "regproc": 4, "bool": 5, "float4": 6, "float8": 7, "char": 8, "name": 9, "uuid": 10, "date": 11,
+               "timestamp": 12, "timestamptz": 13, "text": 14, "varchar": 14, "bpchar": 14, "json": 14,
+               "xml": 14, "numeric": 15, "tid": 16}
+KIND_DROPPED = 255
 
 
 def _constants_table():
@@ -503,7 +159,10 @@ def _constants_table():
 
 
 def _source():
-    return SOURCE.replace("@CONSTANTS@", _constants_table())
+    table = _constants_table()
+    return (f"{SOURCE.read_text()}\n\ntypedef struct {{ const char *name; long value; }} pglab_const;\n"
+            f"const pglab_const pglab_constants[] = {{\n{table}\n}};\n"
+            f"const int pglab_nconstants = sizeof(pglab_constants) / sizeof(pglab_constants[0]);\n")
 
 
 def module_key(build):
@@ -550,7 +209,7 @@ class Layouts:
         return self.ffi.sizeof(struct)
 
     def check(self, rc):
-        if rc < 0:
+        if rc < 0 and rc != -3:       # -3: the output buffer was too small (the caller grows it)
             raise InspectError(f"a page failed a check of {self.build.id}'s headers: "
                                f"{self.ffi.string(self.lib.pglab_error).decode()}")
         return rc

@@ -6,16 +6,14 @@ can put the two side by side; what pageinspect leaves to the reader is decoded
 next to it (flag names, line pointer states, column values, HOT chains).
 """
 
+import json
+
 from ..errors import InspectError
 from . import values as values_mod
-from .layouts import BTP_FLAGS, INFOMASK2_FLAGS, INFOMASK_COMBINED, INFOMASK_FLAGS, LP_FLAGS, PD_FLAGS
+from .layouts import BTP_FLAGS
 
 LP_STATE = {0: "unused", 1: "normal", 2: "redirect", 3: "dead"}
 MAX_ITEMS = 2048   # more line pointers than any 32 kB page can hold
-
-
-def lsn_text(hi, lo):
-    return f"{hi:X}/{lo:X}"
 
 
 def tid_text(block, offset):
@@ -27,18 +25,11 @@ def _names(value, names, constants):
 
 
 def header(layouts, page, blkno, *, checksums):
-    """page_header's fields, the flag names, and whether the page looks like a page."""
+    """page_header's fields, the flag names, and whether the checksum holds (page.c writes them)."""
     ffi, lib = layouts.ffi, layouts.lib
-    h = ffi.new("pglab_header *")
-    layouts.check(lib.pglab_header_read(ffi.from_buffer(page), blkno, h))
-    out = {"lsn": lsn_text(h.lsn_hi, h.lsn_lo), "lsn_int": (h.lsn_hi << 32) | h.lsn_lo,
-           "checksum": h.checksum, "flags": h.flags, "lower": h.lower, "upper": h.upper, "special": h.special,
-           "pagesize": h.pagesize, "version": h.version, "prune_xid": h.prune_xid,
-           "flag_names": _names(h.flags, PD_FLAGS, layouts.constants), "new": bool(h.is_new),
-           "max_offset": h.max_offset}
-    out["checksum_ok"] = None if (h.is_new or not checksums) else (h.checksum == h.computed_checksum)
-    out["computed_checksum"] = None if h.is_new else h.computed_checksum
-    return out
+    buf = ffi.new("char[]", 4096)
+    n = layouts.check(lib.pglab_header_json(ffi.from_buffer(page), blkno, int(checksums), buf, 4096))
+    return json.loads(ffi.buffer(buf, n)[:])
 
 
 def sanity_problem(layouts, hdr):
@@ -61,77 +52,16 @@ def sanity_problem(layouts, hdr):
     return None
 
 
-def infomask_flags(layouts, infomask, infomask2):
-    """heap_tuple_infomask_flags: (raw_flags, combined_flags)."""
-    c = layouts.constants
-    raw = _names(infomask, INFOMASK_FLAGS, c) + _names(infomask2, INFOMASK2_FLAGS, c)
-    combined = [n for n in INFOMASK_COMBINED if n in c and infomask & c[n] == c[n]]
-    return raw, combined
+def heap_page_json(spec, page, blkno, *, checksums, vm_bits=0, decode_values=True):
+    """One heap page as JSON text: header, VM bits, every line pointer, tuple headers, values, HOT links."""
+    lay = spec.layouts
+    return spec.call(lay.lib.pglab_heap_page_json, lay.ffi.from_buffer(page), blkno, int(checksums), vm_bits,
+                     spec.c, int(decode_values))
 
 
-def _bits_text(page, start, natts):
-    nbytes = (natts + 7) // 8
-    return "".join("1" if page[start + i // 8] & (1 << (i % 8)) else "0" for i in range(nbytes * 8))
-
-
-def heap_page(layouts, page, blkno, attrs, *, checksums, vm_bits=None, decode_values=True):
-    """One heap page: header, every line pointer, tuple headers, column values."""
-    hdr = header(layouts, page, blkno, checksums=checksums)
-    ffi, lib = layouts.ffi, layouts.lib
-    buf = ffi.new("pglab_heap_item[]", MAX_ITEMS)
-    n = layouts.check(lib.pglab_heap_items(ffi.from_buffer(page), buf, MAX_ITEMS))
-    c = layouts.constants
-    hasnull, hot_updated, heap_only = c["HEAP_HASNULL"], c["HEAP_HOT_UPDATED"], c["HEAP_ONLY_TUPLE"]
-    natts_mask = c["HEAP_NATTS_MASK"]
-    bits_at = c["SizeofHeapTupleHeader"]
-    items = []
-    for i in range(n):
-        it = buf[i]
-        item = {"lp": i + 1, "lp_off": it.lp_off, "lp_flags": it.lp_flags, "lp_len": it.lp_len,
-                "state": LP_STATE[it.lp_flags]}
-        if it.lp_flags == 2:     # LP_REDIRECT: lp_off is the line pointer it points to
-            item["redirect_to"] = it.lp_off
-        if it.has_tuple:
-            raw, combined = infomask_flags(layouts, it.t_infomask, it.t_infomask2)
-            item.update({
-                "t_xmin": it.t_xmin, "t_xmax": it.t_xmax, "t_field3": it.t_field3,
-                "t_ctid": tid_text(it.ctid_block, it.ctid_offset),
-                "t_infomask2": it.t_infomask2, "t_infomask": it.t_infomask, "t_hoff": it.t_hoff,
-                "t_bits": None, "natts": it.t_infomask2 & natts_mask,
-                "raw_flags": raw, "combined_flags": combined,
-                "hot_updated": bool(it.t_infomask2 & hot_updated), "heap_only": bool(it.t_infomask2 & heap_only),
-            })
-            if it.has_data:
-                start = it.lp_off + bits_at
-                if it.t_infomask & hasnull:
-                    item["t_bits"] = _bits_text(page, start, item["natts"])
-                if decode_values and attrs is not None:
-                    item["values"] = values_mod.heap_values(
-                        layouts, page, it.lp_off, it.lp_len, it.t_hoff, item["natts"],
-                        page[start:start + (item["natts"] + 7) // 8] if it.t_infomask & hasnull else None, attrs)
-        items.append(item)
-    _link_hot_chains(items, blkno)
-    page_out = {"kind": "heap", "block": blkno, "header": hdr, "items": items,
-                "free_space": max(0, hdr["upper"] - hdr["lower"])}
-    if vm_bits is not None:
-        page_out["vm"] = {"all_visible": bool(vm_bits & c["VISIBILITYMAP_ALL_VISIBLE"]),
-                          "all_frozen": bool(vm_bits & c["VISIBILITYMAP_ALL_FROZEN"])}
-    return page_out
-
-
-def _link_hot_chains(items, blkno):
-    """`next`: the line pointer a version's t_ctid or a redirect leads to on this page."""
-    by_lp = {it["lp"]: it for it in items}
-    for it in items:
-        target = None
-        if it["state"] == "redirect":
-            target = it["redirect_to"]
-        elif "t_ctid" in it:
-            block, off = (int(x) for x in it["t_ctid"].strip("()").split(","))
-            if block == blkno and off != it["lp"]:
-                target = off
-        if target is not None and target in by_lp:
-            it["next"] = target
+def heap_page(spec, page, blkno, *, checksums, vm_bits=0, decode_values=True):
+    return json.loads(heap_page_json(spec, page, blkno, checksums=checksums, vm_bits=vm_bits,
+                                     decode_values=decode_values))
 
 
 # ---- B-tree -------------------------------------------------------------------------------
@@ -169,8 +99,9 @@ def _page_type(opaque_flags, c):
     return "i"
 
 
-def btree_page(layouts, page, blkno, attrs, *, checksums):
+def btree_page(spec, page, blkno, *, checksums):
     """One B-tree page (not the meta page): bt_page_stats, bt_page_items, decoded keys."""
+    layouts = spec.layouts
     hdr = header(layouts, page, blkno, checksums=checksums)
     ffi, lib = layouts.ffi, layouts.lib
     c = layouts.constants
@@ -190,7 +121,7 @@ def btree_page(layouts, page, blkno, attrs, *, checksums):
         buf = ffi.new("pglab_bt_item[]", MAX_ITEMS)
         n = layouts.check(lib.pglab_bt_items(ffi.from_buffer(page), buf, MAX_ITEMS))
         for i in range(n):
-            items.append(_bt_item(layouts, page, buf[i], i + 1, leaf, rightmost, attrs))
+            items.append(_bt_item(spec, page, buf[i], i + 1, leaf, rightmost))
     live = sum(1 for it in items if it["lp_flags"] != 3)
     dead = len(items) - live
     total = sum(it.get("itemlen", 0) for it in items)
@@ -206,7 +137,8 @@ def _free_space_for_one_more(layouts, hdr):
     return gap - lp if gap >= lp else 0
 
 
-def _bt_item(layouts, page, it, offset, leaf, rightmost, attrs):
+def _bt_item(spec, page, it, offset, leaf, rightmost):
+    layouts = spec.layouts
     ffi, lib = layouts.ffi, layouts.lib
     item = {"itemoffset": offset, "lp_off": it.lp_off, "lp_flags": it.lp_flags, "lp_len": it.lp_len,
             "state": LP_STATE[it.lp_flags]}
@@ -230,8 +162,6 @@ def _bt_item(layouts, page, it, offset, leaf, rightmost, attrs):
         base = ffi.from_buffer(page)
         layouts.check(lib.pglab_tids(base + it.lp_off + it.posting_off, n, blocks, offs))
         item["tids"] = [tid_text(blocks[k], offs[k]) for k in range(n)]
-    if attrs is not None:
-        bits_at = it.lp_off + layouts.sizeof("IndexTupleData")
-        item["keys"] = values_mod.index_values(layouts, page, start, it.data_len, len(attrs),
-                                              page[bits_at:bits_at + 4] if it.nulls else None, attrs)
+    bits_at = it.lp_off + layouts.sizeof("IndexTupleData") if it.nulls else None
+    item["keys"] = values_mod.index_values(spec, page, start, it.data_len, bits_at)
     return item

@@ -8,6 +8,7 @@ first, so a fresh machine gets what it needs without a separate step.
 import os
 import shutil
 import subprocess
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,7 @@ NEEDS = (
     Need("libxml", "libxml2-dev", False, "--with-libxml: the xml type"),
     Need("libxslt", "libxslt1-dev", False, "--with-libxslt: xml2's XSLT"),
     Need("uuid", "uuid-dev", False, "--with-uuid=e2fs: uuid-ossp"),
+    Need("Python.h", "python3-dev", False, "inspect: cffi compiles page layouts against a build's headers"),
 )
 
 _PROBES = {
@@ -77,6 +79,7 @@ _PROBES = {
     "IPC::Run": _perl_module("IPC::Run"), "lz4": _pkgconfig("liblz4"), "zstd": _pkgconfig("libzstd"),
     "openssl": _pkgconfig("openssl"), "libxml": _pkgconfig("libxml-2.0"), "libxslt": _pkgconfig("libxslt"),
     "uuid": _pkgconfig("uuid"),
+    "Python.h": lambda: (Path(sysconfig.get_paths()["include"]) / "Python.h").exists(),
 }
 
 

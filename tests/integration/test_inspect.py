@@ -252,6 +252,34 @@ def test_every_block_of_a_many_page_table_matches(server):
         assert_live_values(server, "wide", blk, ours, ("a", "b", "c", "d"))
 
 
+TYPED = {
+    "numeric": ["0", "-0.00012", "123456789012345678901234567890.123", "'NaN'", "1e-20", "100000000", "-5",
+                "0.5000"],
+    "date": ["'2024-02-29'", "'infinity'", "'-infinity'", "'0044-03-15 BC'", "'1999-12-31'"],
+    "timestamp": ["'2000-01-01 00:00:00'", "'1970-01-01 00:00:00.000001'", "'infinity'", "'2038-01-19 03:14:07.5'",
+                  "'1999-12-31 23:59:59.999999'"],
+    "int8": ["-9223372036854775808", "9223372036854775807", "0"],
+    "int2": ["-32768", "32767"],
+    "uuid": ["'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'"],
+    "varchar(20)": ["'quote \" and \\ back'", "'ünïcødé ✓'", "E'tab\\tnewline\\n'"],
+    "bpchar(6)": ["'abcdef'"],
+    "oid": ["4294967295"],
+    "bool": ["true", "false"],
+}
+
+
+@pytest.mark.parametrize("sqltype", list(TYPED))
+def test_common_types_print_as_the_server_prints_them(server, sqltype):
+    name = "ty_" + sqltype.split("(")[0]
+    server.sql(f"DROP TABLE IF EXISTS {name}")
+    server.sql(f"CREATE TABLE {name} (x {sqltype}) WITH (autovacuum_enabled = off)")
+    for literal in TYPED[sqltype]:
+        server.sql(f"INSERT INTO {name} VALUES ({literal})")
+    ours = server.page(name, 0)
+    assert_live_values(server, name, 0, ours, ("x",))
+    assert len(ours["items"]) == len(TYPED[sqltype])
+
+
 # ---- B-tree -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

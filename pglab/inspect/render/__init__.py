@@ -44,7 +44,7 @@ def _write_json(result, pages, out):
     for k, page in enumerate(pages):
         if k:
             out.write(", ")
-        out.write(json.dumps(page))
+        out.write(page if isinstance(page, str) else json.dumps(page))   # page.c's JSON text as it is
     out.write("]}\n")
 
 
