@@ -1,0 +1,61 @@
+"""--watch's pure parts: splitting the statements a learner types, and saying
+what changed between two decoded pages."""
+
+import copy
+
+from pglab.inspect.watch import diff, split_statements
+
+
+def test_statements_split_on_semicolons_outside_quotes_and_comments():
+    text = ("UPDATE t SET s = 'a;b' WHERE id = 1; -- a comment; with a semicolon\n"
+            "DO $$ BEGIN PERFORM 1; END $$;  SELECT \"odd;name\" FROM t;;")
+    assert split_statements(text) == ["UPDATE t SET s = 'a;b' WHERE id = 1",
+                                      "DO $$ BEGIN PERFORM 1; END $$", 'SELECT "odd;name" FROM t']
+
+
+def test_a_last_statement_without_semicolon_counts():
+    assert split_statements("VACUUM t") == ["VACUUM t"]
+    assert split_statements(" ; ;") == []
+
+
+def _page(items, **header):
+    h = {"lower": 32, "upper": 8000, "prune_xid": 0, "flag_names": [], **header}
+    return {"relation": "public.t", "nblocks": 1,
+            "pages": [{"kind": "heap", "block": 0, "header": h, "items": items, "free_space": h["upper"] - h["lower"],
+                       "vm": {"all_visible": False, "all_frozen": False}}]}
+
+
+def _tuple(lp, xmin, xmax=0, ctid=None, flags=(), combined=(), heap_only=False, off=8100):
+    return {"lp": lp, "state": "normal", "lp_off": off, "lp_len": 28, "t_xmin": xmin, "t_xmax": xmax,
+            "t_ctid": ctid or f"(0,{lp})", "raw_flags": list(flags), "combined_flags": list(combined),
+            "heap_only": heap_only}
+
+
+def test_an_update_shows_xmax_set_and_the_new_version():
+    before = _page([_tuple(1, 700, flags=["HEAP_XMAX_INVALID"])])
+    after = _page([_tuple(1, 700, 701, "(0,2)", ["HEAP_HOT_UPDATED"]),
+                   _tuple(2, 701, flags=["HEAP_XMAX_INVALID"], heap_only=True, off=8068)],
+                  lower=36, upper=7968, prune_xid=701)
+    assert diff(before, after) == [
+        "header: pd_lower 32 → 36", "header: pd_upper 8000 → 7968", "header: pd_prune_xid 0 → 701",
+        "free space: 7968 → 7932 bytes",
+        "lp 1: t_xmax 0 → 701", "lp 1: t_ctid (0,1) → (0,2)", "lp 1: +HEAP_HOT_UPDATED -HEAP_XMAX_INVALID",
+        "lp 2: new normal tuple xmin 701 (heap-only)"]
+
+
+def test_pruning_and_freezing_read_as_such():
+    before = _page([_tuple(1, 700, 701, "(0,2)"), _tuple(2, 701, heap_only=True, off=8068)])
+    pruned = copy.deepcopy(before)
+    pruned["pages"][0]["items"][0] = {"lp": 1, "state": "redirect", "redirect_to": 2, "lp_off": 2, "lp_len": 0}
+    assert diff(before, pruned) == ["lp 1: normal tuple xmin 700, xmax 701 → redirect → lp 2"]
+    frozen = copy.deepcopy(pruned)
+    frozen["pages"][0]["items"][1]["raw_flags"] = ["HEAP_XMIN_COMMITTED", "HEAP_XMIN_INVALID"]
+    frozen["pages"][0]["items"][1]["combined_flags"] = ["HEAP_XMIN_FROZEN"]
+    frozen["pages"][0]["vm"] = {"all_visible": True, "all_frozen": True}
+    assert diff(pruned, frozen) == ["visibility map: all-visible yes, all-frozen yes",
+                                    "lp 2: +HEAP_XMIN_COMMITTED +HEAP_XMIN_INVALID +HEAP_XMIN_FROZEN"]
+
+
+def test_no_change_is_an_empty_list():
+    page = _page([_tuple(1, 700)])
+    assert diff(page, copy.deepcopy(page)) == []
