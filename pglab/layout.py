@@ -127,4 +127,4 @@ class Layout:
     def derived_from(self, build_id):
         """What pglab made from a build and deletes with it (not named clusters)."""
         return [self.build_dir(build_id), self.template(build_id), self.warm_servers / build_id,
-                self.ext_builds / build_id, self.check(build_id)]
+                self.ext_builds / build_id, self.check(build_id), self.inspect_modules(build_id)]
