@@ -416,9 +416,13 @@ def test_the_svg_draws_one_box_per_line_pointer(server, heap):
 
     result = inspect_mod.decode(server.lay, server.rel(heap), [0])
     root = ET.fromstring(svg_render.render_svg(result))
-    ns = {"s": "http://www.w3.org/2000/svg"}
-    lps = root.findall(".//s:g[@class='lp']", ns)
-    assert [int(g.get("data-lp")) for g in lps] == [it["lp"] for it in result["pages"][0]["items"]]
+    groups = list(root.iter("{http://www.w3.org/2000/svg}g"))
+    lps = [g for g in groups if "lp" in g.get("class", "").split()]
+    tuples = [g for g in groups if "tuple" in g.get("class", "").split()]
+    items = result["pages"][0]["items"]
+    assert [int(g.get("data-lp")) for g in lps] == [it["lp"] for it in items]
+    assert [int(g.get("data-lp")) for g in tuples] == [it["lp"] for it in items if it["lp_len"] > 0
+                                                       and it["state"] in ("normal", "dead")]
 
 
 # ---- the command --------------------------------------------------------------------------

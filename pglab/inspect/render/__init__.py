@@ -5,7 +5,7 @@ import json
 from ...errors import InspectError
 
 FORMATS = ("text", "json", "svg", "html")
-PICTURE_PAGES = 64     # SVG/HTML draw at most this many pages
+PICTURE_PAGES = 64     # SVG/HTML draw at most this many heap pages
 
 
 def check_format(fmt):
@@ -23,8 +23,8 @@ def write_result(result, pages, fmt, out):
         _write_json(result, pages, out)
     else:
         pages = list(pages)
-        if len(pages) > PICTURE_PAGES:
-            raise InspectError(f"{len(pages)} pages are too many to draw (at most {PICTURE_PAGES}): "
+        if result["kind"] == "heap" and len(pages) > PICTURE_PAGES:   # a B-tree's levels elide what is too many
+            raise InspectError(f"{len(pages)} heap pages are too many to draw (at most {PICTURE_PAGES}): "
                                f"pick one with --block N, or use --format text/json for --all")
         full = {**result, "pages": pages}
         if fmt == "svg":

@@ -109,9 +109,10 @@ def _doc(title, body):
 
 
 def _subtitle(result):
-    blocks = ", ".join(str(p["block"]) for p in result["pages"][:12]) + (" …" if len(result["pages"]) > 12 else "")
-    return (f'<p class="sub">{_e(result["kind"])} · build {_e(result["build"])} · {result["nblocks"]} block{"s" * (result["nblocks"] != 1)} on '
-            f'disk · drawn: {_e(blocks or "none")}</p>')
+    pages, nb = result["pages"], result["nblocks"]
+    drawn = ", ".join(str(p["block"]) for p in pages[:12]) + (" …" if len(pages) > 12 else "")
+    return (f'<p class="sub">{_e(result["kind"])} · build {_e(result["build"])} · {nb} block{"s" * (nb != 1)} on '
+            f'disk · {"block" if len(pages) == 1 else "blocks"} shown: {_e(drawn or "none")}</p>')
 
 
 def render_html(result: dict) -> str:

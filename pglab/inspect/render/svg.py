@@ -163,13 +163,18 @@ def _ground(page, strip):
         labels.append(_text(LEFT - 4, y + 27, r * rb, "m dim", "end"))
     regions = [(0, PAGE_HEADER, "header", f"page header, {PAGE_HEADER} bytes", ["header", "hdr"], "", "m"),
                (lower, free, "free", f"free space: {free} bytes from pd_lower {lower} to pd_upper {upper}",
-                [f"free space: {free} bytes (pd_lower {lower} … pd_upper {upper})", f"free {free} B"], "3 2", "m halo"),
+                [f"free space: {free} bytes (pd_lower {lower} … pd_upper {upper})", f"free {free} B"], "3 2",
+                "m halo"),
                (special, strip.blcksz - special, "special", f"special space, {strip.blcksz - special} bytes at "
                 f"{special}", ["special", "sp"], "", "m")]
+    marks = ((lower, "pd_lower", 1), (upper, "pd_upper", -1))
+    if hdr.get("new"):   # never initialized: all zeros, no header, no line pointers
+        regions, marks = [(0, strip.blcksz, "free", "a new page: all zeros", ["new page: all zeros"], "3 2",
+                           "m halo")], ()
     for region in regions:
         more, label = _region(strip, *region)
         shapes, labels = shapes + more, labels + label
-    for off, name, side in ((lower, "pd_lower", 1), (upper, "pd_upper", -1)):
+    for off, name, side in marks:
         x, y = strip.xy(off)
         labels.append(f'<line x1="{_n(x)}" y1="{_n(y - 3)}" x2="{_n(x)}" y2="{_n(y + ROW_H + 3)}" stroke="#222" '
                       f'stroke-width="2"/>')
@@ -310,7 +315,8 @@ def _page_box(p, x, y, root):
              else f"{sum(1 for it in data if it.get('downlink'))} children")
     lo, hi = (key_text(data[0]), key_text(data[-1])) if data else ("", "")
     hikey = next((key_text(it) for it in items if it.get("high_key")), "none (rightmost)")
-    lines = [f"blk {p['block']} · {name}", f"{len(items)} items" + (f", {s['dead_items']} dead" * bool(s["dead_items"])),
+    dead = f", {s['dead_items']} dead" if s["dead_items"] else ""
+    lines = [f"blk {p['block']} · {name}", f"{len(items)} items{dead}",
              third, _fit([f"{lo} … {hi}", f"{_clip(lo, 6)} … {_clip(hi, 6)}"], BOX_W) if data else "(no items)",
              f"← {s['btpo_prev'] or '—'} | {s['btpo_next'] or '—'} →"]
     title = (f"block {p['block']}: {name}, level {s['btpo_level']}, flags {' '.join(s['flag_names']) or '-'}\n"
@@ -361,7 +367,8 @@ def _tree(result, y):
     meta, pages = result.get("meta") or {}, result["pages"]
     root, mx = meta.get("root"), (WIDTH - 300) / 2
     boxes = [f'<g class="meta"><title>{_e(", ".join(f"{k} {v}" for k, v in meta.items()))}</title>'
-             + _rect(mx, y, 300, 36, "#f0f0f0", "#333") + _text(mx + 150, y + 15, "meta page (block 0)", "m b", "middle")
+             + _rect(mx, y, 300, 36, "#f0f0f0", "#333")
+             + _text(mx + 150, y + 15, "meta page (block 0)", "m b", "middle")
              + _text(mx + 150, y + 29, f"root {root} · level {meta.get('level')} · fastroot {meta.get('fastroot')}",
                      "m", "middle") + "</g>"]
     pos, links, y = {}, [], y + 70
