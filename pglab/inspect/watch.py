@@ -130,6 +130,7 @@ def _page_diff(old, new):
         out.append(f"free space: {old['free_space']} → {new['free_space']} bytes")
     key = "lp" if new["kind"] == "heap" else "itemoffset"
     olds = {it[key]: it for it in old["items"]}
+    moved = []            # tuples whose only change is where they are: the page was compacted
     for it in new["items"]:
         was = olds.pop(it[key], None)
         label = f"lp {it[key]}"
@@ -144,18 +145,37 @@ def _page_diff(old, new):
         if was["state"] != it["state"]:
             out.append(f"{label}: {_describe(was)} → {_describe(it)}")
             continue
-        for field in _TRACKED[1:]:
-            if was.get(field) != it.get(field):
-                out.append(f"{label}: {field} {was.get(field)} → {it.get(field)}")
+        changed = [f for f in _TRACKED[1:] if was.get(f) != it.get(f)]
+        if it["state"] == "redirect" and "redirect_to" in changed:
+            changed.remove("lp_off")      # a redirect's lp_off is its target
+        if changed == ["lp_off"] and was.get("raw_flags") == it.get("raw_flags"):
+            moved.append(it[key])
+            continue
+        for field in changed:
+            out.append(f"{label}: {field} {was.get(field)} → {it.get(field)}")
         now_flags = it.get("raw_flags", []) + it.get("combined_flags", [])
         old_flags = was.get("raw_flags", []) + was.get("combined_flags", [])
         gained = [f for f in now_flags if f not in old_flags]
         lost = [f for f in old_flags if f not in now_flags]
         if gained or lost:
             out.append(f"{label}: " + " ".join([f"+{f}" for f in gained] + [f"-{f}" for f in lost]))
+    if moved:
+        out.append(f"{_ranges(moved)}: moved (the page was compacted; same tuples, new lp_off)")
     for gone in olds.values():
         out.append(f"lp {gone[key]}: gone (line pointer array truncated)")
     return out
+
+
+def _ranges(numbers):
+    """[3, 4, 5, 9] → "lp 3–5, 9"."""
+    parts, start = [], None
+    for k, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
+            parts.append(str(n) if n == start else f"{start}–{n}")
+            start = None
+    return "lp " + ", ".join(parts)
 
 
 def _describe(it):

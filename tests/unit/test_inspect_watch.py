@@ -59,3 +59,17 @@ def test_pruning_and_freezing_read_as_such():
 def test_no_change_is_an_empty_list():
     page = _page([_tuple(1, 700)])
     assert diff(page, copy.deepcopy(page)) == []
+
+
+def test_compaction_is_one_line_naming_the_moved_tuples():
+    before = _page([_tuple(1, 700, 701), _tuple(2, 700, off=8072), _tuple(3, 700, off=8044),
+                    _tuple(4, 700, off=8016), _tuple(5, 700, off=7988)])
+    after = copy.deepcopy(before)
+    items = after["pages"][0]["items"]
+    items[0] = {"lp": 1, "state": "unused", "lp_off": 0, "lp_len": 0}
+    for it, off in zip(items[1:], (8100, 8072, 8044, 8016)):
+        it["lp_off"] = off
+    items[4]["raw_flags"] = ["HEAP_XMIN_COMMITTED"]     # moved and hinted: both are said
+    assert diff(before, after) == ["lp 1: normal tuple xmin 700, xmax 701 → unused",
+                                   "lp 5: lp_off 7988 → 8016", "lp 5: +HEAP_XMIN_COMMITTED",
+                                   "lp 2–4: moved (the page was compacted; same tuples, new lp_off)"]

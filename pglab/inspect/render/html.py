@@ -45,6 +45,7 @@ SCRIPT = """<script>
     pos.textContent = "step " + i + " of " + (steps.length - 1);
     document.getElementById("prev").disabled = i === 0;
     document.getElementById("next").disabled = i === steps.length - 1;
+    if (history.replaceState) history.replaceState(null, "", "#step=" + i);   // a link to this step
   }
   range.addEventListener("input", function () { show(+range.value); });
   document.getElementById("prev").onclick = function () { show(+range.value - 1); };
@@ -55,7 +56,8 @@ SCRIPT = """<script>
     if (e.key === "ArrowLeft") { show(+range.value - 1); e.preventDefault(); }
     if (e.key === "ArrowRight") { show(+range.value + 1); e.preventDefault(); }
   });
-  show(0);
+  var m = /step=(\d+)/.exec(location.hash);
+  show(m ? +m[1] : 0);
 })();
 </script>"""
 CHANGED_LP = re.compile(r"^(?:block (\d+): )?lp (\d+):")
