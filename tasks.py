@@ -288,6 +288,29 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
             ui.warn(f"the SQL failed: {result.sql_error}")
 
 
+# ---- debugging -----------------------------------------------------------------------------
+
+@task(iterable=["break_"],
+      help={"pg": "which build (default: the default build)",
+            "name": "which cluster of the build (default: main)",
+            "break_": "a function to stop in (--break heap_insert --break ExecInsert); repeat for several",
+            "sql": "a statement psql runs once gdb is attached (it stops at the breakpoint)",
+            "on_error": "stop where any ERROR is raised, showing the message and the stack",
+            "backend": "attach to this backend PID instead of a new psql session's",
+            "bgworker": "attach to the background worker of this name (pg_stat_activity's backend_type)",
+            "new_backends": "attach to the postmaster and follow the processes it forks",
+            "core": "open this core file with pglab's printers (no server needed)"})
+def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backend=None, bgworker=None,
+          new_backends=False, core=None):
+    """Step through PostgreSQL in gdb: psql on the left, gdb on its backend on the right."""
+    from pglab.debug import session
+
+    with _errors():
+        session.run(_settings(c), pg=pg, name=name, breaks=break_ or [], sql=sql, on_error=on_error,
+                    backend=_int_option(backend, "--backend"), bgworker=bgworker, new_backends=new_backends,
+                    core=core)
+
+
 # ---- pages ---------------------------------------------------------------------------------
 
 @task(positional=["relation"],
@@ -486,5 +509,6 @@ def ext_release(c, what, upload=False):
 
 
 ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
-                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, inspect, test)
+                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, debug, inspect,
+                test)
 ns.configure({"pglab": Settings.defaults()})

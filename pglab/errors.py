@@ -70,3 +70,7 @@ class TraceSetupError(TraceError):
 
 class InspectError(PglabError):
     """A page or relation that cannot be inspected (missing, unreadable, not a page)."""
+
+
+class DebugError(PglabError):
+    """A debugging session could not be set up (no such process, no gdb, no terminal)."""

@@ -19,6 +19,7 @@ The working area holds this clone's own (pg_source/; setting `root`):
                           .tmp/ throwaway clusters; .warm/<build>/<ext>/ ext-test's warm servers
     ext-builds/<build>/   extension build copies (ext-test)
     check/<build>/        pg-check output
+    debug/                invoke debug's session files (gdb script, psqlrc)
     ci-results/           invoke ci's reports
     dist/                 ext-bundle's NAME-VERSION.zip files
     pgxn/<build>/         where pgxnclient runs for ext-install (logs, a failed check's diffs)
@@ -112,6 +113,11 @@ class Layout:
     @property
     def channel_memo(self):
         return self.cache / "channel-memo.json"
+
+    @property
+    def debug_sessions(self):
+        """`invoke debug`'s per-session files: the gdb script, the psqlrc, the plan."""
+        return self.root / "debug"
 
     @property
     def ci_results(self):

@@ -68,6 +68,7 @@ NEEDS = (
     Need("libxml", "libxml2-dev", False, "--with-libxml: the xml type"),
     Need("libxslt", "libxslt1-dev", False, "--with-libxslt: xml2's XSLT"),
     Need("uuid", "uuid-dev", False, "--with-uuid=e2fs: uuid-ossp"),
+    Need("tmux", "tmux", False, "debug: psql and gdb side by side"),
     Need("Python.h", "python3-dev", False, "inspect: cffi compiles page layouts against a build's headers"),
 )
 
@@ -79,6 +80,7 @@ _PROBES = {
     "IPC::Run": _perl_module("IPC::Run"), "lz4": _pkgconfig("liblz4"), "zstd": _pkgconfig("libzstd"),
     "openssl": _pkgconfig("openssl"), "libxml": _pkgconfig("libxml-2.0"), "libxslt": _pkgconfig("libxslt"),
     "uuid": _pkgconfig("uuid"),
+    "tmux": _which("tmux"),
     "Python.h": lambda: (Path(sysconfig.get_paths()["include"]) / "Python.h").exists(),
 }
 

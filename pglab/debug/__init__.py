@@ -1,0 +1,131 @@
+"""debug: gdb on a PostgreSQL process, interactively, set up for a learner.
+
+    invoke debug --break heap_insert --sql "INSERT INTO t VALUES (1)"
+
+The default target is the backend of a psql session opened on the build's
+cluster: psql runs in this terminal, and a psqlrc pglab writes asks the backend
+for its PID and runs `python -m pglab.debug.pane`, which opens gdb beside it
+(a tmux pane, when tmux is there) or prints the command to run in a second
+terminal, then waits until gdb says it is attached before psql runs --sql.
+gdb starts with the build's source directory, pglab's printers and commands
+(pglab_tracing.printers, .pgcommands), the breakpoints, and `confirm off` so
+that quitting detaches: the backend and the server go on.
+
+Other targets: --backend PID, --bgworker NAME, --new-backends (gdb on the
+postmaster, following every backend it forks) and --core FILE.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import ui
+from ..errors import DebugError
+
+READY_TIMEOUT = 60.0     # for gdb to attach and say it is ready
+
+
+@dataclass
+class Plan:
+    """Everything gdb needs, written to a JSON file the pane launcher reads."""
+
+    build_id: str
+    gdb: str
+    postgres: str                     # the build's postgres executable (symbols, and a core's program)
+    source_dir: str
+    build_dir: str
+    loader: str                       # pglab_tracing's loader.py
+    error_level: int                  # ERROR in the build's utils/elog.h
+    breaks: list = field(default_factory=list)
+    sql: str | None = None
+    on_error: bool = False
+    new_backends: bool = False
+    workdir: str = ""
+
+    @property
+    def ready_file(self):
+        return Path(self.workdir) / "gdb-ready"
+
+    @property
+    def script_file(self):
+        return Path(self.workdir) / "session.gdb"
+
+    def save(self):
+        path = Path(self.workdir) / "plan.json"
+        path.write_text(json.dumps(asdict(self), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path):
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def error_level(build):
+    """ERROR's value in the build's utils/elog.h (20 in 13, 21 from 14)."""
+    import subprocess
+
+    include = subprocess.run([str(build.pg_config), "--includedir-server"], capture_output=True,
+                             text=True).stdout.strip()
+    header = Path(include) / "utils" / "elog.h"
+    m = re.search(r"^#define\s+ERROR\s+(\d+)", header.read_text(), re.M) if header.exists() else None
+    if m is None:
+        raise DebugError(f"cannot read ERROR's level from {header}: is {build.id} installed whole?")
+    return int(m.group(1))
+
+
+def gdb_script(plan, *, attach=True, psql_pane=None):
+    """The commands gdb runs before handing the prompt to the learner."""
+    lines = [
+        "set pagination off",
+        "set confirm off",                 # `quit` detaches and leaves the process running
+        "set print pretty on",
+        f"directory {plan.source_dir}",
+        f"directory {plan.build_dir}",     # generated files (gram.c, ...) are in the build tree
+        f"source {plan.loader}",
+        # the printers and pg-* commands; a failure is said and the session goes on without them
+        "python",
+        "try:",
+        "    import pglab_tracing.printers as _p, pglab_tracing.pgcommands",
+        "    _p.register(None)",
+        "except Exception as exc:",
+        "    gdb.write(f'pglab: the printers did not load: {exc}\\n')",
+        "end",
+        # PostgreSQL's own signals (latches, timeouts, shutdown) pass through without stopping; SIGINT
+        # stops as gdb does by default, so Ctrl-C in gdb interrupts the backend (a cancel from psql stops too)
+        "handle SIGUSR1 SIGUSR2 SIGALRM SIGPIPE SIGURG SIGCHLD SIGTERM SIGQUIT nostop noprint pass",
+    ]
+    if plan.new_backends:
+        lines += ["set detach-on-fork off", "set follow-fork-mode parent", "set schedule-multiple on",
+                  "python import pglab_tracing.breaks as _b; _b.follow_new_backends()"]
+    for name in plan.breaks:
+        lines.append(f"break {name}")
+    if plan.on_error:
+        lines.append(f"python import pglab_tracing.breaks as _b; _b.break_on_error({plan.error_level})")
+    if attach:
+        lines.append(f"shell touch {shlex.quote(str(plan.ready_file))}")
+        lines.append("echo pglab: attached; the breakpoints are set. The process runs until one is hit "
+                     "(Ctrl-C stops it here; quit detaches).\\n")
+        lines.append("continue")
+    return "\n".join(lines) + "\n"
+
+
+def gdb_argv(plan, *, pid=None, core=None):
+    argv = [plan.gdb, "-nx", "-q", "-iex", "set debuginfod enabled off",
+            "-iex", "set print symbol-loading off", "-x", str(plan.script_file), plan.postgres]
+    if core is not None:
+        argv.append(str(core))
+    elif pid is not None:
+        argv.append(str(pid))
+    return argv
+
+
+def gdb_command_line(plan, pid):
+    """The command a learner runs in a second terminal (as root: the server runs as another account)."""
+    return " ".join(shlex.quote(a) for a in gdb_argv(plan, pid=pid))

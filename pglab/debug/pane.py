@@ -1,0 +1,72 @@
+"""Opens gdb beside a psql session: run by that session's psqlrc (`\\!`).
+
+    PGLAB_DEBUG_PID=<backend pid> python -m pglab.debug.pane PLAN.json
+
+The psqlrc has asked the backend for its PID.  Inside tmux, gdb opens in a pane
+to the right; elsewhere this prints the one command to run in a second terminal.
+Then it waits until gdb has attached and set the breakpoints (gdb touches the
+plan's ready file) and writes go.sql, which the psqlrc includes next: the --sql
+statement, or a line saying why it is not run.
+"""
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import READY_TIMEOUT, Plan, gdb_argv, gdb_command_line, gdb_script
+
+HUMAN_TIMEOUT = 600.0     # a person opening a second terminal
+
+
+def _say(text):
+    sys.stdout.write(f"pglab: {text}\n")
+    sys.stdout.flush()
+
+
+def _psql_quote(sql):
+    return sql.rstrip().rstrip(";")
+
+
+def main(plan_path):
+    plan = Plan.load(plan_path)
+    pid = int(os.environ["PGLAB_DEBUG_PID"])
+    plan.script_file.write_text(gdb_script(plan))
+    go = Path(plan.workdir) / "go.sql"
+    in_tmux = bool(os.environ.get("TMUX")) and shutil.which("tmux") is not None
+    if in_tmux:
+        argv = gdb_argv(plan, pid=pid)
+        cmd = ["tmux", "split-window", "-h", "-P", "-F", "#{pane_id}"]
+        if not plan.sql:
+            cmd.append("-d")           # the learner types SQL first: psql keeps the focus
+        done = subprocess.run(cmd + [" ".join(shlex.quote(a) for a in argv)], capture_output=True, text=True)
+        if done.returncode != 0:
+            _say(f"tmux could not open gdb's pane: {done.stderr.strip()}")
+            in_tmux = False
+        else:
+            _say(f"gdb is attaching to this session's backend (PID {pid}) in the pane on the right")
+    if not in_tmux:
+        _say(f"this session's backend is PID {pid}. In a second terminal, as root, run:")
+        sys.stdout.write(f"\n    {gdb_command_line(plan, pid)}\n\n")
+        sys.stdout.flush()
+    timeout = READY_TIMEOUT if in_tmux else HUMAN_TIMEOUT
+    deadline = time.monotonic() + timeout
+    while not plan.ready_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not plan.ready_file.exists():
+        go.write_text(f"\\echo 'pglab: gdb did not attach within {int(timeout)} s; the session goes on without it'\n")
+        return 1
+    _say("gdb is attached and the breakpoints are set; it stops the backend when one is hit")
+    if plan.sql:
+        sql = _psql_quote(plan.sql)
+        go.write_text(f"\\echo 'pglab: running: {sql.replace(chr(39), chr(39) * 2)}'\n{sql};\n")
+    else:
+        go.write_text("")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

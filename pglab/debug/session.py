@@ -1,0 +1,145 @@
+"""Starting a debugging session: which process, which terminal layout.
+
+The task calls run(); it ends by replacing this process (with psql, gdb or tmux),
+so what the learner types goes straight to the program that reads it.
+"""
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import ui
+from ..config import PROJECT_ROOT
+from ..errors import DebugError
+from . import Plan, error_level, gdb_argv, gdb_script
+
+KEEP_SESSIONS = 20      # session folders kept under the working area's debug/
+
+
+def make_plan(settings, build, *, breaks=(), sql=None, on_error=False, new_backends=False):
+    from ..debugger import find_gdb
+    from ..trace.driver import loader_path
+
+    root = settings.layout.debug_sessions
+    root.mkdir(parents=True, exist_ok=True)
+    _prune(root)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=root))
+    return Plan(build_id=build.id, gdb=find_gdb(), postgres=str(build.bin("postgres")),
+                source_dir=str(build.source_dir), build_dir=str(build.build_dir), loader=str(loader_path()),
+                error_level=error_level(build), breaks=list(breaks), sql=sql, on_error=on_error,
+                new_backends=new_backends, workdir=str(workdir))
+
+
+def _prune(root):
+    sessions = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in sessions[:-KEEP_SESSIONS]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run(settings, *, pg=None, name="main", breaks=(), sql=None, on_error=False, backend=None, bgworker=None,
+        new_backends=False, core=None):
+    """Set up and hand over to psql (with gdb beside it), or to gdb on another process."""
+    from ..cluster import Cluster
+    from ..pg.builds import find_build
+
+    targets = [t for t in (backend is not None, bool(bgworker), new_backends, core is not None) if t]
+    if len(targets) > 1:
+        raise DebugError("give one of --backend, --bgworker, --new-backends and --core")
+    if sql and (backend is not None or bgworker or core is not None):
+        raise DebugError("--sql runs in the psql session debug opens; with --backend, --bgworker or --core "
+                         "there is none: run the SQL yourself once gdb is attached")
+    build = find_build(settings, pg)
+    plan = make_plan(settings, build, breaks=breaks, sql=sql, on_error=on_error, new_backends=new_backends)
+    if core is not None:
+        return _exec_gdb(plan, core=_core_file(core), attach=False)
+    cluster = Cluster.named(settings, build, name)
+    cluster.start()
+    if backend is not None:
+        return _exec_gdb(plan, pid=_check_backend(cluster, backend))
+    if bgworker:
+        return _exec_gdb(plan, pid=find_bgworker(cluster, bgworker))
+    if new_backends:
+        ui.say(f"gdb follows every process the postmaster (PID {cluster.pid()}) forks: open a session "
+               f"(`invoke psql{'' if name == 'main' else ' --name ' + name}`) and run SQL that reaches a breakpoint")
+        return _exec_gdb(plan, pid=cluster.pid())
+    return _session(plan, cluster)
+
+
+def _core_file(core):
+    path = Path(core).expanduser()
+    if not path.is_file():
+        raise DebugError(f"no core file at {path}: ext-test keeps a crashed backend's core under its build "
+                         f"folder and prints its path")
+    return path
+
+
+def _check_backend(cluster, pid):
+    from ..procs import processes_in
+
+    pid = int(pid)
+    if pid not in processes_in(cluster.datadir):
+        raise DebugError(f"PID {pid} is not a process of {cluster.build.id}'s cluster at {cluster.datadir}: "
+                         f"SELECT pid, backend_type FROM pg_stat_activity lists them")
+    return pid
+
+
+def find_bgworker(cluster, name):
+    """The PID of the background worker NAME (its bgw_name, or its bgw_type as pg_stat_activity shows it)."""
+    with cluster.connect() as conn:
+        rows = conn.execute("SELECT pid, backend_type FROM pg_stat_activity "
+                            "WHERE backend_type = %s OR (backend_type NOT IN ('client backend', 'walsender') "
+                            "AND application_name = %s)", (name, name)).fetchall()
+        if not rows:
+            running = [r[0] for r in conn.execute(
+                "SELECT DISTINCT backend_type FROM pg_stat_activity WHERE backend_type <> 'client backend' "
+                "ORDER BY 1").fetchall()]
+            raise DebugError(f"no background worker {name!r} is running on {cluster.build.id}: running are "
+                             f"{', '.join(running)} (is the extension in shared_preload_libraries?)")
+        if len(rows) > 1:
+            raise DebugError(f"{len(rows)} processes are called {name!r} (PIDs "
+                             f"{', '.join(str(r[0]) for r in rows)}): pick one with --backend PID")
+        return rows[0][0]
+
+
+def _exec_gdb(plan, *, pid=None, core=None, attach=True):
+    plan.script_file.write_text(gdb_script(plan, attach=attach))
+    argv = gdb_argv(plan, pid=pid, core=core)
+    what = f"the core file {core}" if core is not None else f"PID {pid}"
+    ui.say(f"gdb on {what} with pglab's printers; `quit` detaches and leaves the process running")
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
+
+
+def _in_tmux():
+    return bool(os.environ.get("TMUX"))
+
+
+def _session(plan, cluster):
+    """psql on the cluster, its psqlrc opening gdb on the session's backend."""
+    if not _in_tmux() and shutil.which("tmux") and sys.stdin.isatty() and sys.stdout.isatty():
+        # start a tmux session running this same command: psql on the left, gdb on the right
+        argv = [sys.executable, "-m", "invoke", *sys.argv[1:]]
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        session = f"pglab-debug-{os.getpid()}"
+        os.chdir(PROJECT_ROOT)          # where invoke finds tasks.py
+        os.execvp("tmux", ["tmux", "new-session", "-s", session, cmd])
+    plan_path = plan.save()
+    go = Path(plan.workdir) / "go.sql"
+    go.write_text("\\echo 'pglab: gdb was not started (see the lines above)'\n")
+    rc = Path(plan.workdir) / "psqlrc"
+    rc.write_text("\n".join([
+        "\\set QUIET on",
+        "SELECT pg_backend_pid() AS pglab_pid \\gset",
+        "\\setenv PGLAB_DEBUG_PID :pglab_pid",
+        f"\\! {shlex.quote(sys.executable)} -m pglab.debug.pane {shlex.quote(str(plan_path))}",
+        "\\set QUIET off",
+        f"\\i {go}",
+        "",
+    ]))
+    psql = str(cluster.build.bin("psql"))
+    env = {**os.environ, **cluster.env, "PSQLRC": str(rc), "PGAPPNAME": "pglab-debug"}
+    sys.stdout.flush()
+    os.execve(psql, [psql], env)
