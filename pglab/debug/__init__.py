@@ -102,8 +102,9 @@ def gdb_script(plan, *, attach=True, psql_pane=None):
         "handle SIGUSR1 SIGUSR2 SIGALRM SIGPIPE SIGURG SIGCHLD SIGTERM SIGQUIT nostop noprint pass",
     ]
     if plan.new_backends:
-        lines += ["set detach-on-fork off", "set follow-fork-mode parent", "set schedule-multiple on",
-                  "python import pglab_tracing.breaks as _b; _b.follow_new_backends()"]
+        # on the postmaster: every child it forks stays under gdb and runs on; a breakpoint stops
+        # whichever reaches it first (and, gdb being all-stop, the postmaster with it until `continue`)
+        lines += ["set detach-on-fork off", "set follow-fork-mode parent", "set schedule-multiple on"]
     for name in plan.breaks:
         lines.append(f"break {name}")
     if plan.on_error:

@@ -1,0 +1,262 @@
+"""invoke debug driven as a person drives it: in tmux, typing into the psql and gdb
+panes and reading what they show (capture-pane).  Each run leaves the server
+healthy: no process stopped, no gdb left, a later query answers."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pglab.cluster import Cluster
+from pglab.config import PROJECT_ROOT
+from pglab.debugger import find_gdb
+from pglab.errors import GdbNotFound
+
+try:
+    GDB = find_gdb()
+except GdbNotFound:
+    GDB = None
+
+pytestmark = [
+    pytest.mark.skipif(GDB is None, reason="gdb not installed (invoke doctor installs it)"),
+    pytest.mark.skipif(subprocess.run(["which", "tmux"], capture_output=True).returncode != 0,
+                       reason="tmux not installed (invoke doctor installs it)"),
+]
+
+
+class Tmux:
+    """A tmux server of the test's own (its own socket), panes read as a person sees them."""
+
+    def __init__(self, tmp_path):
+        self.socket = str(tmp_path / "tmux.sock")
+
+    def run(self, *args, check=True):
+        done = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self, command):
+        self.run("new-session", "-d", "-x", "200", "-y", "50", "-s", "t",
+                 f"cd {shlex.quote(str(PROJECT_ROOT))} && {command}; sleep 600")
+
+    def panes(self):
+        return self.run("list-panes", "-t", "t", "-F", "#{pane_id}").split()
+
+    def screen(self, pane):
+        """What the pane shows (and its history), wrapped lines joined, trailing blanks dropped."""
+        out = self.run("capture-pane", "-p", "-J", "-S", "-500", "-t", pane)
+        return "\n".join(line.rstrip() for line in out.splitlines()).rstrip("\n")
+
+    def type(self, pane, text):
+        """Type TEXT and Enter (a trailing ; escaped: tmux reads it as a command separator)."""
+        if text.endswith(";"):
+            text = text[:-1] + "\\;"
+        self.run("send-keys", "-t", pane, "-l", text)
+        self.run("send-keys", "-t", pane, "Enter")
+
+    def key(self, pane, key):
+        self.run("send-keys", "-t", pane, key)
+
+    def wait_for(self, pane, pattern, timeout=60.0, after=0):
+        """The screen once PATTERN shows (searched past character AFTER); fails with the screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen(pane)
+            m = re.search(pattern, text[after:])
+            if m:
+                return text, m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} did not show in {timeout:.0f} s; the pane shows:\n{text[-3000:]}")
+            time.sleep(0.2)
+
+    def wait_panes(self, n, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while len(self.panes()) != n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {n} panes, have {self.panes()}")
+            time.sleep(0.2)
+        return self.panes()
+
+    def kill(self):
+        self.run("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    t = Tmux(tmp_path)
+    yield t
+    t.kill()
+
+
+@pytest.fixture
+def cluster(settings, default_build):
+    name = f"debug-test-{os.getpid()}"
+    cl = Cluster.named(settings, default_build, name)
+    cl.start()
+    with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS t (id int, note text)")
+    yield cl, name
+    cl.stop()
+    import shutil
+
+    shutil.rmtree(cl.base, ignore_errors=True)
+
+
+def debug_command(name, *args):
+    return " ".join([shlex.quote(sys.executable), "-m", "invoke", "debug", "--name", name,
+                     *(shlex.quote(a) for a in args)])
+
+
+def gdb_processes():
+    out = subprocess.run(["pgrep", "-f", "-a", "gdb"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "-x" in line and "session.gdb" in line]
+
+
+def assert_healthy(cl, pid):
+    """The backend PID runs or is gone (never stopped), no session gdb is left, the server answers."""
+    deadline = time.monotonic() + 10
+    while gdb_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert gdb_processes() == []
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
+    except FileNotFoundError:
+        state = None
+    assert state not in ("t", "T"), f"process {pid} left stopped"
+    with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def backend_pid(screen):
+    return int(re.search(r"backend \(PID (\d+)\)", screen).group(1))
+
+
+def test_break_in_heap_insert_step_and_quit(tmux, cluster):
+    cl, name = cluster
+    tmux.start(debug_command(name, "--break", "heap_insert"))
+    psql, gdb = tmux.wait_panes(2)
+    screen, _ = tmux.wait_for(psql, r"breakpoints are set")
+    pid = backend_pid(screen)
+    tmux.wait_for(gdb, r"pglab: attached; the breakpoints are set")
+    tmux.type(psql, "INSERT INTO t VALUES (42, 'answer');")
+    screen, _ = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\n +at \S+heapam\.c:\d+\n\d+\s")
+    assert re.search(r'heap_insert \(\s*relation=Relation "t" oid \d+ relkind \'r\'', screen)   # the printer
+    assert re.search(rf"Attaching to program: \S+/postgres, process {pid}\n", screen)
+    mark = len(screen)
+    tmux.type(gdb, "p relation->rd_rel->relname")
+    tmux.wait_for(gdb, r'\$\d+ = \{\s*data = "t", ', after=mark)
+    mark = len(tmux.screen(gdb))
+    tmux.type(gdb, "next")
+    tmux.wait_for(gdb, r"\n\d+\s+.*\n\(gdb\)$", after=mark)
+    mark = len(tmux.screen(gdb))
+    tmux.type(gdb, "finish")
+    tmux.wait_for(gdb, r"Run till exit from #0 .*heap_insert", after=mark)
+    tmux.wait_for(gdb, r"heapam_tuple_insert \(", after=mark)
+    tmux.type(gdb, "continue")
+    tmux.wait_for(psql, r"INSERT 0 1")
+    tmux.key(gdb, "C-c")
+    tmux.wait_for(gdb, r"Program received signal SIGINT", after=mark)
+    tmux.type(gdb, "quit")
+    tmux.wait_panes(1)
+    assert_healthy(cl, pid)
+    tmux.type(psql, "SELECT count(*) FROM t WHERE id = 42;")
+    tmux.wait_for(psql, r"count\n-------\n +1\n")
+
+
+def test_sql_stops_inside_heap_insert_with_the_source_line(tmux, cluster):
+    cl, name = cluster
+    tmux.start(debug_command(name, "--break", "heap_insert", "--sql", "INSERT INTO t VALUES (7, 'seven')"))
+    psql, gdb = tmux.wait_panes(2)
+    tmux.wait_for(psql, r"pglab: running: INSERT INTO t VALUES \(7, 'seven'\)")
+    screen, m = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\n +at (\S+heapam\.c):(\d+)\n(\d+)\s+(.*)\n")
+    source = Path(m.group(1)).read_text().splitlines()
+    assert int(m.group(2)) == int(m.group(3))
+    assert source[int(m.group(2)) - 1].strip() == m.group(4).strip()
+    pid = backend_pid(tmux.screen(psql))
+    tmux.type(gdb, "quit")          # while stopped: detaching lets the INSERT finish
+    tmux.wait_for(psql, r"INSERT 0 1")
+    assert_healthy(cl, pid)
+
+
+def test_on_error_stops_where_division_by_zero_is_raised(tmux, cluster):
+    cl, name = cluster
+    tmux.start(debug_command(name, "--on-error", "--sql", "SELECT 1/0"))
+    psql, gdb = tmux.wait_panes(2)
+    screen, _ = tmux.wait_for(gdb, r"pglab: ERROR: division by zero\npglab: raised in int4div \(int\.c:\d+\)")
+    assert re.search(r"#1 +0x[0-9a-f]+ in int4div \(", screen)
+    pid = backend_pid(tmux.screen(psql))
+    tmux.type(gdb, "continue")
+    tmux.wait_for(psql, r"ERROR: +division by zero")
+    tmux.key(gdb, "C-c")            # gdb has the prompt again only once the backend is stopped
+    tmux.wait_for(gdb, r"Program received signal SIGINT")
+    tmux.type(gdb, "quit")
+    tmux.wait_panes(1)
+    assert_healthy(cl, pid)
+
+
+def test_bgworker_by_name_is_the_process_pg_stat_activity_names(tmux, cluster):
+    cl, name = cluster
+    with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+        [(pid,)] = c.execute("SELECT pid FROM pg_stat_activity "
+                             "WHERE backend_type = 'logical replication launcher'").fetchall()
+    tmux.start(debug_command(name, "--bgworker", "logical replication launcher"))
+    [pane] = tmux.wait_panes(1)
+    tmux.wait_for(pane, rf"Attaching to program: \S+/postgres, process {pid}\n")
+    tmux.wait_for(pane, r"pglab: attached; the breakpoints are set")
+    tmux.key(pane, "C-c")
+    tmux.wait_for(pane, r"\(gdb\)$")
+    tmux.type(pane, "quit")
+    assert_healthy(cl, pid)
+
+
+def test_an_unknown_bgworker_is_a_one_line_error(cluster):
+    cl, name = cluster
+    done = subprocess.run([sys.executable, "-m", "invoke", "debug", "--name", name, "--bgworker", "nosuch"],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert re.fullmatch(r"error: no background worker 'nosuch' is running on \S+: running are .*"
+                        r"logical replication launcher.* \(is the extension in shared_preload_libraries\?\)\n",
+                        done.stderr)
+
+
+def test_new_backends_stop_in_whichever_backend_runs_the_code(tmux, cluster):
+    cl, name = cluster
+    tmux.start(debug_command(name, "--new-backends", "--break", "heap_insert"))
+    [pane] = tmux.wait_panes(1)
+    tmux.wait_for(pane, rf"process {cl.pid()}\n")
+    tmux.wait_for(pane, r"pglab: attached; the breakpoints are set")
+    insert = subprocess.Popen([str(cl.build.bin("psql")), "-X", "-c", "INSERT INTO t VALUES (5, 'five')"],
+                              env={**os.environ, **cl.env}, stdout=subprocess.PIPE, text=True)
+    screen, m = tmux.wait_for(pane, r"\[New inferior \d+ \(process (\d+)\)\][\s\S]*hit Breakpoint 1\.\d+, heap_insert")
+    tmux.type(pane, "continue")
+    assert insert.wait(timeout=60) == 0 and insert.stdout.read().strip() == "INSERT 0 1"
+    tmux.key(pane, "C-c")
+    tmux.wait_for(pane, r"\(gdb\)$", after=len(screen))
+    tmux.type(pane, "quit")
+    time.sleep(1)
+    assert_healthy(cl, cl.pid())
+
+
+def test_core_file_opens_with_the_stack(tmux, cluster, tmp_path):
+    cl, name = cluster
+    core = tmp_path / "backend.core"
+    with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+        pid = c.info.backend_pid
+        done = subprocess.run([GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off", "-p", str(pid),
+                               "-ex", f"gcore {core}"], capture_output=True, text=True, timeout=120)
+        assert core.exists(), done.stderr
+        assert c.execute("SELECT 2").fetchone() == (2,)      # gcore left it running
+    tmux.start(debug_command(name, "--core", str(core)))
+    [pane] = tmux.wait_panes(1)
+    tmux.wait_for(pane, r"\(gdb\)$")
+    tmux.type(pane, "bt")
+    screen, _ = tmux.wait_for(pane, r"#\d+ +0x[0-9a-f]+ in PostgresMain \(")
+    tmux.type(pane, "quit")
+    assert_healthy(cl, pid)
