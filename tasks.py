@@ -205,23 +205,30 @@ def psql(c, version=None, name="main", command=None):
 
 # ---- extensions ---------------------------------------------------------------------------
 
-@task(name="ext-test", positional=["what"],
+@task(name="ext-test", positional=["what"], iterable=["break_"],
       help={"what": "an extension under extensions/ (several: a,b), 'all', the path of a PGXS extension's "
                     "folder (./my_ext, ~/src/pgvector), or a published one: debian:pgvector, pgxn:hypopg[@1.4.1]",
             "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
             "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
-            "k": "only pytest tests matching this expression",
+            "k": "only pytest tests matching this expression; with --debug, the regress test to hold",
             "werror": "treat compiler warnings as errors",
             "idle_timeout": "seconds without a finished test before a suite counts as hung (default 300)",
-            "fresh": "a fresh server for this run instead of the warm one"})
-def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.0, fresh=False):
+            "fresh": "a fresh server for this run instead of the warm one",
+            "debug": "hold the first test's backend before its first statement and open gdb on it "
+                     "(regress and pytest suites; one extension, one build)",
+            "break_": "with --debug: a function gdb stops in (repeat for several)"})
+def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.0, fresh=False, debug=False,
+             break_=None):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import report, runner
 
     _not_a_flag(what, "ext-test")
     with _errors():
+        if break_ and not debug:
+            raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
         results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
-                                  idle_timeout=float(idle_timeout) or None, fresh=fresh)
+                                  idle_timeout=float(idle_timeout) or None, fresh=fresh, debug=debug,
+                                  breaks=break_ or [])
         report.table(results)
         report.details(results)
         line = report.summary(results)

@@ -80,12 +80,13 @@ def error_level(build):
     return int(m.group(1))
 
 
-def gdb_script(plan, *, attach=True, psql_pane=None):
+def gdb_script(plan, *, attach=True, resume="continue"):
     """The commands gdb runs before handing the prompt to the learner."""
     lines = [
         "set pagination off",
         "set confirm off",                 # `quit` detaches and leaves the process running
         "set print pretty on",
+        "set breakpoint pending on",        # an extension's functions: its library loads on first use
         f"directory {plan.source_dir}",
         f"directory {plan.build_dir}",     # generated files (gram.c, ...) are in the build tree
         f"source {plan.loader}",
@@ -111,9 +112,14 @@ def gdb_script(plan, *, attach=True, psql_pane=None):
         lines.append(f"python import pglab_tracing.breaks as _b; _b.break_on_error({plan.error_level})")
     if attach:
         lines.append(f"shell touch {shlex.quote(str(plan.ready_file))}")
-        lines.append("echo pglab: attached; the breakpoints are set. The process runs until one is hit "
-                     "(Ctrl-C stops it here; quit detaches).\\n")
-        lines.append("continue")
+        if resume == "continue":
+            lines.append("echo pglab: attached; the breakpoints are set. The process runs until one is hit "
+                         "(Ctrl-C stops it here; quit detaches).\\n")
+            lines.append("continue")
+        else:            # a held test backend: the learner's `continue` delivers what wakes it
+            lines.append(resume)
+            lines.append("echo pglab: the test's backend waits before its first statement: set breakpoints, "
+                         "then `continue` runs the test.\\n")
     return "\n".join(lines) + "\n"
 
 

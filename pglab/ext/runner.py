@@ -10,13 +10,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import ui
-from ..errors import ClusterError, PglabError
+from ..debug.pause import TestPause
+from ..errors import ClusterError, ExtensionError, PglabError
 from ..pg.builds import resolve_builds
 from . import discover, published
 from .pgxs import compile_ext, makefile_vars, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
 from .suites import SUITES, Run, announce, finish_pytest, run_suite, skip_reason, start_pytest
+
+DEBUG_IDLE_TIMEOUT = 24 * 3600.0    # ext-test --debug: a person may stay in gdb as long as they like
 
 
 def parse_suites(text):
@@ -38,7 +41,7 @@ def build_copy(settings, ext, build):
 
 
 def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=SUITES, fresh=False,
-                   together=True):
+                   together=True, debug=None):
     """Build, install and test one extension on one build; returns [SuiteResult].
 
     together: start pytest at once (its start-up and collection overlap the
@@ -46,10 +49,13 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
     backend crashes or a suite hangs that way, the suites run again one after
     the other on a fresh server, so that each report is about one suite."""
     idle_timeout = idle_timeout or settings.ext_idle_timeout
+    if debug is not None:
+        # a person is in gdb: no hang verdict, suites one after the other, a fresh interpreter for pytest
+        idle_timeout, together = DEBUG_IDLE_TIMEOUT, False
     builddir, tag = build_copy(settings, ext, build)
     srcdir = builddir / "src"
     builddir.mkdir(parents=True, exist_ok=True)
-    run = Run(ext, build, None, srcdir, {}, idle_timeout, k, settings)
+    run = Run(ext, build, None, srcdir, {}, idle_timeout, k, None if debug is not None else settings)
     early = None
     if together and "pytest" in suites and skip_reason("pytest", run) is None:
         server_file = builddir / "server.json"
@@ -79,7 +85,13 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
                 results.append(SuiteResult(ext.name, build.id, "server", "pass", time.monotonic() - start,
                                            settings_note + warm.remark))
                 side_by_side = early is not None and len(wanted) > 1
-                by_suite = _run_suites(run, wanted, early, builddir)
+                if debug is not None:
+                    with TestPause(debug, cl, skip=_held_position(run, wanted)) as run.pause:
+                        by_suite = _run_suites(run, wanted, early, builddir)
+                    if run.pause.held is None:
+                        ui.warn("no test backend connected: nothing was held for gdb")
+                else:
+                    by_suite = _run_suites(run, wanted, early, builddir)
                 early = None
                 troubled = any(r.status in ("crash", "hang") for r in by_suite.values())
                 warm.keep = not troubled
@@ -96,6 +108,16 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
     return results + sorted([*by_suite.values(), *skipped], key=lambda r: order[r.suite])
 
 
+def _held_position(run, wanted):
+    """ext-test --debug --k TEST: how many regress tests run before TEST (each is one backend)."""
+    if not run.k or "regress" not in wanted:
+        return 0
+    names = run.values.get("REGRESS", "").split()
+    if run.k not in names:
+        raise ExtensionError(f"--k {run.k}: no such regress test in {run.ext.name} (REGRESS = {' '.join(names)})")
+    return names.index(run.k)
+
+
 def _run_suites(run, wanted, early, builddir):
     """{suite: SuiteResult}: pytest (started early) beside the others, or all in turn."""
     if early is None:
@@ -108,17 +130,31 @@ def _run_suites(run, wanted, early, builddir):
     return by_suite
 
 
-def ext_test(settings, spec="all", *, pg=None, k=None, werror=False, idle_timeout=None, suites=None, fresh=False):
-    """ext-test over extensions × builds; prints progress and returns [SuiteResult]."""
+def ext_test(settings, spec="all", *, pg=None, k=None, werror=False, idle_timeout=None, suites=None, fresh=False,
+             debug=False, breaks=()):
+    """ext-test over extensions × builds; prints progress and returns [SuiteResult].
+
+    debug: hold the first test backend for gdb (pglab.debug.pause); one extension on one build."""
     extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
     builds = resolve_builds(settings, pg)
     chosen = parse_suites(suites) if isinstance(suites, (str, type(None))) else tuple(suites)
+    plan = None
+    if debug:
+        if len(extensions) != 1 or len(builds) != 1:
+            raise ExtensionError(f"--debug holds one test for gdb: name one extension and one build "
+                                 f"(got {len(extensions)} extension(s) on {len(builds)} build(s))")
+        from ..debug.session import make_plan
+
+        chosen = tuple(s for s in chosen if s in ("regress", "pytest"))
+        if not chosen:
+            raise ExtensionError("--debug holds a regress or pytest test's backend: --suite regress or pytest")
+        plan = make_plan(settings, builds[0], breaks=breaks)
     results = []
     for b in builds:
         for ext in extensions:
             with ui.phase(f"{ext.name} on {b.id}") as p:
                 got = test_extension(settings, ext, b, werror=werror, k=k, idle_timeout=idle_timeout,
-                                     suites=chosen, fresh=fresh)
+                                     suites=chosen, fresh=fresh, debug=plan)
                 p.detail = ", ".join(f"{r.suite} {r.status}" for r in got if r.suite != "server")
             results.extend(got)
     return results

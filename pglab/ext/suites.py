@@ -43,6 +43,7 @@ class Run:
     idle_timeout: float
     k: str = None
     settings: object = None      # for the pre-started pytest; None: always a new interpreter
+    pause: object = None         # ext-test --debug: pglab.debug.pause.TestPause holding a test backend
 
     def result(self, suite, status, seconds=0.0, **kw):
         return SuiteResult(self.ext.name, self.build.id, suite, status, seconds, **kw)
@@ -81,7 +82,10 @@ def _installcheck(run, keep, extra=()):
 
 
 def _client_env(run):
-    return {**run.cluster.server_env(), **run.cluster.env, "PATH": f"{run.build.bindir}:{os.environ['PATH']}"}
+    env = {**run.cluster.server_env(), **run.cluster.env, "PATH": f"{run.build.bindir}:{os.environ['PATH']}"}
+    if run.pause is not None:
+        env.update(run.pause.env(env))
+    return env
 
 
 def _regress_like(run, suite, outdir_name):
@@ -187,6 +191,8 @@ def start_pytest(run, server_file):
         args += ["-k", run.k]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
            "PGLAB_TEST_SERVER": str(server_file)}
+    if run.pause is not None:
+        env.update(run.pause.env(env))
     cwd = run.ext.path      # the rootdir: test ids read tests/test_x.py::test_y (nothing is written there)
     child = prestart.run(run.settings, args, env=env, cwd=cwd) if run.settings is not None else None
     if child is not None:
