@@ -260,3 +260,26 @@ def test_core_file_opens_with_the_stack(tmux, cluster, tmp_path):
     screen, _ = tmux.wait_for(pane, r"#\d+ +0x[0-9a-f]+ in PostgresMain \(")
     tmux.type(pane, "quit")
     assert_healthy(cl, pid)
+
+
+def test_ext_test_debug_holds_the_chosen_test_until_gdb_continues(tmux, default_build):
+    tmux.start(" ".join([shlex.quote(sys.executable), "-m", "invoke", "ext-test", "pgl_funcs", "--pg",
+                         default_build.id, "--suite", "regress", "-k", "pgl_funcs", "--debug", "--break",
+                         "pgl_add"]))
+    runner, gdb = tmux.wait_panes(2, timeout=180)
+    screen, m = tmux.wait_for(runner, r"the test's backend \(PID (\d+), database contrib_regression\) waits before "
+                                      r"its first statement")
+    pid = int(m.group(1))
+    title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    assert title == "postgres: postgres contrib_regression [local] startup"
+    tmux.wait_for(gdb, rf"Attaching to program: \S+/postgres, process {pid}\n")
+    tmux.wait_for(gdb, r"Breakpoint 1 \(pgl_add\) pending\.\npglab: the test's backend waits before its first "
+                       r"statement: set breakpoints, then `continue` runs the test\.\n\(gdb\)$")
+    time.sleep(1)
+    assert "regress" not in tmux.screen(runner).split("waits before")[1]    # held: no verdict yet
+    tmux.type(gdb, "continue")
+    screen, _ = tmux.wait_for(gdb, r"Breakpoint 1, pgl_add \(fcinfo=0x[0-9a-f]+\) at pgl_funcs\.c:\d+\n")
+    tmux.type(gdb, "quit")
+    tmux.wait_for(runner, r"│ regress │ pass +│ 2/2 ", timeout=180)
+    tmux.wait_for(runner, r"all 3 suites passed")
+    assert gdb_processes() == []
