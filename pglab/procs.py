@@ -101,3 +101,12 @@ class Ports:
             if port not in taken and port_free(port):
                 return port
         raise ClusterError(f"no free port between {start} and {start + 2000}")
+
+
+def process_title(pid):
+    """What ps shows for PID (a backend's "postgres: user db [local] idle"), or "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""

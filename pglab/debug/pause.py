@@ -20,19 +20,12 @@ import threading
 import time
 
 from .. import ui
-from ..procs import processes_in
+from ..procs import process_title, processes_in
 
 DELAY = 2100             # seconds a held backend sleeps when nobody attaches (the GUC allows 2147)
 POLL = 0.02
 OWN_DATABASES = ("postgres", "template1")
 SLEEPING = ("poll_schedule_timeout", "nanosleep", "do_select", "core_sys_select")
-
-
-def _title(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
 
 
 def _wchan(pid):
@@ -44,7 +37,7 @@ def _wchan(pid):
 
 def held_database(pid):
     """The database of a backend sleeping in post_auth_delay ("postgres: USER DB [local] startup"), or None."""
-    words = _title(pid).split()
+    words = process_title(pid).split()
     if len(words) < 4 or words[0] != "postgres:" or words[-1] != "startup":
         return None
     if not any(s in _wchan(pid) for s in SLEEPING):

@@ -87,11 +87,15 @@ def _check_backend(cluster, pid):
 
 
 def find_bgworker(cluster, name):
-    """The PID of the background worker NAME (its bgw_name, or its bgw_type as pg_stat_activity shows it)."""
+    """The PID of the background worker NAME: its bgw_type (pg_stat_activity's backend_type) or bgw_name."""
+    from ..procs import process_title, processes_in
+
     with cluster.connect() as conn:
-        rows = conn.execute("SELECT pid, backend_type FROM pg_stat_activity "
-                            "WHERE backend_type = %s OR (backend_type NOT IN ('client backend', 'walsender') "
-                            "AND application_name = %s)", (name, name)).fetchall()
+        rows = conn.execute("SELECT pid, backend_type FROM pg_stat_activity WHERE backend_type = %s",
+                            (name,)).fetchall()
+        if not rows:      # the bgw_name: the process title a worker gets ("postgres: NAME")
+            rows = [(pid, name) for pid in processes_in(cluster.datadir)
+                    if process_title(pid) == f"postgres: {name}"]
         if not rows:
             running = [r[0] for r in conn.execute(
                 "SELECT DISTINCT backend_type FROM pg_stat_activity WHERE backend_type <> 'client backend' "
