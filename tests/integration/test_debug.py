@@ -159,9 +159,15 @@ def test_break_in_heap_insert_step_and_quit(tmux, cluster):
     tmux.type(gdb, "finish")
     tmux.wait_for(gdb, r"Run till exit from #0 .*heap_insert", after=mark)
     tmux.wait_for(gdb, r"heapam_tuple_insert \(", after=mark)
+    # Ctrl-C in psql while the backend is stopped: the cancel reaches the backend as SIGINT, gdb
+    # stops on it and does not pass it on: the INSERT is not cancelled
+    tmux.key(psql, "C-c")
+    tmux.type(gdb, "continue")
+    tmux.wait_for(gdb, r"Program received signal SIGINT", after=mark)
+    mark = len(tmux.screen(gdb))
     tmux.type(gdb, "continue")
     tmux.wait_for(psql, r"INSERT 0 1")
-    tmux.key(gdb, "C-c")
+    tmux.key(gdb, "C-c")          # Ctrl-C in gdb stops the (idle) backend and gives the prompt
     tmux.wait_for(gdb, r"Program received signal SIGINT", after=mark)
     tmux.type(gdb, "quit")
     tmux.wait_panes(1)
