@@ -289,3 +289,16 @@ def test_ext_test_debug_holds_the_chosen_test_until_gdb_continues(tmux, default_
     tmux.wait_for(runner, r"│ regress │ pass +│ 2/2 ", timeout=180)
     tmux.wait_for(runner, r"all 3 suites passed")
     assert gdb_processes() == []
+
+
+def test_ext_test_debug_holds_a_pytest_tests_backend(tmux, default_build):
+    tmux.start(" ".join([shlex.quote(sys.executable), "-m", "invoke", "ext-test", "pgl_funcs", "--pg",
+                         default_build.id, "--suite", "pytest", "-k", "test_strict_add", "--debug", "--break", "pgl_add"]))
+    runner, gdb = tmux.wait_panes(2, timeout=180)
+    screen, m = tmux.wait_for(runner, r"the test's backend \(PID (\d+), database (pglab_tests_\d+)\) waits")
+    tmux.wait_for(gdb, r"`continue` runs the test\.\n\(gdb\)$")
+    tmux.type(gdb, "continue")
+    tmux.wait_for(gdb, r"Breakpoint 1, pgl_add \(fcinfo=0x[0-9a-f]+\) at pgl_funcs\.c:\d+\n")
+    tmux.type(gdb, "quit")
+    tmux.wait_for(runner, r"│ pytest +│ pass +│", timeout=180)
+    assert gdb_processes() == []
