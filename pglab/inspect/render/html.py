@@ -56,7 +56,7 @@ SCRIPT = """<script>
     if (e.key === "ArrowLeft") { show(+range.value - 1); e.preventDefault(); }
     if (e.key === "ArrowRight") { show(+range.value + 1); e.preventDefault(); }
   });
-  var m = /step=(\d+)/.exec(location.hash);
+  var m = /step=(\\d+)/.exec(location.hash);
   show(m ? +m[1] : 0);
 })();
 </script>"""
