@@ -395,6 +395,57 @@ def _output(path):
             os.unlink(tmp)
 
 
+# ---- labs --------------------------------------------------------------------------------
+
+@task(help={"status": "the 20-week tracker: each lab's checks you have passed",
+            "json": "the list as JSON (name, title, week, status) for editors and scripts"})
+def labs(c, status=False, json=False):
+    """The curriculum's labs and your progress in them (`invoke lab NAME` walks through one)."""
+    from pglab import lab as lab_mod
+    from pglab.lab import progress, show
+
+    with _errors():
+        found, data = lab_mod.load(), progress.load(_settings(c))
+        if json:
+            ui.raw(show.as_json(found, data))
+        elif status:
+            show.tracker(found, data)
+        else:
+            show.listing(found, data)
+
+
+@task(positional=["name"],
+      help={"name": "the lab to walk through (`invoke labs` lists them)",
+            "check": "check your work for the lab: what passed, what is missing, the next hint",
+            "pg": "which build the checks look at (default: the default build)",
+            "cluster": "which cluster of the build the checks query (default: main)"})
+def lab(c, name, check=False, pg=None, cluster="main"):
+    """Walk through one lab of the curriculum, or check your work for it (--check)."""
+    from pglab import lab as lab_mod
+    from pglab.lab import checks, progress, show
+
+    _not_a_flag(name, "lab")
+    with _errors():
+        settings = _settings(c)
+        chosen = lab_mod.find(name)
+        data = progress.load(settings)
+        if check:
+            ctx = checks.Context(settings, pg=pg, name=cluster)
+            got = [checks.run(ch, ctx) for ch in chosen.checks]
+            progress.record(settings, chosen, got)
+            show.results(chosen, got)
+            if not all(r.ok for r in got):
+                raise Exit(code=1)
+            return
+        from pglab.pg.builds import find_build
+
+        try:
+            build = find_build(settings, pg)
+        except PglabError:
+            build = None          # no build yet: the first lab makes one
+        show.walk(chosen, data, build)
+
+
 # ---- pglab's own tests ------------------------------------------------------------------
 
 @task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
@@ -517,5 +568,5 @@ def ext_release(c, what, upload=False):
 
 ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
                 ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, debug, inspect,
-                test)
+                labs, lab, test)
 ns.configure({"pglab": Settings.defaults()})

@@ -74,3 +74,7 @@ class InspectError(PglabError):
 
 class DebugError(PglabError):
     """A debugging session could not be set up (no such process, no gdb, no terminal)."""
+
+
+class LabError(PglabError):
+    """A lab that cannot be found or read."""

@@ -1,0 +1,143 @@
+"""Running a lab's checks against real evidence.
+
+A check is either SQL on the learner's cluster (one boolean: true passes) or a
+named piece of evidence with arguments (`hot_chain lab_mvcc`): a function below
+that looks at what the learner did (a build, a debug session, a page) and says
+what it found.  A check never changes the learner's data.
+"""
+
+import json
+import shlex
+from dataclasses import dataclass
+
+from ..errors import PglabError
+
+EVIDENCE = {}
+
+
+def evidence(fn):
+    EVIDENCE[fn.__name__] = fn
+    return fn
+
+
+@dataclass
+class Result:
+    check: object
+    ok: bool
+    detail: str
+
+
+class Context:
+    """The learner's build and cluster, looked up once and only when a check needs them."""
+
+    def __init__(self, settings, pg=None, name="main"):
+        self.settings = settings
+        self.pg = pg
+        self.name = name
+        self._build = None
+        self._cluster = None
+
+    @property
+    def build(self):
+        if self._build is None:
+            from ..pg.builds import find_build
+
+            self._build = find_build(self.settings, self.pg)
+        return self._build
+
+    @property
+    def cluster(self):
+        if self._cluster is None:
+            from ..cluster import Cluster, State
+
+            cl = Cluster.named(self.settings, self.build, self.name)
+            if cl.state() is State.ABSENT:
+                raise PglabError(f"no cluster {self.name!r} on {self.build.id} yet: `invoke pg-start` creates it")
+            cl.start()
+            self._cluster = cl
+        return self._cluster
+
+
+def run(check, ctx):
+    """Result of one check; an error on the way is a failed check saying why."""
+    try:
+        if check.sql is not None:
+            return Result(check, *_sql(check.sql, ctx))
+        name, *args = shlex.split(check.evidence)
+        if name not in EVIDENCE:
+            return Result(check, False, f"unknown evidence {name!r} (a bug in the lab)")
+        return Result(check, *EVIDENCE[name](ctx, *args))
+    except PglabError as exc:
+        return Result(check, False, str(exc))
+
+
+def _sql(query, ctx):
+    import psycopg
+
+    try:
+        with ctx.cluster.connect() as conn:
+            row = conn.execute(query).fetchone()
+    except psycopg.Error as exc:
+        return False, str(exc).strip().splitlines()[0]
+    if row is None or row[0] is not True:
+        return False, f"{query.strip()} gave {row[0] if row else 'no row'}"
+    return True, "yes"
+
+
+# ---- evidence -----------------------------------------------------------------------------
+
+@evidence
+def debug_build(ctx):
+    """A build made for reading in a debugger: -O0, debug symbols, assertions on."""
+    b = ctx.build
+    args, cflags = b.meta.get("configure_args", []), b.meta.get("cflags", "")
+    wanted = {"--enable-debug": "--enable-debug" in args, "--enable-cassert": "--enable-cassert" in args,
+              "-O0": "-O0" in cflags.split()}
+    missing = [k for k, ok in wanted.items() if not ok]
+    if missing:
+        return False, f"{b.id} lacks {', '.join(missing)}: build with `invoke build-pg` (the debug flavour)"
+    return True, f"{b.id}: {cflags}, assertions on"
+
+
+def _first_page(ctx, table):
+    from .. import inspect as inspect_mod
+
+    with inspect_mod.session(ctx.settings, cluster=ctx.cluster) as (cluster, lay, conn):
+        rel = inspect_mod.find(conn, cluster, lay, table)
+        return inspect_mod.decode(lay, rel, [0], decode_values=False)["pages"][0]
+
+
+@evidence
+def hot_chain(ctx, table):
+    """A heap-only tuple (or the redirect pruning leaves of a HOT chain) on TABLE's first page."""
+    page = _first_page(ctx, table)
+    hot = [it["lp"] for it in page["items"] if it.get("heap_only")]
+    redirects = [it["lp"] for it in page["items"] if it["state"] == "redirect"]
+    if hot or redirects:
+        parts = ([f"heap-only tuples at lp {', '.join(map(str, hot))}"] if hot else []) + \
+                ([f"redirects at lp {', '.join(map(str, redirects))}"] if redirects else [])
+        return True, "; ".join(parts)
+    return False, f"no heap-only tuple and no redirect on {table}'s block 0"
+
+
+@evidence
+def all_visible(ctx, table):
+    """TABLE's first page marked all-visible in the visibility map (VACUUM ran after the last change)."""
+    page = _first_page(ctx, table)
+    if page["vm"]["all_visible"]:
+        return True, "all-visible" + (" and all-frozen" if page["vm"]["all_frozen"] else "")
+    return False, f"{table}'s block 0 is not all-visible in the visibility map"
+
+
+@evidence
+def debug_session(ctx, function):
+    """An `invoke debug` session on the build whose gdb attached with a breakpoint on FUNCTION."""
+    root = ctx.settings.layout.debug_sessions
+    found = []
+    for plan_file in sorted(root.glob(f"{ctx.build.id}-*/plan.json")) if root.exists() else []:
+        plan = json.loads(plan_file.read_text())
+        if function in plan.get("breaks", []) and (plan_file.parent / "gdb-ready").exists():
+            found.append(plan_file.parent.name)
+    if found:
+        return True, f"{len(found)} session(s) with gdb attached and a breakpoint on {function}"
+    return False, f"no debug session on {ctx.build.id} has had gdb attached with --break {function}"

@@ -1,0 +1,103 @@
+"""The labs as data: every lab file parses, names commands that exist with flags
+they take, and functions that the built source defines; the evidence that needs
+no server; progress kept as passed."""
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import tasks
+from pglab import lab
+from pglab.errors import LabError
+from pglab.lab import checks, progress, source
+
+
+def test_every_lab_parses_with_unique_names_and_weeks_in_range():
+    labs = lab.load()
+    assert [l.name for l in labs] == ["build", "mvcc", "heap-insert"]
+    assert all(1 <= l.week <= lab.WEEKS and l.checks and l.body for l in labs)
+
+
+def _task_flags(name):
+    task = tasks.ns.tasks[name]
+    return {f"--{a.name.replace('_', '-').strip('-')}" for a in task.get_arguments()} | \
+           {f"-{a.name[0]}" for a in task.get_arguments()}
+
+
+@pytest.mark.parametrize("labfile", sorted(p.name for p in lab.LABS_DIR.glob("*.md")))
+def test_the_commands_a_lab_shows_exist_and_take_those_flags(labfile):
+    for cmd in lab.parse(lab.LABS_DIR / labfile).commands:
+        words = shlex.split(cmd)
+        assert words[0] == "invoke", cmd
+        assert words[1] in tasks.ns.tasks, f"{cmd}: no task {words[1]}"
+        flags = [w.split("=", 1)[0] for w in words[2:] if w.startswith("-")]
+        assert set(flags) <= _task_flags(words[1]), f"{cmd}: flags {set(flags) - _task_flags(words[1])}"
+
+
+@pytest.mark.parametrize("labfile", sorted(p.name for p in lab.LABS_DIR.glob("*.md")))
+def test_every_evidence_a_lab_names_exists(labfile):
+    for c in lab.parse(lab.LABS_DIR / labfile).checks:
+        if c.evidence:
+            assert shlex.split(c.evidence)[0] in checks.EVIDENCE, c.evidence
+
+
+def test_a_malformed_lab_is_refused_naming_the_file(tmp_path):
+    bad = tmp_path / "x.md"
+    bad.write_text("---\nname: x\ntitle: X\nweek: 3\nchecks:\n  - id: a\n    says: s\n    hint: h\n---\ntext\n")
+    with pytest.raises(LabError, match=rf"^{re.escape(str(bad))}: each check needs id, says, hint and one of sql "
+                                      rf"or evidence"):
+        lab.parse(bad)
+    bad.write_text("no front matter\n")
+    with pytest.raises(LabError, match=r"a lab starts with a YAML front matter"):
+        lab.parse(bad)
+
+
+def test_source_pointers_come_from_the_tree(tmp_path):
+    (tmp_path / "src/backend/access").mkdir(parents=True)
+    (tmp_path / "src/backend/access/heapam.c").write_text(
+        "static void helper(void);\n\nvoid\nheap_insert(Relation rel)\n{\n\theap_insert_inner(rel);\n}\n")
+    assert source.locate(tmp_path, ["heap_insert", "heap_insert_inner", "nowhere"]) == {
+        "heap_insert": "src/backend/access/heapam.c:4"}
+
+
+@dataclass
+class FakeBuild:
+    id: str = "15.18-opt"
+    meta: dict = field(default_factory=lambda: {"configure_args": ["--enable-debug"], "cflags": "-O2 -g"})
+
+
+class FakeContext:
+    def __init__(self, build):
+        self.build = build
+
+
+def test_debug_build_evidence_names_what_an_optimized_build_lacks():
+    ok, detail = checks.debug_build(FakeContext(FakeBuild()))
+    assert (ok, detail) == (False, "15.18-opt lacks --enable-cassert, -O0: build with `invoke build-pg` "
+                                   "(the debug flavour)")
+    debug = FakeBuild(id="15.18-debug", meta={"configure_args": ["--enable-debug", "--enable-cassert"],
+                                              "cflags": "-O0 -g3 -fno-omit-frame-pointer"})
+    assert checks.debug_build(FakeContext(debug)) == (True, "15.18-debug: -O0 -g3 -fno-omit-frame-pointer, "
+                                                            "assertions on")
+
+
+@dataclass
+class FakeSettings:
+    root: Path
+
+    @property
+    def layout(self):
+        return self
+
+
+def test_progress_keeps_what_passed_once(tmp_path):
+    settings = FakeSettings(tmp_path)
+    mvcc = lab.find("mvcc")
+    by_id = {c.id: c for c in mvcc.checks}
+    progress.record(settings, mvcc, [checks.Result(by_id["table"], True, "yes"),
+                                     checks.Result(by_id["hot-chain"], False, "no")])
+    progress.record(settings, mvcc, [checks.Result(by_id["table"], False, "dropped since")])
+    assert progress.passed(progress.load(settings), mvcc) == {"table"}
