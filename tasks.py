@@ -284,6 +284,7 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
         text = render.render(result, format)
         if out:
             try:
+                os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
                 with open(out, "w") as f:
                     f.write(text)
             except OSError as exc:
@@ -385,6 +386,7 @@ def _output(path):
         return
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(tmp, "w") as f:
             yield f
         os.replace(tmp, path)

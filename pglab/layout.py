@@ -20,6 +20,7 @@ The working area holds this clone's own (pg_source/; setting `root`):
     ext-builds/<build>/   extension build copies (ext-test)
     check/<build>/        pg-check output
     debug/                invoke debug's session files (gdb script, psqlrc)
+    labs/                 what a learner saves for the labs' checks; labs-progress.json: what passed
     ci-results/           invoke ci's reports
     dist/                 ext-bundle's NAME-VERSION.zip files
     pgxn/<build>/         where pgxnclient runs for ext-install (logs, a failed check's diffs)
@@ -118,6 +119,11 @@ class Layout:
     def debug_sessions(self):
         """`invoke debug`'s per-session files: the gdb script, the psqlrc, the plan."""
         return self.root / "debug"
+
+    @property
+    def lab_work(self):
+        """What a learner saves for the labs' checks (traces, notes)."""
+        return self.root / "labs"
 
     @property
     def ci_results(self):

@@ -6,6 +6,7 @@ that looks at what the learner did (a build, a debug session, a page) and says
 what it found.  A check never changes the learner's data.
 """
 
+import fnmatch
 import json
 import shlex
 from dataclasses import dataclass
@@ -141,3 +142,28 @@ def debug_session(ctx, function):
     if found:
         return True, f"{len(found)} session(s) with gdb attached and a breakpoint on {function}"
     return False, f"no debug session on {ctx.build.id} has had gdb attached with --break {function}"
+
+
+@evidence
+def trace_file(ctx, name, event, *conditions):
+    """A trace the learner saved (`invoke trace ... --format json --out pg_source/labs/NAME`) holding an EVENT
+    whose fields match every KEY=PATTERN (shell-style: INSERT*, *Lock)."""
+    path = ctx.settings.layout.lab_work / name
+    if not path.is_file():
+        return False, f"no {path}: save the trace there with --format json --out {path}"
+    wanted = [c.split("=", 1) for c in conditions]
+    seen = 0
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False, f"{path} is not the JSON lines of `invoke trace --format json`"
+        if record.get("event") != event:
+            continue
+        seen += 1
+        if all(fnmatch.fnmatchcase(str(record.get(key)), pattern) for key, pattern in wanted):
+            shown = ", ".join(f"{k}={record.get(k)}" for k, _ in wanted)
+            return True, f"{event} with {shown}" if shown else f"{seen} {event} event(s)"
+    if not seen:
+        return False, f"{path} has no {event} event: was it traced with the target the lab names?"
+    return False, f"{seen} {event} event(s) in {path}, none with {' '.join(conditions)}"

@@ -89,3 +89,27 @@ def test_heap_insert_lab_passes_once_gdb_stopped_there(area, tmp_path):
         tmux.kill()
     after = invoke("lab", "heap-insert", "--check", env=env)
     assert (after.returncode, [m for m, _ in marks(after.stdout)]) == (0, ["✓", "✓", "✓"])
+
+
+TRACE_LABS = ["trace-query", "wal", "locks", "memctx", "call-stack"]
+
+
+@pytest.mark.parametrize("name", TRACE_LABS)
+def test_a_trace_lab_passes_once_its_own_commands_ran(area, name):
+    """The lab's checks fail before, then its commands, run as shown (the trace saved in this test's
+    working area instead of pg_source/), make them pass."""
+    from pglab import lab
+
+    settings, env, cl = area
+    cl.start()
+    before = invoke("lab", name, "--check", env=env)
+    assert before.returncode == 1 and {m for m, _ in marks(before.stdout)} == {"✗"}
+    for cmd in lab.find(name).commands:
+        words = shlex.split(cmd.replace("pg_source/labs/", f"{settings.layout.lab_work}/"))
+        if "--out" in words and not words[words.index("--out") + 1].startswith(str(settings.layout.lab_work)):
+            continue                      # a picture for the learner's eyes (query.svg): not evidence
+        done = invoke(*words[1:], env=env)
+        assert done.returncode == 0, f"{cmd}: {done.stderr}"
+    after = invoke("lab", name, "--check", env=env)
+    assert after.returncode == 0, after.stdout
+    assert {m for m, _ in marks(after.stdout)} == {"✓"}
