@@ -8,6 +8,7 @@ what it found.  A check never changes the learner's data.
 
 import fnmatch
 import json
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -167,3 +168,97 @@ def trace_file(ctx, name, event, *conditions):
     if not seen:
         return False, f"{path} has no {event} event: was it traced with the target the lab names?"
     return False, f"{seen} {event} event(s) in {path}, none with {' '.join(conditions)}"
+
+
+def _extension(name):
+    from ..ext.discover import EXTENSIONS_DIR
+
+    path = EXTENSIONS_DIR / name
+    if not (path / "Makefile").is_file():
+        raise PglabError(f"no extension at {path}: `invoke new-ext {name}` scaffolds it")
+    return path
+
+
+@evidence
+def extension_tests_pass(ctx, name):
+    """extensions/NAME builds without warnings and every suite of its own passes on the learner's build."""
+    from ..ext import runner
+
+    _extension(name)
+    results = runner.ext_test(ctx.settings, name, pg=ctx.build.id, werror=True)
+    failed = [f"{r.suite} {r.status}" for r in results if not r.ok]
+    if failed:
+        return False, f"ext-test {name}: {', '.join(failed)} (`invoke ext-test {name} --werror` shows why)"
+    suites = [r.suite for r in results if r.suite not in ("build", "server") and r.status == "pass"]
+    return True, f"built with -Werror; {', '.join(suites) or 'no suite'} passed"
+
+
+@evidence
+def extension_answers(ctx, name, query, expected):
+    """On a fresh cluster of the build, CREATE EXTENSION NAME (as ext-test last installed it: a lab lists
+    extension_tests_pass first), then QUERY's one value is EXPECTED (as text)."""
+    import psycopg
+
+    from ..cluster import Cluster
+
+    _extension(name)
+    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+        with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
+            try:
+                conn.execute(f'CREATE EXTENSION "{name}"')
+                got = conn.execute(query).fetchone()[0]
+            except psycopg.Error as exc:
+                return False, f"{query}: {str(exc).strip().splitlines()[0]}"
+    got = None if got is None else str(got)
+    if got != expected:
+        return False, f"{query} gave {got}, expected {expected}"
+    return True, f"{query} = {got}"
+
+
+@evidence
+def pgxn_bundle(ctx, name):
+    """A PGXN distribution of NAME in the working area's dist/ whose META.json is valid."""
+    import zipfile
+
+    from ..ext.pgxn_spec import validate
+
+    zips = sorted(ctx.settings.layout.dist.glob(f"{name}-*.zip"))
+    if not zips:
+        return False, f"no {name}-VERSION.zip in {ctx.settings.layout.dist}: `invoke ext-bundle {name}` makes it"
+    newest = max(zips, key=lambda p: p.stat().st_mtime)
+    with zipfile.ZipFile(newest) as z:
+        metas = [n for n in z.namelist() if n.count("/") == 1 and n.endswith("/META.json")]
+        if not metas:
+            return False, f"{newest.name} has no META.json in its top folder"
+        problems = validate(json.loads(z.read(metas[0])))
+    if problems:
+        return False, f"{newest.name}: META.json: {problems[0]}"
+    return True, f"{newest.name}, META.json valid"
+
+
+@evidence
+def patched_build_checked(ctx):
+    """A build made with --patch whose PostgreSQL regression suite (pg-check) passed."""
+    from ..pg.builds import list_builds
+
+    patched = [b for b in list_builds(ctx.settings) if b.meta.get("patches")]
+    if not patched:
+        return False, "no build made with --patch yet: `invoke build-pg --patch FILE` makes one"
+    for b in patched:
+        out = ctx.settings.layout.check(b.id) / "pg_regress.out"
+        text = out.read_text() if out.is_file() else ""
+        if re.search(r"All \d+ tests passed", text):
+            return True, f"{b.id} ({len(b.meta['patches'])} patch(es)): pg-check passed"
+    return False, f"pg-check has not passed on {', '.join(b.id for b in patched)}: `invoke pg-check --version " \
+                  f"{patched[0].id}`"
+
+
+@evidence
+def extension_source(ctx, name, relpath, pattern):
+    """The file RELPATH of extensions/NAME matches PATTERN (shell-style, over the whole text)."""
+    path = _extension(name) / relpath
+    if not path.is_file():
+        return False, f"no {path}"
+    if fnmatch.fnmatchcase(path.read_text(), pattern):
+        return True, f"{relpath} has it"
+    return False, f"{relpath} does not match {pattern}"

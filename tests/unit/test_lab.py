@@ -17,8 +17,8 @@ from pglab.lab import checks, progress, source
 
 def test_every_lab_parses_with_unique_names_and_weeks_in_range():
     labs = lab.load()
-    assert [l.name for l in labs] == ["build", "trace-query", "wal", "locks", "mvcc", "memctx", "call-stack",
-                                      "heap-insert"]
+    assert [l.name for l in labs] == ["build", "trace-query", "planner", "wal", "locks", "mvcc", "memctx",
+                                      "call-stack", "c-udf", "heap-insert", "patch", "publish"]
     assert all(1 <= l.week <= lab.WEEKS and l.checks and l.body for l in labs)
 
 
@@ -102,3 +102,36 @@ def test_progress_keeps_what_passed_once(tmp_path):
                                      checks.Result(by_id["hot-chain"], False, "no")])
     progress.record(settings, mvcc, [checks.Result(by_id["table"], False, "dropped since")])
     assert progress.passed(progress.load(settings), mvcc) == {"table"}
+
+
+def test_a_patched_build_counts_once_its_regression_suite_passed(tmp_path, monkeypatch):
+    from pglab.pg import builds
+
+    @dataclass
+    class Layout:
+        root: Path
+
+        def check(self, build_id):
+            return self.root / "check" / build_id
+
+    @dataclass
+    class Settings:
+        layout: Layout
+
+    class Ctx:
+        settings = Settings(Layout(tmp_path))
+
+    plain = FakeBuild(id="15.18-debug", meta={"patches": []})
+    patched = FakeBuild(id="15.18-debug-p1a2b3", meta={"patches": ["/work/notice.patch"]})
+    monkeypatch.setattr(builds, "list_builds", lambda settings: [plain])
+    assert checks.patched_build_checked(Ctx()) == (False, "no build made with --patch yet: `invoke build-pg "
+                                                          "--patch FILE` makes one")
+    monkeypatch.setattr(builds, "list_builds", lambda settings: [plain, patched])
+    assert checks.patched_build_checked(Ctx())[0] is False
+    out = tmp_path / "check" / patched.id
+    out.mkdir(parents=True)
+    (out / "pg_regress.out").write_text("1 of 215 tests failed.\n")
+    assert checks.patched_build_checked(Ctx()) == (False, "pg-check has not passed on 15.18-debug-p1a2b3: "
+                                                          "`invoke pg-check --version 15.18-debug-p1a2b3`")
+    (out / "pg_regress.out").write_text("=======================\n All 215 tests passed. \n")
+    assert checks.patched_build_checked(Ctx()) == (True, "15.18-debug-p1a2b3 (1 patch(es)): pg-check passed")
