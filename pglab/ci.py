@@ -118,7 +118,7 @@ def show(result, majors):
             report.details([r for r in cell.results if not r.ok])
     failed = [c for c in result.cells if c.status == "fail"]
     line = (f"{len(failed)} of {len(result.cells)} extension × major cells failed" if failed else
-            f"every extension passed on every major it could be tested on")
+            "every extension passed on every major it could be tested on")
     ui.say(f"{line}; reports in {result.out}", style="red" if failed else "green")
 
 

@@ -16,17 +16,12 @@ postmaster, following every backend it forks) and --core FILE.
 """
 
 import json
-import os
 import re
 import shlex
-import shutil
-import sys
-import tempfile
-import time
+import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import ui
 from ..errors import DebugError
 
 READY_TIMEOUT = 60.0     # for gdb to attach and say it is ready
@@ -69,8 +64,6 @@ class Plan:
 
 def error_level(build):
     """ERROR's value in the build's utils/elog.h (20 in 13, 21 from 14)."""
-    import subprocess
-
     include = subprocess.run([str(build.pg_config), "--includedir-server"], capture_output=True,
                              text=True).stdout.strip()
     header = Path(include) / "utils" / "elog.h"

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
@@ -23,7 +22,6 @@ from pglab.cluster import Cluster
 from pglab.config import Settings
 from pglab.errors import InspectError, PglabError
 from pglab.inspect import layouts as layouts_mod
-from pglab.inspect.watch import watch
 from pglab.pg.builds import find_build, resolve_builds
 from tests.conftest import invoke
 
