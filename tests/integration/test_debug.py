@@ -5,6 +5,7 @@ healthy: no process stopped, no gdb left, a later query answers."""
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -15,8 +16,10 @@ import pytest
 
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT
+from pglab.config import Settings
 from pglab.debugger import find_gdb
-from pglab.errors import GdbNotFound
+from pglab.errors import GdbNotFound, PglabError
+from pglab.pg.builds import find_build, resolve_builds
 
 try:
     GDB = find_gdb()
@@ -95,22 +98,44 @@ def tmux(tmp_path):
     t.kill()
 
 
-@pytest.fixture
-def cluster(settings, default_build):
+def _builds():
+    try:
+        return [b.id for b in resolve_builds(Settings.load(), "all")]
+    except PglabError:
+        return ["default"]
+
+
+def _cluster_on(settings, build):
     name = f"debug-test-{os.getpid()}"
-    cl = Cluster.named(settings, default_build, name)
+    cl = Cluster.named(settings, build, name)
     cl.start()
     with psycopg.connect(cl.conninfo(), autocommit=True) as c:
         c.execute("CREATE TABLE IF NOT EXISTS t (id int, note text)")
+    return cl, name
+
+
+@pytest.fixture(params=_builds())
+def any_major(request, settings):
+    """A cluster on each built major in turn."""
+    build = request.getfixturevalue("default_build") if request.param == "default" else \
+        find_build(settings, request.param)
+    cl, name = _cluster_on(settings, build)
     yield cl, name
     cl.stop()
-    import shutil
-
     shutil.rmtree(cl.base, ignore_errors=True)
 
 
-def debug_command(name, *args):
-    return " ".join([shlex.quote(sys.executable), "-m", "invoke", "debug", "--name", name,
+@pytest.fixture
+def cluster(settings, default_build):
+    cl, name = _cluster_on(settings, default_build)
+    yield cl, name
+    cl.stop()
+    shutil.rmtree(cl.base, ignore_errors=True)
+
+
+def debug_command(name, *args, build=None):
+    pg = ["--pg", build.id] if build is not None else []
+    return " ".join([shlex.quote(sys.executable), "-m", "invoke", "debug", "--name", name, *pg,
                      *(shlex.quote(a) for a in args)])
 
 
@@ -138,9 +163,9 @@ def backend_pid(screen):
     return int(re.search(r"backend \(PID (\d+)\)", screen).group(1))
 
 
-def test_break_in_heap_insert_step_and_quit(tmux, cluster):
-    cl, name = cluster
-    tmux.start(debug_command(name, "--break", "heap_insert"))
+def test_break_in_heap_insert_step_and_quit(tmux, any_major):
+    cl, name = any_major
+    tmux.start(debug_command(name, "--break", "heap_insert", build=cl.build))
     psql, gdb = tmux.wait_panes(2)
     screen, _ = tmux.wait_for(psql, r"breakpoints are set")
     pid = backend_pid(screen)
