@@ -12,7 +12,8 @@ prev/next buttons, the timeline, the left and right arrow keys).
 import html
 import re
 
-from .svg import MAX_PAGES, PAGE_TYPE, key_text, render_svg, value_text
+from .svg import MAX_PAGES, render_svg, value_text
+from .tree import PAGE_TYPE, key_text
 
 CSS = """
 body{font-family:system-ui,'DejaVu Sans',sans-serif;font-size:14px;color:#222;margin:16px;max-width:1240px}
