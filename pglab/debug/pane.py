@@ -27,7 +27,8 @@ def _say(text):
     sys.stdout.flush()
 
 
-def _psql_quote(sql):
+def _statement(sql):
+    """--sql as one psql statement: its own trailing semicolons dropped (go.sql adds one)."""
     return sql.rstrip().rstrip(";")
 
 
@@ -61,7 +62,7 @@ def main(plan_path):
         return 1
     _say("gdb is attached and the breakpoints are set; it stops the backend when one is hit")
     if plan.sql:
-        sql = _psql_quote(plan.sql)
+        sql = _statement(plan.sql)
         go.write_text(f"\\echo 'pglab: running: {sql.replace(chr(39), chr(39) * 2)}'\n{sql};\n")
     else:
         go.write_text("")
