@@ -327,3 +327,43 @@ def test_ext_test_debug_holds_a_pytest_tests_backend(tmux, default_build):
     tmux.type(gdb, "quit")
     tmux.wait_for(runner, r"│ pytest +│ pass +│", timeout=180)
     assert gdb_processes() == []
+
+
+def test_without_tmux_it_prints_the_gdb_command_for_a_second_terminal(cluster):
+    """No tmux session and no terminal: psql says its backend's PID and the exact gdb command; run as
+    printed, gdb attaches to that backend and stops it in heap_insert."""
+    cl, name = cluster
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "PGLAB_VIA")}
+    psql = subprocess.Popen([sys.executable, "-m", "invoke", "debug", "--name", name, "--break", "heap_insert"],
+                            cwd=PROJECT_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    gdb = None
+    try:
+        lines = []
+        while not any(line.startswith("    ") and "session.gdb" in line for line in lines):
+            line = psql.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        pid = int(re.search(r"pglab: this session's backend is PID (\d+)\. In a second terminal, as root, run:",
+                            text).group(1))
+        with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+            assert c.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s",
+                             (pid,)).fetchone() == ("pglab-debug",)
+        command = shlex.split(lines[-1].strip())
+        assert command[-1] == str(pid) and command[0] == GDB
+        gdb = subprocess.Popen(command + ["-batch"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        after = [psql.stdout.readline(), psql.stdout.readline()]
+        assert after == ["\n", "pglab: gdb is attached and the breakpoints are set; it stops the backend when one "
+                                "is hit\n"]
+        psql.stdin.write("INSERT INTO t VALUES (8, 'eight');\n")
+        psql.stdin.close()
+        out, _ = gdb.communicate(timeout=120)
+        assert re.search(r"Breakpoint 1, heap_insert \(", out), out
+        assert psql.wait(timeout=120) == 0
+        assert "INSERT 0 1" in psql.stdout.read()
+    finally:
+        for proc in (gdb, psql):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+    assert_healthy(cl, pid)
