@@ -47,7 +47,7 @@ OTHER_CONSTANTS = ("BLCKSZ", "RELSEG_SIZE", "MAXIMUM_ALIGNOF", "PG_VERSION_NUM",
                    "FirstOffsetNumber", "ALIGNOF_SHORT", "ALIGNOF_INT", "ALIGNOF_DOUBLE", "NAMEDATALEN",
                    "INDEX_NULL_MASK")
 
-CDEF = """
+CDEF_HEAD = """
 typedef struct { const char *name; long value; } pglab_const;
 extern const pglab_const pglab_constants[];
 extern const int pglab_nconstants;
@@ -66,50 +66,10 @@ typedef struct { uint32_t btpo_prev; uint32_t btpo_next; uint16_t btpo_flags; ui
 typedef struct { uint32_t btm_magic; uint32_t btm_version; uint32_t btm_root; uint32_t btm_level;
                  uint32_t btm_fastroot; uint32_t btm_fastlevel; ...; } BTMetaPageData;
 
-typedef struct {
-    uint32_t lsn_hi, lsn_lo;
-    uint16_t checksum, flags, lower, upper, special, pagesize, version;
-    uint32_t prune_xid;
-    uint16_t max_offset;
-    uint16_t computed_checksum;
-    int is_new;
-} pglab_header;
+"""
 
-typedef struct {
-    uint16_t lp_off, lp_flags, lp_len;
-    int has_tuple;
-    uint32_t tid_block; uint16_t tid_offset;
-    uint16_t size;
-    int nulls, vars;
-    uint16_t data_off, data_len;
-    int is_pivot, is_posting;
-    int has_htid; uint32_t htid_block; uint16_t htid_offset;
-    uint16_t nposting, posting_off;
-} pglab_bt_item;
-
-typedef struct {
-    uint32_t prev, next, level, xact;
-    uint16_t flags, cycleid;
-    int special_ok;
-} pglab_bt_opaque;
-
-typedef struct {
-    uint32_t magic, version, root, level, fastroot, fastlevel;
-    uint32_t oldest_xact;            /* 13 */
-    uint64_t last_cleanup_num_delpages;   /* 14+ */
-    double last_cleanup_num_tuples;
-    int allequalimage;
-} pglab_bt_meta;
-
-typedef struct {
-    int natts;
-    const int16_t *attlen;
-    const uint8_t *align;
-    const uint8_t *kind;
-    const char *const *prefix;
-    const char *const *missing;
-} pglab_attrs;
-
+# page.c's own structs are read from page.c itself (its "structs Python reads" section)
+CDEF_TAIL = """
 int pglab_header_read(const char *page, uint32_t blkno, pglab_header *out);
 int pglab_header_json(const char *page, uint32_t blkno, int checksums, char *out, uint32_t cap);
 int pglab_heap_page_json(const char *page, uint32_t blkno, int checksums, int vm_bits, const pglab_attrs *attrs,
@@ -123,17 +83,18 @@ int pglab_tids(const char *p, int n, uint32_t *blocks, uint16_t *offsets);
 int pglab_vm_bits(const char *vmpage, uint32_t heapblk);
 int pglab_heap_blocks_per_vm_page(void);
 
-typedef struct {
-    int kind;                 /* 0 4-byte header, 1 short (1-byte header), 2 compressed, 3 TOAST pointer, 4 other external */
-    uint32_t total;           /* bytes the datum occupies in the tuple */
-    uint32_t data_off, data_len;
-    uint32_t rawsize, extsize, valueid, toastrelid;
-    int method;               /* compression method (14+), -1 when the major has none */
-} pglab_varlena;
 int pglab_varlena_read(const char *p, uint32_t avail, pglab_varlena *out);
 """
 
 SOURCE = Path(__file__).with_name("page.c")
+_STRUCTS_FROM, _STRUCTS_TO = "/* ---- the structs Python reads", "/* ---- a JSON text buffer"
+
+
+def cdef():
+    """What cffi is told: the real structs' fields, page.c's own structs (from page.c), the functions."""
+    text = SOURCE.read_text()
+    structs = text[text.index(_STRUCTS_FROM):text.index(_STRUCTS_TO)]
+    return CDEF_HEAD + structs.split("\n", 1)[1] + CDEF_TAIL
 
 # How page.c prints a type's value (its K_* codes); any other type is shown as hex.
 VALUE_KINDS = {"int2": 1, "int4": 2, "int8": 3, "oid": 4, "xid": 4, "cid": 4, "regclass": 4, "regtype": 4,
@@ -169,7 +130,7 @@ def module_key(build):
     """What the compiled module depends on: the build's identity and install, and this code."""
     h = hashlib.sha256()
     for part in (build.id, str(build.meta.get("identity_hash")), str(build.meta.get("built_at")),
-                 str(build.meta.get("fingerprint")), CDEF, _source(), sys.version):
+                 str(build.meta.get("fingerprint")), cdef(), _source(), sys.version):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]
@@ -244,7 +205,7 @@ def _compile(build, name, folder):
     ui.aside(f"compiling page layouts from {build.id}'s headers (once per build)")
     folder.mkdir(parents=True, exist_ok=True)
     ffi = cffi.FFI()
-    ffi.cdef(CDEF)
+    ffi.cdef(cdef())
     ffi.set_source(name, _source(), include_dirs=[_include_dir(build)],
                    extra_compile_args=["-w", "-O2"])
     work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=folder))

@@ -52,7 +52,7 @@ void ExceptionalCondition(const char *cond, const char *type, const char *file, 
 #define HEAPBLOCKS_PER_BYTE (BITS_PER_BYTE / BITS_PER_HEAPBLOCK)
 #define HEAPBLOCKS_PER_PAGE (MAPSIZE * HEAPBLOCKS_PER_BYTE)
 
-/* ---- the structs Python reads (declared again in layouts.CDEF) ---------------------- */
+/* ---- the structs Python reads (layouts.cdef() hands this section to cffi) -------------- */
 
 typedef struct {
     uint32_t lsn_hi, lsn_lo;
