@@ -12,8 +12,44 @@ import pytest
 
 from pglab.servers import reap_orphans, stop_warm
 from pglab.config import PROJECT_ROOT, Settings
+from pglab.errors import PglabError
 from pglab.ext import prestart
 from pglab.pg import build as build_mod
+
+
+def built_ids():
+    """Every build there is, for parametrizing (collected before the session fixtures run);
+    ["default"] when nothing is built yet: the default_build fixture builds it."""
+    from pglab.pg.builds import resolve_builds
+
+    try:
+        return [b.id for b in resolve_builds(Settings.load(), "all")]
+    except PglabError:
+        return ["default"]
+
+
+@pytest.fixture(scope="session")
+def gdb_can_call():
+    """Whether pglab's gdb can call functions in a process here.  gdb before 14
+    cannot on a CPU whose extended register state (AMX) outgrew its buffer:
+    "Couldn't write extended state status: Bad address".  The Query and Plan
+    trees need such calls."""
+    from pglab.debugger import find_gdb
+
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        out = subprocess.run([find_gdb(), "-nx", "-batch", "-p", str(sleeper.pid), "-ex", "print (int) getpid()"],
+                             capture_output=True, text=True, timeout=60).stdout
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    return f"= {sleeper.pid}" in out
+
+
+@pytest.fixture
+def needs_calls(gdb_can_call):
+    if not gdb_can_call:
+        pytest.skip("this gdb cannot call functions in a process on this CPU (gdb 14 or newer can)")
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,10 @@ import pytest
 
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT
-from pglab.config import Settings
 from pglab.debugger import find_gdb
-from pglab.errors import GdbNotFound, PglabError
-from pglab.pg.builds import find_build, resolve_builds
+from pglab.errors import GdbNotFound
+from pglab.pg.builds import find_build
+from tests.conftest import built_ids
 
 try:
     GDB = find_gdb()
@@ -98,11 +98,7 @@ def tmux(tmp_path):
     t.kill()
 
 
-def _builds():
-    try:
-        return [b.id for b in resolve_builds(Settings.load(), "all")]
-    except PglabError:
-        return ["default"]
+
 
 
 def _cluster_on(settings, build):
@@ -114,7 +110,7 @@ def _cluster_on(settings, build):
     return cl, name
 
 
-@pytest.fixture(params=_builds())
+@pytest.fixture(params=built_ids())
 def any_major(request, settings):
     """A cluster on each built major in turn."""
     build = request.getfixturevalue("default_build") if request.param == "default" else \

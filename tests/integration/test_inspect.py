@@ -19,18 +19,13 @@ from psycopg.rows import dict_row
 
 from pglab import inspect as inspect_mod
 from pglab.cluster import Cluster
-from pglab.config import Settings
-from pglab.errors import InspectError, PglabError
+from pglab.errors import InspectError
 from pglab.inspect import layouts as layouts_mod
-from pglab.pg.builds import find_build, resolve_builds
-from tests.conftest import invoke
+from pglab.pg.builds import find_build
+from tests.conftest import built_ids, invoke
 
 
-def _builds():
-    try:
-        return [b.id for b in resolve_builds(Settings.load(), "all")]
-    except PglabError:
-        return ["default"]
+
 
 
 class Server:
@@ -57,7 +52,7 @@ class Server:
         return inspect_mod.decode(self.lay, rel, [blkno])["pages"][0]
 
 
-@pytest.fixture(scope="module", params=_builds())
+@pytest.fixture(scope="module", params=built_ids())
 def server(request, settings):
     build = request.getfixturevalue("default_build") if request.param == "default" else \
         find_build(settings, request.param)

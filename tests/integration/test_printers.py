@@ -19,10 +19,10 @@ import psycopg
 import pytest
 
 from pglab.cluster import Cluster
-from pglab.config import Settings
 from pglab.debugger import find_gdb
-from pglab.errors import GdbNotFound, PglabError
-from pglab.pg.builds import find_build, resolve_builds
+from pglab.errors import GdbNotFound
+from pglab.pg.builds import find_build
+from tests.conftest import built_ids
 from pglab.trace import driver
 from pglab_tracing import infomask, nodes
 
@@ -38,34 +38,6 @@ GDB = _gdb()
 pytestmark = pytest.mark.skipif(GDB is None, reason="gdb not installed (invoke doctor installs it)")
 
 
-def _debug_builds():
-    """Every built major (collected before the session fixtures run)."""
-    try:
-        return [b.id for b in resolve_builds(Settings.load(), "all")]
-    except PglabError:
-        return ["default"]  # nothing built yet: the default_build fixture builds it
-
-
-@pytest.fixture(scope="session")
-def gdb_can_call():
-    """Whether this gdb can call functions in a process here (gdb before 14
-    cannot on a CPU whose AMX register state outgrew its buffer)."""
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        out = subprocess.run([GDB, "-nx", "-batch", "-p", str(sleeper.pid), "-ex", "print (int) getpid()"],
-                             capture_output=True, text=True, timeout=60).stdout
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    return f"= {sleeper.pid}" in out
-
-
-@pytest.fixture
-def needs_calls(gdb_can_call):
-    if not gdb_can_call:
-        pytest.skip(f"{GDB} cannot call functions in a process on this CPU (gdb 14 or newer can)")
-
-
 class Server:
     """A throwaway cluster on one build."""
 
@@ -79,7 +51,7 @@ class Server:
         return psycopg.connect(self.conninfo, **kw)
 
 
-@pytest.fixture(scope="module", params=_debug_builds())
+@pytest.fixture(scope="module", params=built_ids())
 def server(request, settings):
     b = request.getfixturevalue("default_build") if request.param == "default" else find_build(settings, request.param)
     with Cluster.throwaway(b, settings, template=True) as cl:

@@ -23,10 +23,11 @@ import pytest
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import GdbNotFound, NoDebugInfo, PglabError
-from pglab.pg.builds import find_build, resolve_builds
+from pglab.pg.builds import find_build
 from pglab.trace import SCHEMA, driver, render
 from pglab.trace.render import plan as plan_render
 from pglab_tracing import targets
+from tests.conftest import built_ids
 from tests.fixtures.traces.explain import explain_lines
 
 
@@ -41,12 +42,6 @@ GDB = _gdb()
 pytestmark = pytest.mark.skipif(GDB is None, reason="gdb not installed (invoke doctor installs it)")
 
 
-def _debug_builds():
-    """Every built major (collected before the session fixtures run)."""
-    try:
-        return [b.id for b in resolve_builds(Settings.load(), "all")]
-    except PglabError:
-        return ["default"]  # nothing built yet: the default_build fixture builds it
 
 
 def _default_build_id():
@@ -54,28 +49,6 @@ def _default_build_id():
         return find_build(Settings.load()).id
     except PglabError:
         return "default"
-
-
-@pytest.fixture(scope="session")
-def gdb_can_call():
-    """Whether this gdb can call functions in a process here.  gdb before 14
-    cannot on a CPU whose extended register state (AMX) outgrew its buffer:
-    "Couldn't write extended state status: Bad address".  The Query and Plan
-    trees need such calls; the trace's hints say so when they fail."""
-    sleeper = subprocess.Popen(["sleep", "60"])
-    try:
-        out = subprocess.run([GDB, "-nx", "-batch", "-p", str(sleeper.pid), "-ex", "print (int) getpid()"],
-                             capture_output=True, text=True, timeout=60).stdout
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-    return f"= {sleeper.pid}" in out
-
-
-@pytest.fixture
-def needs_calls(gdb_can_call):
-    if not gdb_can_call:
-        pytest.skip(f"{GDB} cannot call functions in a process on this CPU (gdb 14 or newer can)")
 
 
 class Server:
@@ -101,7 +74,7 @@ def _cluster(request, settings, build_id):
     return Cluster.throwaway(b, settings, template=True)
 
 
-@pytest.fixture(scope="module", params=_debug_builds())
+@pytest.fixture(scope="module", params=built_ids())
 def server(request, settings):
     with _cluster(request, settings, request.param) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as c:
