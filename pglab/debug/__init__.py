@@ -16,8 +16,10 @@ postmaster, following every backend it forks) and --core FILE.
 """
 
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,3 +131,13 @@ def gdb_argv(plan, *, pid=None, core=None):
 def gdb_command_line(plan, pid):
     """The command a learner runs in a second terminal (as root: the server runs as another account)."""
     return " ".join(shlex.quote(a) for a in gdb_argv(plan, pid=pid))
+
+
+def open_beside(plan, pid, *, focus):
+    """gdb on PID in a tmux pane to the right of this one: None when it opened, else why not
+    (not inside tmux, or tmux refused).  FOCUS: the new pane takes the keyboard."""
+    if not os.environ.get("TMUX") or shutil.which("tmux") is None:
+        return "not inside tmux"
+    cmd = ["tmux", "split-window", "-h", *([] if focus else ["-d"]), gdb_command_line(plan, pid)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    return None if done.returncode == 0 else f"tmux could not open gdb's pane: {done.stderr.strip()}"

@@ -10,14 +10,11 @@ statement, or a line saying why it is not run.
 """
 
 import os
-import shlex
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import READY_TIMEOUT, Plan, gdb_argv, gdb_command_line, gdb_script
+from . import READY_TIMEOUT, Plan, gdb_command_line, gdb_script, open_beside
 
 HUMAN_TIMEOUT = 600.0     # a person opening a second terminal
 
@@ -37,18 +34,13 @@ def main(plan_path):
     pid = int(os.environ["PGLAB_DEBUG_PID"])
     plan.script_file.write_text(gdb_script(plan))
     go = Path(plan.workdir) / "go.sql"
-    in_tmux = bool(os.environ.get("TMUX")) and shutil.which("tmux") is not None
+    # with --sql gdb stops at once: it takes the keyboard; else the learner types SQL in psql first
+    why_not = open_beside(plan, pid, focus=bool(plan.sql))
+    in_tmux = why_not is None
     if in_tmux:
-        argv = gdb_argv(plan, pid=pid)
-        cmd = ["tmux", "split-window", "-h", "-P", "-F", "#{pane_id}"]
-        if not plan.sql:
-            cmd.append("-d")           # the learner types SQL first: psql keeps the focus
-        done = subprocess.run(cmd + [" ".join(shlex.quote(a) for a in argv)], capture_output=True, text=True)
-        if done.returncode != 0:
-            _say(f"tmux could not open gdb's pane: {done.stderr.strip()}")
-            in_tmux = False
-        else:
-            _say(f"gdb is attaching to this session's backend (PID {pid}) in the pane on the right")
+        _say(f"gdb is attaching to this session's backend (PID {pid}) in the pane on the right")
+    elif why_not != "not inside tmux":
+        _say(why_not)
     if not in_tmux:
         _say(f"this session's backend is PID {pid}. In a second terminal, as root, run:")
         sys.stdout.write(f"\n    {gdb_command_line(plan, pid)}\n\n")

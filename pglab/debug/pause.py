@@ -12,10 +12,7 @@ once with SIGUSR1 (its handler is installed before the sleep: harmless).
 """
 
 import os
-import shlex
-import shutil
 import signal
-import subprocess
 import threading
 import time
 
@@ -96,17 +93,13 @@ class TestPause:
             time.sleep(POLL)
 
     def _open_gdb(self, pid, db):
-        from . import gdb_argv, gdb_command_line, gdb_script
+        from . import gdb_command_line, gdb_script, open_beside
 
         self.plan.script_file.write_text(gdb_script(self.plan, resume="queue-signal SIGUSR1"))
-        if os.environ.get("TMUX") and shutil.which("tmux"):
-            argv = gdb_argv(self.plan, pid=pid)
-            done = subprocess.run(["tmux", "split-window", "-h", " ".join(shlex.quote(a) for a in argv)],
-                                  capture_output=True, text=True)
-            if done.returncode == 0:
-                ui.say(f"the test's backend (PID {pid}, database {db}) waits before its first statement; gdb is "
-                       f"attached in the pane on the right: `continue` runs the test")
-                return
+        if open_beside(self.plan, pid, focus=True) is None:
+            ui.say(f"the test's backend (PID {pid}, database {db}) waits before its first statement; gdb is "
+                   f"attached in the pane on the right: `continue` runs the test")
+            return
         ui.say(f"the test's backend (PID {pid}, database {db}) waits before its first statement. "
                f"In a second terminal, as root, run:")
         ui.raw(f"\n    {gdb_command_line(self.plan, pid)}\n")
