@@ -336,29 +336,16 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
     """Show a relation's pages as they are on disk, decoded with the build's own headers."""
     from pglab import inspect as inspect_mod
     from pglab.inspect import render
-    from pglab.inspect.watch import watch as watch_steps
 
     _not_a_flag(relation, "inspect")
     with _errors():
         render.check_format(format)
         if block is not None and all:
             raise Exit("error: --block and --all pick different pages: give one", code=1)
-        blk = _int_option(block, "--block")
-        settings = _settings(c)
         with _output(out) as stream:
-            if watch is not None:
-                steps = watch_steps(settings, relation, watch, block=blk, all_blocks=all, pg=pg, name=name, db=db,
-                                    progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
-                render.write_watch(steps, format, stream)
-                what = f"{len(steps) - 1} steps"
-            else:
-                with inspect_mod.session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
-                    rel = inspect_mod.find(conn, cluster, lay, relation)
-                    blocks = inspect_mod.choose_blocks(rel, blk, all)
-                    head = inspect_mod.head(lay, rel)
-                    pages = inspect_mod.iter_pages(lay, rel, blocks, meta=head.get("meta"), as_json=format == "json")
-                    render.write_result(head, pages, format, stream)
-                    what = f"{len(blocks)} page{'s' if len(blocks) != 1 else ''} of {rel.qualified}"
+            what = inspect_mod.write(_settings(c), relation, stream, fmt=format, block=_int_option(block, "--block"),
+                                     all_blocks=all, pg=pg, name=name, db=db, watch_sql=watch,
+                                     progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
         if out:
             ui.say(f"wrote {what} to {out}")
 

@@ -153,3 +153,25 @@ def inspect_relation(settings, spec, *, block=None, all_blocks=False, pg=None, n
     with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
         rel = find(conn, cluster, lay, spec)
         return decode(lay, rel, choose_blocks(rel, block, all_blocks))
+
+
+def write(settings, spec, stream, *, fmt="text", block=None, all_blocks=False, pg=None, name="main",
+          db="postgres", watch_sql=None, progress=None):
+    """`invoke inspect`: SPEC's pages (or, with WATCH_SQL, a step per statement) in FMT on STREAM;
+    returns what was written, for the task's last line ("3 pages of public.t", "2 steps")."""
+    from . import render
+    from .watch import watch
+
+    render.check_format(fmt)
+    if watch_sql is not None:
+        steps = watch(settings, spec, watch_sql, block=block, all_blocks=all_blocks, pg=pg, name=name, db=db,
+                      progress=progress)
+        render.write_watch(steps, fmt, stream)
+        return f"{len(steps) - 1} steps"
+    with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
+        rel = find(conn, cluster, lay, spec)
+        blocks = choose_blocks(rel, block, all_blocks)
+        result = head(lay, rel)
+        render.write_result(result, iter_pages(lay, rel, blocks, meta=result.get("meta"), as_json=fmt == "json"),
+                            fmt, stream)
+        return f"{len(blocks)} page{'s' if len(blocks) != 1 else ''} of {rel.qualified}"
