@@ -411,28 +411,19 @@ def labs(c, status=False, json=False):
 def lab(c, name, check=False, pg=None, cluster="main"):
     """Walk through one lab of the curriculum, or check your work for it (--check)."""
     from pglab import lab as lab_mod
-    from pglab.lab import checks, progress, show
+    from pglab.lab import show
 
     _not_a_flag(name, "lab")
     with _errors():
         settings = _settings(c)
         chosen = lab_mod.find(name)
-        data = progress.load(settings)
-        if check:
-            ctx = checks.Context(settings, pg=pg, name=cluster)
-            got = [checks.run(ch, ctx) for ch in chosen.checks]
-            progress.record(settings, chosen, got)
-            show.results(chosen, got)
-            if not all(r.ok for r in got):
-                raise Exit(code=1)
+        if not check:
+            lab_mod.walk(settings, chosen, pg=pg)
             return
-        from pglab.pg.builds import find_build
-
-        try:
-            build = find_build(settings, pg)
-        except PglabError:
-            build = None          # no build yet: the first lab makes one
-        show.walk(chosen, data, build)
+        results = lab_mod.check(settings, chosen, pg=pg, cluster=cluster)
+        show.results(chosen, results)
+        if not all(r.ok for r in results):
+            raise Exit(code=1)
 
 
 # ---- pglab's own tests ------------------------------------------------------------------

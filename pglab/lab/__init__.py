@@ -100,3 +100,26 @@ def find(name, folder=LABS_DIR):
         if lab.name == name:
             return lab
     raise LabError(f"no lab {name!r}: `invoke labs` lists them ({', '.join(lab.name for lab in labs)})")
+
+
+def check(settings, lab, *, pg=None, cluster="main"):
+    """Run LAB's checks against the learner's evidence, keep what passed; [checks.Result]."""
+    from . import checks, progress
+
+    ctx = checks.Context(settings, pg=pg, name=cluster)
+    results = [checks.run(c, ctx) for c in lab.checks]
+    progress.record(settings, lab, results)
+    return results
+
+
+def walk(settings, lab, *, pg=None):
+    """Print LAB for the learner, with source pointers into their build when there is one."""
+    from ..errors import PglabError
+    from ..pg.builds import find_build
+    from . import progress, show
+
+    try:
+        build = find_build(settings, pg)
+    except PglabError:
+        build = None          # no build yet: the first lab makes one
+    show.walk(lab, progress.load(settings), build)
