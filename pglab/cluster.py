@@ -377,10 +377,10 @@ class Cluster:
 
         return psycopg.connect(self.conninfo(dbname), autocommit=True, **kw)
 
-    def exec_psql(self, args=()):
-        """Replace this process with an interactive psql on the cluster."""
+    def exec_psql(self, args=(), env=None):
+        """Replace this process with an interactive psql on the cluster (ENV: more variables for it)."""
         psql = str(self.build.bin("psql"))
-        os.execve(psql, [psql, *args], {**os.environ, **self.env})
+        os.execve(psql, [psql, *args], {**os.environ, **self.env, **(env or {})})
 
 
 def template_for(build, settings):

@@ -143,7 +143,5 @@ def _session(plan, cluster):
         f"\\i {go}",
         "",
     ]))
-    psql = str(cluster.build.bin("psql"))
-    env = {**os.environ, **cluster.env, "PSQLRC": str(rc), "PGAPPNAME": "pglab-debug"}
     sys.stdout.flush()
-    os.execve(psql, [psql], env)
+    cluster.exec_psql(env={"PSQLRC": str(rc), "PGAPPNAME": "pglab-debug"})
