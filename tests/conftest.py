@@ -4,9 +4,14 @@ Integration tests use real builds and real clusters.  Whatever they start, the
 janitor at the end of the session kills: no postgres process outlives a run.
 """
 
+import contextlib
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +77,31 @@ def janitor():
     leftovers = reap_orphans(s)  # throwaway clusters this run left; a learner's named ones are left alone
     if leftovers:
         print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def stable_path(name, fallback):
+    """A folder at the same path on every run (under the temp dir), held with a lock.
+
+    Builds made there are served by ccache on the next run: configure writes the
+    install prefix into pg_config.h, which every backend file includes, and gcc -g
+    records the folder it compiled in, so objects built in another folder never
+    match (CCACHE_BASEDIR does not reach inside a header).  A run that finds it in
+    use (another test run on the machine) takes `fallback` instead and builds cold.
+    Yields (path, stable): the folder is empty on entry and removed on exit."""
+    stable = Path(tempfile.gettempdir()) / name
+    with open(f"{stable}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            root, is_stable = stable, True
+        except BlockingIOError:
+            root, is_stable = Path(fallback), False
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(mode=0o755, parents=True)
+        try:
+            yield root, is_stable
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def invoke(*args, timeout=1800, env=None):

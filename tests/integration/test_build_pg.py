@@ -1,6 +1,7 @@
 """build-pg end to end on real sources: the default debug build, re-runs, contrib,
 bad input, patches, a killed build, a user's own tree rebuilt incrementally."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ from pglab.pg import builds as builds_mod
 from pglab.pg import check
 from pglab.pg.builds import META
 
-from ..conftest import invoke
+from ..conftest import invoke, stable_path
 
 
 def pg_config(b, *flags):
@@ -124,9 +125,20 @@ def _wait_for_compiles(log, count, proc, timeout=600):
 
 @pytest.mark.slow
 def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, default_build, tmp_path):
-    marker = f"(pglab-patched-{os.getpid()})"  # a patch of its own: a build no earlier run made
-    patch = tmp_path / "version-marker.patch"
+    with stable_path("pglab-test-patched", tmp_path / "patch") as (folder, stable):
+        _killed_then_rerun(settings, default_build, folder, stable)
+
+
+def _killed_then_rerun(settings, default_build, folder, stable):
+    # The same patch on every run, so ccache serves the build that is killed and
+    # resumed (another run holding the folder gets a patch and so a build of its own).
+    marker = "(pglab-patched)" if stable else f"(pglab-patched-{os.getpid()})"
+    patch = folder / "version-marker.patch"
     patch.write_text(_version_patch(default_build.source_dir, marker))
+    ident = dict(default_build.meta["identity"], patches=[hashlib.sha256(patch.read_bytes()).hexdigest()])
+    expected = build_mod.build_id(ident)
+    for leftover in (settings.layout.build_dir(expected), settings.layout.prefix(expected)):
+        shutil.rmtree(leftover, ignore_errors=True)   # from a run killed before its clean-up
     args = ["build-pg", "--version", str(default_build.release), "--patch", str(patch)]
     before = {p for p in settings.layout.builds.iterdir() if p.is_dir()}
     proc = subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
@@ -139,6 +151,7 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
             new = {p for p in settings.layout.builds.iterdir() if p.is_dir()} - before
         assert len(new) == 1, f"expected one new build directory, saw {new}"
         bdir = new.pop()
+        assert bdir.name == expected
         _wait_for_compiles(bdir / "logs" / "make.log", 300, proc)
     finally:
         if proc.poll() is None:
@@ -164,7 +177,15 @@ def test_patched_build_killed_mid_compile_then_rerun_is_complete(settings, defau
 
 @pytest.mark.slow
 def test_local_tree_is_rebuilt_incrementally(settings, default_build, tmp_path):
-    fork = tmp_path / "my-postgres"
+    # the fork keeps its path from run to run, so ccache serves its first build
+    with stable_path("pglab-test-fork", tmp_path / "fork") as (folder, _):
+        _fork_rebuilt(settings, default_build, folder / "my-postgres")
+
+
+def _fork_rebuilt(settings, default_build, fork):
+    for leftover in builds_mod.list_builds(settings):
+        if leftover.meta["source_dir"] == str(fork):   # from a run killed before its clean-up
+            build_mod.remove_build(settings, leftover.id)
     shutil.copytree(default_build.source_dir, fork, symlinks=True)
     done = invoke("build-pg", "--source", str(fork))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr

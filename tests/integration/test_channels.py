@@ -19,18 +19,15 @@ working area keeps one path from run to run so that ccache serves the second
 build and later runs (a cold debug build of 13 takes about 5 minutes on 2 cores).
 """
 
-import fcntl
 import functools
 import os
 import re
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -43,7 +40,7 @@ from pglab.pg.sources.archive import parse_dsc_checksums
 from pglab.pg.sources.debian import DebianChannel, fetch_source_package
 from pglab.pg.versions import Release, VersionSpec
 
-from ..conftest import invoke
+from ..conftest import invoke, stable_path
 
 _ORIG_RE = re.compile(r"^postgresql-13_(13\.\d+)\.orig\.tar\.bz2$")
 _GIT_ENV = {"GIT_AUTHOR_NAME": "pglab test", "GIT_AUTHOR_EMAIL": "test@pglab.invalid",
@@ -170,24 +167,10 @@ def _env(root, upstream, tarball_url=None):
 
 @pytest.fixture(scope="module")
 def area(tmp_path_factory):
-    """An empty working area for the real builds (a debug 13 is about 1 GB with its tree).
-
-    Always the same path, so that ccache serves the next run: configure writes the
-    install prefix into pg_config.h (CONFIGURE_ARGS), which every backend file
-    includes, so objects built in another folder never match (CCACHE_BASEDIR does
-    not reach inside a header).  A run that finds it in use takes a folder of its own."""
-    stable = Path(tempfile.gettempdir()) / "pglab-test-channels"
-    lock = open(f"{stable}.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        root = stable
-    except BlockingIOError:
-        root = tmp_path_factory.mktemp("work-area")
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(mode=0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-    lock.close()
+    """An empty working area for the real builds (a debug 13 is about 1 GB with its tree),
+    at the same path on every run so that ccache serves the next run (conftest.stable_path)."""
+    with stable_path("pglab-test-channels", tmp_path_factory.mktemp("work-area")) as (root, _):
+        yield root
 
 
 def _built(root, upstream, channel, identity, origin, done):
