@@ -46,11 +46,12 @@ def stamp_for(build, conf, srcdir, ext_name):
     parts["control"] = hashlib.sha256(control.read_bytes()).hexdigest() if control.is_file() else ""
     preload = str(conf.get("shared_preload_libraries", "")).strip("'\" ")
     if preload:
-        libdir = build.prefix / "lib"
+        libdir = build.pkglibdir()   # where PGXS installs them, so a reinstall restarts the server
         libs = {}
         for lib in (l.strip() for l in preload.split(",") if l.strip()):
             path = libdir / f"{lib.removeprefix('$libdir/')}.so"
-            libs[lib] = path.stat().st_mtime_ns if path.exists() else None
+            # its bytes, not its time: make install copies it on every run, changed or not
+            libs[lib] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
         parts["preloaded"] = libs
     return json.dumps(parts, sort_keys=True)
 

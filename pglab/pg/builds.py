@@ -82,6 +82,13 @@ class Build:
             raise PglabError(f"{self.pg_config} --pgxs failed: rebuild with `{self.rebuild_command()}`")
         return Path(done.stdout.strip()).parent.parent
 
+    def pkglibdir(self):
+        """Where extensions' shared libraries go (pg_config --pkglibdir: lib/postgresql here)."""
+        done = subprocess.run([str(self.pg_config), "--pkglibdir"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PglabError(f"{self.pg_config} --pkglibdir failed: rebuild with `{self.rebuild_command()}`")
+        return Path(done.stdout.strip())
+
     @property
     def pgxs_pg_regress(self):
         """The pg_regress PGXS extensions use."""

@@ -123,3 +123,21 @@ def test_pytest_verbose_output_names_the_test_that_started_last():
     assert tally.current == "tests/test_a.py::test_two" and tally.passed == ["tests/test_a.py::test_one"]
     tally.feed("FAILED\ntests/test_a.py::test_three SKIPPED (no lz4)\n")
     assert tally.failed == ["tests/test_a.py::test_two"] and tally.skipped == ["tests/test_a.py::test_three"]
+
+
+def test_the_warm_server_restarts_when_a_preloaded_library_changes_not_when_it_is_reinstalled(tmp_path):
+    import os
+    from types import SimpleNamespace
+
+    from pglab.ext.server import stamp_for
+
+    libdir = tmp_path / "lib" / "postgresql"       # where PGXS installs, as pg_config --pkglibdir says
+    libdir.mkdir(parents=True)
+    build = SimpleNamespace(meta={"built_at": "then"}, pkglibdir=lambda: libdir)
+    conf = {"shared_preload_libraries": "'lab_worker'"}
+    (libdir / "lab_worker.so").write_bytes(b"first build")
+    first = stamp_for(build, conf, tmp_path, "lab_worker")
+    os.utime(libdir / "lab_worker.so", (1, 1))      # make install copies it again, the same bytes
+    assert stamp_for(build, conf, tmp_path, "lab_worker") == first
+    (libdir / "lab_worker.so").write_bytes(b"second build")
+    assert stamp_for(build, conf, tmp_path, "lab_worker") != first
