@@ -272,15 +272,20 @@ def ci(c, pg=None, ext="all", werror=False, out=None):
             "format": "text (default), json (JSON lines, schema pglab.trace/1), perfetto or svg",
             "out": "write the output to this file instead of the terminal",
             "bt": "record the full call stack at each event",
-            "timeout": "seconds before the trace stops (default 60)"})
-def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0):
+            "timeout": "seconds before the trace stops (default 60; covers --other too)",
+            "other": "SQL a second session runs at the same time, once the traced one holds its locks "
+                     "(its waits are recorded; any target)",
+            "user_only": "locks only: hide lock events on catalogs and other databases"})
+def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0, other=None,
+          user_only=False):
     """Trace PostgreSQL internals with gdb while a session runs your SQL."""
     from pglab.trace import render, trace_build
 
     _not_a_flag(target, "trace")
     with _errors():
         render.check_format(format)
-        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout))
+        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout), other=other,
+                             user_only=user_only)
         text = render.render(result, format)
         if out:
             try:
@@ -294,6 +299,8 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
             ui.raw(text)
         if result.sql_error:
             ui.warn(f"the SQL failed: {result.sql_error}")
+        if result.other_error:
+            ui.warn(f"the other session's SQL failed: {result.other_error}")
 
 
 # ---- debugging -----------------------------------------------------------------------------

@@ -1,10 +1,22 @@
-"""Heavyweight lock acquisitions: LockAcquireExtended() (LockAcquire calls it).
+"""Heavyweight lock acquisitions: LockAcquireExtended() (LockAcquire calls it),
+and the waits and wake-ups the traced backend takes part in.
 
-One event per call, emitted at its return with the LockAcquireResult
-(LOCKACQUIRE_OK, _ALREADY_HELD, _ALREADY_CLEAR, _NOT_AVAIL), whether the
-backend had to sleep in WaitOnLock() first, the decoded LOCKTAG and the lock
-mode's name from the lock method's own lockModeNames table.  Nothing is
-called in the backend; relation OIDs are turned into names by the driver.
+"lock": one per LockAcquireExtended() call, emitted at its return with the
+LockAcquireResult (LOCKACQUIRE_OK, _ALREADY_HELD, _ALREADY_CLEAR, _NOT_AVAIL),
+whether the backend had to sleep in WaitOnLock() first, the decoded LOCKTAG and
+the lock mode's name from the lock method's own lockModeNames table.
+"lock_wait": the backend's own sleep in WaitOnLock(), emitted when it ends,
+with how long it slept and how it ended (granted, deadlock, error).
+"deadlock_check": DeadLockCheck()'s verdict, run after deadlock_timeout asleep.
+"deadlock": DeadLockReport(), the "deadlock detected" ERROR about to be raised.
+"lock_wakeup": ProcWakeup(), the backend waking a waiter of a lock it released
+(the woken backend's pid, the lock's tag and the mode granted to it).
+ProcWakeup() is the function that wakes one waiter from 13 through 18
+(ProcLockWakeup() calls it per waiter it grants).
+
+Nothing is called in the backend; relation OIDs are turned into names by the
+driver.  DeadLockCheck() runs from ProcSleep() (CheckDeadLock()) in normal
+context, not in the timeout's signal handler, so stopping there is safe.
 """
 
 
@@ -75,6 +87,21 @@ class LockTracer:
         self.ctx = ctx
         self.names = LockNames()
         self.pending = []   # acquisitions in progress (innermost last)
+        self.waiting = None     # the lock_wait in progress: its fields and start
+
+    def end_wait(self, result):
+        """Emit the sleep in progress (once), ended with `result`."""
+        wait, self.waiting = self.waiting, None
+        if wait is None:
+            return
+        start = wait.pop("start")
+        rec = wait.pop("rec")
+        self.ctx.em.emit("lock_wait", ts=start, dur=rec.get("raised_at", self.ctx.em.now()) - start,
+                         result=result, **wait)
+
+    def finish(self, alive):
+        """At trace end: a sleep still in progress is reported as unfinished."""
+        self.end_wait("unfinished")
 
 
 class AcquireReturn(common.TraceFinish):
@@ -88,7 +115,12 @@ class AcquireReturn(common.TraceFinish):
             return      # already reported
         if rec in self.tracer.pending:
             self.tracer.pending.remove(rec)
-        now = self.ctx.em.now()
+        if self.tracer.waiting is not None and self.tracer.waiting["rec"] is rec:
+            # 13-17: the deadlock ERROR leaves WaitOnLock by longjmp; its
+            # FinishBreakpoint may learn that only after this one does
+            self.tracer.end_wait("deadlock" if rec.get("deadlock") else "error")
+        # a longjmp is only noticed at the next stop: end at the ERROR's own time when known
+        now = rec.pop("raised_at", None) or self.ctx.em.now()
         start = rec.pop("start")
         self.ctx.em.emit("lock", ts=start, dur=now - start, result=result,
                          granted=result in ("LOCKACQUIRE_OK", "LOCKACQUIRE_ALREADY_HELD",
@@ -131,9 +163,102 @@ class WaitEntry(common.TraceBreakpoint):
 
     def hit(self, frame):
         if self.tracer.pending and not self.tracer.pending[-1]["waited"]:
-            self.tracer.pending[-1]["waited"] = True
-            self.ctx.em.emit("lock_wait", mode=self.tracer.pending[-1]["mode"],
-                             locktype=self.tracer.pending[-1]["locktype"])
+            rec = self.tracer.pending[-1]
+            rec["waited"] = True
+            self.tracer.end_wait("error")   # a sleep we never saw end (cannot happen twice at once)
+            fields = {k: v for k, v in rec.items() if k not in ("start", "bt", "waited", "session", "dont_wait")}
+            self.tracer.waiting = {**fields, "start": self.ctx.em.now(), "rec": rec}
+            WaitReturn(self.ctx, frame, self.tracer)
+        return False
+
+
+class WaitReturn(common.TraceFinish):
+    """WaitOnLock()'s end: returned (woken with the lock; from 18 it returns
+    PROC_WAIT_STATUS_ERROR on a deadlock and the caller raises it), or left by
+    longjmp (13-17 raise the deadlock inside it; lock_timeout, cancel)."""
+
+    def __init__(self, ctx, frame, tracer):
+        super().__init__(ctx, frame)
+        self.tracer = tracer
+
+    def _rec(self):
+        return (self.tracer.waiting or {}).get("rec") or {}
+
+    def returned(self, value):
+        status = str(value) if value is not None else ""
+        if status.endswith("_ERROR"):
+            self._rec()["deadlock"] = True
+        self.tracer.end_wait("deadlock" if self._rec().get("deadlock") else "granted")
+        return False
+
+    def unwound(self):
+        self.tracer.end_wait("deadlock" if self._rec().get("deadlock") else "error")
+
+
+class DeadlockCheckEntry(common.TraceBreakpoint):
+    """DeadLockCheck(): deadlock_timeout passed while this backend slept."""
+
+    def __init__(self, ctx, name, tracer):
+        super().__init__(ctx, name)
+        self.tracer = tracer
+
+    def hit(self, frame):
+        DeadlockCheckReturn(self.ctx, frame, self.tracer, self.ctx.em.now())
+        return False
+
+
+class DeadlockCheckReturn(common.TraceFinish):
+    def __init__(self, ctx, frame, tracer, start):
+        super().__init__(ctx, frame)
+        self.tracer, self.start = tracer, start
+
+    def returned(self, value):
+        verdict = str(value) if value is not None else None
+        wait = self.tracer.waiting or {}
+        self.ctx.em.emit("deadlock_check", ts=self.start, dur=self.ctx.em.now() - self.start, result=verdict,
+                         **{k: wait[k] for k in ("locktype", "mode") if k in wait})
+        if verdict == "DS_HARD_DEADLOCK" and wait.get("rec") is not None:
+            wait["rec"]["deadlock"] = True
+        return False
+
+
+class DeadlockReport(common.TraceBreakpoint):
+    """DeadLockReport(): this backend raises "deadlock detected" (it does not return)."""
+
+    def __init__(self, ctx, name, tracer):
+        super().__init__(ctx, name)
+        self.tracer = tracer
+
+    def hit(self, frame):
+        rec = self.tracer.pending[-1] if self.tracer.pending else {}
+        fields = {k: v for k, v in rec.items()
+                  if k not in ("start", "bt", "session", "dont_wait", "waited", "deadlock")}
+        self.ctx.em.emit("deadlock", **fields)
+        if rec:
+            rec["deadlock"], rec["raised_at"] = True, self.ctx.em.now()
+        return False
+
+
+class WakeupEntry(common.TraceBreakpoint):
+    """ProcWakeup(proc, status): this backend grants a waiter its lock and wakes it
+    (when it releases a lock, or a waiter ahead in the queue gives up)."""
+
+    def __init__(self, ctx, name, tracer):
+        super().__init__(ctx, name)
+        self.tracer = tracer
+
+    def dedupe_key(self, frame):
+        return int(frame.read_var("proc"))
+
+    def hit(self, frame):
+        proc = frame.read_var("proc").dereference()
+        lock = proc["waitLock"]
+        if int(lock) == 0:
+            return False        # not asleep on a lock: ProcWakeup returns at once
+        rec = decode_tag(lock.dereference()["tag"], self.tracer.names)
+        mode = int(proc["waitLockMode"])
+        self.ctx.em.emit("lock_wakeup", woken_pid=int(proc["pid"]), mode=self.tracer.names.mode(rec["method"], mode),
+                         mode_num=mode, **rec)
         return False
 
 
@@ -143,6 +268,9 @@ def install(ctx):
     if common.function_breakpoint(ctx, AcquireEntry, "LockAcquireExtended", tracer) is None:
         raise common.NoDebugInfo("LockAcquireExtended has no debug info in this build")
     installed = ["LockAcquireExtended"]
-    if common.function_breakpoint(ctx, WaitEntry, "WaitOnLock", tracer) is not None:
-        installed.append("WaitOnLock")
+    for cls, name in ((WaitEntry, "WaitOnLock"), (DeadlockCheckEntry, "DeadLockCheck"),
+                      (DeadlockReport, "DeadLockReport"), (WakeupEntry, "ProcWakeup")):
+        if common.function_breakpoint(ctx, cls, name, tracer) is not None:
+            installed.append(name)
+    ctx.finishers.append(tracer.finish)
     return installed

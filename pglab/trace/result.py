@@ -24,6 +24,12 @@ class TraceResult:
     backend_alive: the backend process exists after the trace.
     warnings: the gdb side's warnings and errors, then the driver's own.
     hints: why the target may not have been hit, when it was not.
+    sql_start_ns: when the SQL was sent, on the events' clock (CLOCK_MONOTONIC ns).
+    database: the OID of the traced session's database (None if it could not be read).
+    other_*: the second session of `--other` (run_trace(other_sql=...)): its SQL,
+        backend pid, error and SQLSTATE, wall time; its events are in `events`
+        ("other_start", "session_wait", "other_end", written by the driver).
+    hidden: how many events `--user-only` removed (None: no filter applied).
     """
     target: str
     sql: str
@@ -43,6 +49,14 @@ class TraceResult:
     duration_s: float = 0.0
     warnings: list = field(default_factory=list)
     hints: list = field(default_factory=list)
+    sql_start_ns: int | None = None
+    database: int | None = None
+    other_sql: str | None = None
+    other_pid: int | None = None
+    other_error: str | None = None
+    other_sqlstate: str | None = None
+    other_duration_s: float | None = None
+    hidden: int | None = None
 
     def of(self, *kinds):
         """Events of the given "event" types."""

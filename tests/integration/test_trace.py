@@ -27,7 +27,7 @@ from pglab.pg.builds import find_build
 from pglab.trace import SCHEMA, driver, render
 from pglab.trace.render import plan as plan_render
 from pglab_tracing import targets
-from tests.conftest import built_ids
+from tests.conftest import built_ids, invoke
 from tests.fixtures.traces.explain import explain_lines
 
 
@@ -265,12 +265,226 @@ def test_lock_wait_is_reported(server, table):
     with server.connect() as holder:
         holder.execute("BEGIN")
         holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
-        r = server.trace(target="locks", sql=f"SET lock_timeout = '1s'; SELECT * FROM {table}")
+        r = server.trace(target="locks", sql=f"SET lock_timeout = '1s'; SET deadlock_timeout = '5s'; "
+                                             f"SELECT * FROM {table}")
         holder.execute("ROLLBACK")
     assert r.sql_error == "canceling statement due to lock timeout" and r.sqlstate == "55P03"
     waited = [e for e in r.of("lock") if e["waited"]]
     assert [(e["mode"], e["result"], e["relname"]) for e in waited] == [("AccessShareLock", "ERROR", table)]
+    # its sleep: lock_timeout's ERROR ended it, a second at least after it began, before any deadlock check
+    [sleep] = r.of("lock_wait")
+    assert (sleep["mode"], sleep["relname"], sleep["result"]) == ("AccessShareLock", table, "error")
+    assert sleep["dur"] >= 1e9 and r.of("deadlock_check") == r.of("deadlock") == []
     assert_gone(r.pid)
+
+
+# ------------------------------------------------------------------ a second session (--other)
+
+@pytest.fixture
+def counters(server, table):
+    """The test's table with two rows to update: (1, 0) and (2, 0) in (id, v)."""
+    with server.connect() as c:
+        c.execute(f"ALTER TABLE {table} ADD COLUMN v int")
+        c.execute(f"INSERT INTO {table} (id, v) VALUES (1, 0), (2, 0)")
+        assert c.execute("SHOW deadlock_timeout").fetchone()[0] == "1s"    # what the deadlock tests time by
+    return table
+
+
+def test_other_session_waits_for_the_traced_transaction(server, counters):
+    t = counters
+    r = server.trace(target="locks", sql=f"UPDATE {t} SET v=v+1 WHERE id=1; SELECT pg_sleep(1)",
+                     other_sql=f"UPDATE {t} SET v=v+1 WHERE id=1")
+    assert (r.sql_error, r.other_error, r.end_reason, r.warnings) == (None, None, "stopped", [])
+    [xid] = [e["transactionid"] for e in r.of("lock") if e["locktype"] == "transactionid"]
+    # the other session waited on the traced transaction's id (its row lock is the tuple's xmax), nothing else
+    [wait] = r.of("session_wait")
+    assert (wait["pid"], wait["session"], wait["locktype"], wait["mode"], wait["transactionid"],
+            wait["blocked_by"], wait["ended"]) == (r.other_pid, "other", "transactionid", "ShareLock", xid,
+                                                   [r.pid], True)
+    # the traced backend woke it when its commit released that lock
+    [wakeup] = r.of("lock_wakeup")
+    assert (wakeup["woken_pid"], wakeup["locktype"], wakeup["mode"], wakeup["transactionid"]) == \
+        (r.other_pid, "transactionid", "ShareLock", xid)
+    [start], [end] = r.of("other_start"), r.of("other_end")
+    # one clock: the driver's events and the gdb side's interleave as they happened
+    [table_lock] = [e for e in r.of("lock") if e.get("relname") == t and e["result"] == "LOCKACQUIRE_OK"]
+    assert table_lock["ts"] < start["ts"] <= wait["ts"] < wakeup["ts"] < end["ts"]
+    # the other waited out the rest of the traced session's sleep, which began after the table lock
+    assert end["duration_s"] == r.other_duration_s >= 1.0 - (start["ts"] - table_lock["ts"]) / 1e9
+    assert r.sql_duration_s >= 1.0
+    assert_gone(r.pid)
+    assert_gone(r.other_pid)
+
+
+def test_deadlock_the_other_session_detects(server, counters):
+    """Each backend arms its own deadlock_timeout (1 s) when it starts to sleep on a lock, and the
+    first whose timer fires runs DeadLockCheck, finds the cycle and aborts itself: so the session
+    that started waiting first detects the deadlock.  Here the other waits for row 1 at once; the
+    traced one waits for row 2 only after its 0.5 s sleep, and is granted it when the other aborts,
+    half a second before its own timer would have fired."""
+    t = counters
+    r = server.trace(target="locks",
+                     sql=f"UPDATE {t} SET v=v+1 WHERE id=1; SELECT pg_sleep(0.5); UPDATE {t} SET v=v+1 WHERE id=2",
+                     other_sql=f"UPDATE {t} SET v=v+1 WHERE id=2; UPDATE {t} SET v=v+1 WHERE id=1")
+    assert (r.other_sqlstate, r.other_error) == ("40P01", "deadlock detected")
+    assert (r.sqlstate, r.sql_error, r.end_reason) == (None, None, "stopped")
+    [sleep] = r.of("lock_wait")
+    assert (sleep["locktype"], sleep["mode"], sleep["result"]) == ("transactionid", "ShareLock", "granted")
+    assert sleep["dur"] < 1e9                       # woken before its own deadlock_timeout
+    assert r.of("deadlock_check") == r.of("deadlock") == [] and r.of("lock_wakeup") == []
+    assert [(w["session"], w["blocked_by"]) for w in r.of("session_wait")] == \
+        [("other", [r.pid]), ("traced", [r.other_pid])]
+    text = render.render(r, "text")
+    assert "\nother session's SQL error: deadlock detected (40P01)\n" in text
+    assert re.search(rf"other \({r.other_pid}\) +ends after \d+\.\d ms: ERROR deadlock detected \(40P01\)$",
+                     text, re.M)
+    assert_gone(r.other_pid)
+
+
+def test_deadlock_the_traced_backend_detects(server, counters):
+    """The same cycle with the other session waiting last (after a 1 s sleep of its own): the traced
+    backend's timer fires first, its DeadLockCheck finds the cycle, and it raises the ERROR; its
+    abort releases its transaction's lock, which wakes the other session."""
+    t = counters
+    r = server.trace(target="locks",
+                     sql=f"UPDATE {t} SET v=v+1 WHERE id=1; SELECT pg_sleep(0.5); UPDATE {t} SET v=v+1 WHERE id=2",
+                     other_sql=f"UPDATE {t} SET v=v+1 WHERE id=2; SELECT pg_sleep(1); UPDATE {t} SET v=v+1 WHERE id=1")
+    assert (r.sqlstate, r.sql_error) == ("40P01", "deadlock detected")
+    assert (r.other_sqlstate, r.other_error) == (None, None)
+    assert [e["result"] for e in r.of("deadlock_check")] == ["DS_HARD_DEADLOCK"]
+    [sleep], [report] = r.of("lock_wait"), r.of("deadlock")
+    assert (sleep["result"], report["locktype"], report["mode"], report["transactionid"]) == \
+        ("deadlock", "transactionid", "ShareLock", sleep["transactionid"])
+    assert 1e9 <= sleep["dur"] < 2e9                # deadlock_timeout, then the check
+    [failed] = [e for e in r.of("lock") if e["result"] == "ERROR"]
+    assert (failed["deadlock"], failed["transactionid"]) == (True, sleep["transactionid"])
+    [xid] = [e["transactionid"] for e in r.of("lock") if e["locktype"] == "transactionid"
+             and e["mode"] == "ExclusiveLock"]
+    assert [(w["woken_pid"], w["transactionid"]) for w in r.of("lock_wakeup")] == [(r.other_pid, xid)]
+    text = render.render(r, "text")
+    assert re.search(rf"^transactionid +transactionid={sleep['transactionid']} +ShareLock +"
+                     r"ERROR \(deadlock detected\) +waited$", text, re.M)
+    assert re.search(rf"traced \({r.pid}\) +deadlock detected: raises ERROR waiting for ShareLock on "
+                     rf"transaction {sleep['transactionid']}$", text, re.M)
+    assert_gone(r.other_pid)
+
+
+def test_user_only_keeps_your_tables_and_transactions(server, counters):
+    t = counters
+    r = server.trace(target="locks", sql=f"UPDATE {t} SET v=v+1 WHERE id=1", user_only=True)
+    assert r.sql_error is None
+    kept = r.of("lock")
+    assert not [e for e in kept if e.get("relation", driver.FIRST_NORMAL_OID) < driver.FIRST_NORMAL_OID]
+    assert {(e["locktype"], e.get("relname"), e["mode"]) for e in kept} >= {
+        ("relation", t, "RowExclusiveLock"), ("relation", f"{t}_pkey", "RowExclusiveLock"),
+        ("transactionid", None, "ExclusiveLock")}
+    # what was hidden is every other lock event the gdb side wrote, all of them on initdb's objects
+    assert r.hidden == r.of("trace_end")[0]["counts"]["lock"] - len(kept) > 0
+    assert render.render(r, "text").splitlines()[1] == f"{r.hidden} catalog lock events hidden (--user-only)"
+
+
+def test_other_session_beside_another_target_and_failing_at_once(one_server):
+    with one_server.connect() as c:
+        c.execute("DROP TABLE IF EXISTS other_fails")
+        c.execute("CREATE TABLE other_fails (id int)")
+    r = one_server.trace(target="heap_insert", sql="INSERT INTO other_fails VALUES (1); SELECT pg_sleep(0.3)",
+                         other_sql="SELECT 1/0")
+    assert (r.sql_error, r.end_reason, len(r.of("heap_insert"))) == (None, "stopped", 1)
+    assert (r.other_error, r.other_sqlstate) == ("division by zero", "22012")
+    assert [e["after_traced"] for e in r.of("other_start")] == [False]
+    text = render.render(r, "text").splitlines()
+    assert text[2] == "other session's SQL error: division by zero (22012)"
+    # a traced statement that takes no table lock: the other session runs after it, and the result says so
+    r2 = one_server.trace(target="locks", sql="SELECT 1", other_sql="SELECT 2")
+    assert r2.warnings == ["the traced SQL ended before it held its locks (a table lock, while waiting or for "
+                           "0.2 s): the other session ran after it"]
+    [start], [end] = r2.of("other_start"), r2.of("other_end")
+    assert start["after_traced"] is True and end["error"] is None
+    assert start["ts"] >= r2.sql_start_ns + r2.sql_duration_s * 1e9
+    assert_gone(r2.other_pid)
+
+
+def test_timeout_cancels_the_other_session_too(one_server):
+    with one_server.connect() as c:
+        c.execute("DROP TABLE IF EXISTS other_timeout")
+        c.execute("CREATE TABLE other_timeout (id int PRIMARY KEY, v int)")
+        c.execute("INSERT INTO other_timeout VALUES (1, 0)")
+    start = time.monotonic()
+    r = one_server.trace(target="locks", sql="UPDATE other_timeout SET v=v+1 WHERE id=1; SELECT pg_sleep(30)",
+                         other_sql="UPDATE other_timeout SET v=v+1 WHERE id=1", timeout=2)
+    assert time.monotonic() - start < 20
+    assert (r.end_reason, r.sqlstate, r.other_sqlstate) == ("timeout", "57014", "57014")
+    assert r.warnings == [f"the other session ({r.other_pid}) had not finished: its statement was cancelled"]
+    assert_gone(r.pid)
+    assert_gone(r.other_pid)
+
+
+def test_keyboard_interrupt_ends_the_other_session(one_server):
+    other = "SELECT pg_sleep(30) AS other_session_of_the_interrupt_test"
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            one_server.trace(target="locks", sql="SELECT 1", other_sql=other)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    with one_server.connect() as c:
+        deadline = time.monotonic() + 10
+        while c.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s", [other]).fetchone()[0] and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert c.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s", [other]).fetchone()[0] == 0
+
+
+def test_invoke_trace_other_and_user_only(tmp_path, default_build):
+    """The command a learner types, on a main cluster of the test's own working area."""
+    root = tmp_path / "area"
+    cl = Cluster.named(Settings.load(root=root), default_build, "main")
+    env = {"INVOKE_PGLAB_ROOT": str(root)}
+    try:
+        cl.start()
+        with psycopg.connect(cl.conninfo(), autocommit=True) as c:
+            c.execute("CREATE TABLE t (id int PRIMARY KEY, v int)")
+            c.execute("INSERT INTO t VALUES (1, 0)")
+        done = invoke("trace", "locks", "--sql", "UPDATE t SET v=v+1 WHERE id=1; SELECT pg_sleep(1)",
+                      "--other", "UPDATE t SET v=v+1 WHERE id=1", "--user-only", env=env)
+    finally:
+        cl.stop()
+    assert (done.returncode, done.stderr) == (0, "")
+    lines = done.stdout.splitlines()
+    head = re.fullmatch(r"trace locks on backend (\d+) \(server \d+\): (\d+) events, end=stopped", lines[0])
+    traced = head.group(1)
+    assert re.fullmatch(r"\d+ catalog lock events hidden \(--user-only\)", lines[1])
+    other = re.fullmatch(r"other session on backend (\d+): UPDATE t SET v=v\+1 WHERE id=1", lines[2]).group(1)
+    timeline = lines[lines.index(f"timeline (ms after the traced SQL started; traced = backend {traced}, "
+                                 f"other = backend {other}):") + 1:]
+    steps = [re.sub(r"^ +\d+\.\d  ", "", re.sub(r"\d+\.\d ms", "N ms", line)) for line in timeline]
+    width = max(len(f"traced ({traced})"), len(f"other ({other})"))
+    tr, ot = f"traced ({traced})".ljust(width) + "  ", f"other ({other})".ljust(width) + "  "
+    xid = re.search(r"locks transaction (\d+) in ExclusiveLock", "\n".join(steps)).group(1)
+    assert [s.removeprefix(tr) for s in steps if s.startswith(tr)] == [
+        "locks relation t in RowExclusiveLock",
+        "locks relation t_pkey in RowExclusiveLock",
+        f"locks transaction {xid} in ExclusiveLock",
+        "locks relation t_pkey in AccessShareLock",
+        f"releases transaction {xid}: wakes other ({other}), granted ShareLock",
+        "SQL ends after N ms: ok",
+    ]
+    mine = [s.removeprefix(ot) for s in steps if s.startswith(ot)]
+    assert (len(mine), mine[0], mine[2]) == (3, "starts: UPDATE t SET v=v+1 WHERE id=1", "ends after N ms: ok")
+    assert re.fullmatch(rf"waits for ShareLock on transaction {xid}, blocked by traced \({traced}\) "
+                        r"\(seen for ~\d+ ms\)", mine[1])
+    # the other starts once the traced session sleeps, holding its locks; the release comes after the wait began
+    assert steps.index(f"{tr}locks relation t_pkey in AccessShareLock") < steps.index(ot + mine[0])
+    assert steps.index(ot + mine[1]) < steps.index(f"{tr}releases transaction {xid}: wakes other ({other}), "
+                                                   "granted ShareLock")
+    refused = invoke("trace", "wal", "--user-only", env=env)
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1, "", "error: --user-only hides lock events on catalogs: it applies to the locks target, not wal "
+               "(invoke trace locks --user-only --sql ...)\n")
 
 
 # ------------------------------------------------------------------ memory, hooks, any function

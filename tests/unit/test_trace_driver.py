@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pglab.errors import GdbNotFound, NoDebugInfo, PtraceNotPermitted, TraceSetupError
+from pglab.errors import GdbNotFound, NoDebugInfo, PtraceNotPermitted, TraceError, TraceSetupError
 from pglab.trace import TraceResult, driver
 
 
@@ -64,3 +64,61 @@ def test_how_gdb_ended(reason, events, expected, notes):
     got = []
     driver._check_gdb_ended(r, got)
     assert (r.end_reason, got) == (expected, notes)
+
+
+# ------------------------------------------------------------------ --user-only
+
+def lock_events():
+    """A trace's events in database 5: catalogs, a shared catalog, the user's table and index, a tuple of
+    it, the transaction, another database's table, and what is not a lock."""
+    return [
+        {"event": "trace_start"},
+        {"event": "lock", "locktype": "relation", "database": 5, "relation": 1259, "mode": "AccessShareLock"},
+        {"event": "lock", "locktype": "relation", "database": 0, "relation": 1262, "mode": "AccessShareLock"},
+        {"event": "lock", "locktype": "relation", "database": 5, "relation": 16385, "mode": "RowExclusiveLock"},
+        {"event": "lock", "locktype": "relation", "database": 5, "relation": 16388, "mode": "RowExclusiveLock"},
+        {"event": "lock", "locktype": "tuple", "database": 5, "relation": 16385, "page": 0, "tuple": 1,
+         "mode": "ExclusiveLock"},
+        {"event": "lock", "locktype": "transactionid", "transactionid": 727, "mode": "ExclusiveLock"},
+        {"event": "lock", "locktype": "virtualxid", "virtualxid_proc": 3, "virtualxid_lxid": 9,
+         "mode": "ExclusiveLock"},
+        {"event": "lock", "locktype": "relation", "database": 6, "relation": 16385, "mode": "AccessShareLock"},
+        {"event": "lock", "locktype": "object", "database": 5, "classid": 2615, "objid": 2200, "objsubid": 0,
+         "mode": "AccessShareLock"},
+        {"event": "lock_wakeup", "locktype": "relation", "database": 5, "relation": 2619, "woken_pid": 9},
+        {"event": "session_wait", "locktype": "relation", "database": 5, "relation": 1259, "pid": 9},
+        {"event": "session_wait", "locktype": "transactionid", "transactionid": 727, "pid": 9},
+        {"event": "warning", "message": "x", "relation": 1},
+        {"event": "trace_end"},
+    ]
+
+
+def test_user_only_hides_catalogs_and_other_databases_and_keeps_the_rest():
+    r = TraceResult(target="locks", sql="", pid=1, server_version=150018, events=lock_events(), database=5)
+    assert r.hidden is None                     # no filter applied yet
+    driver.keep_user_objects(r)
+    assert [(e["event"], e.get("locktype"), e.get("relation")) for e in r.events] == [
+        ("trace_start", None, None),
+        ("lock", "relation", 16385), ("lock", "relation", 16388), ("lock", "tuple", 16385),
+        ("lock", "transactionid", None), ("lock", "virtualxid", None), ("lock", "object", None),
+        ("session_wait", "transactionid", None),
+        ("warning", None, 1),                   # not a lock event: never hidden
+        ("trace_end", None, None),
+    ]
+    assert r.hidden == 5
+
+
+def test_user_only_without_the_database_still_hides_catalogs():
+    r = TraceResult(target="locks", sql="", pid=1, server_version=150018, events=lock_events())
+    driver.keep_user_objects(r)
+    assert [e["database"] for e in r.events if e["event"] == "lock" and "database" in e] == [5, 5, 5, 6, 5]
+    assert r.hidden == 4
+
+
+def test_user_only_is_for_the_locks_target():
+    driver.check_user_only("locks", True)
+    driver.check_user_only("wal", False)
+    with pytest.raises(TraceError) as info:
+        driver.check_user_only("wal", True)
+    assert str(info.value) == ("--user-only hides lock events on catalogs: it applies to the locks target, "
+                               "not wal (invoke trace locks --user-only --sql ...)")

@@ -173,3 +173,131 @@ def test_hint_for_a_gdb_that_cannot_call_into_the_backend():
         "deferred work failed: Couldn't write extended state status: Bad address."])
     [hint] = hints_for(result)
     assert hint.startswith("gdb 18.1 cannot call functions in the backend on this CPU")
+
+
+# ------------------------------------------------------------------ two sessions (--other): the timeline
+
+MS = 1_000_000      # ns
+T0 = 25_081_000_000_000     # the traced SQL's start on CLOCK_MONOTONIC, as the driver records it
+
+
+def lock(ms, mode, result="LOCKACQUIRE_OK", waited=False, dur=0.1, **tag):
+    return {"event": "lock", "ts": T0 + int(ms * MS), "dur": int(dur * MS), "pid": 101, "mode": mode,
+            "result": result, "waited": waited, "granted": result != "ERROR", **tag}
+
+
+def rel(oid, name):
+    return {"locktype": "relation", "database": 5, "relation": oid, "relname": name}
+
+
+XID = {"locktype": "transactionid", "transactionid": 727}
+
+
+def two_sessions(events, **kw):
+    """A locks trace of backend 101 beside the other session 202, with the events given."""
+    fields = dict(target="locks", sql="UPDATE t SET v=v+1 WHERE id=1; SELECT pg_sleep(1)", pid=101,
+                  server_version=150018, end_reason="stopped", sql_start_ns=T0, sql_duration_s=1.1019,
+                  other_sql="UPDATE t SET v=v+1 WHERE id=1", other_pid=202, other_duration_s=1.0066)
+    fields.update(kw)
+    return TraceResult(events=events, **fields)
+
+
+def driver_event(kind, ms, **fields):
+    return {"event": kind, "ts": T0 + int(ms * MS), "origin": "driver", **fields}
+
+
+def test_the_timeline_of_a_wait_names_both_sessions_the_wait_and_the_wakeup():
+    events = [
+        lock(40.0, "AccessShareLock", **rel(1259, "pg_class")),                # a catalog: table only
+        lock(50.4, "RowExclusiveLock", **rel(16385, "t")),
+        lock(51.0, "RowExclusiveLock", result="LOCKACQUIRE_ALREADY_CLEAR", **rel(16385, "t")),
+        lock(86.4, "ExclusiveLock", **XID),
+        {"event": "lock_wakeup", "ts": T0 + 1101 * MS, "pid": 101, "woken_pid": 202, "mode": "ShareLock", **XID},
+        driver_event("other_start", 96.0, pid=202, session="other", sql="UPDATE t SET v=v+1 WHERE id=1",
+                     after_traced=False),
+        driver_event("session_wait", 96.1, pid=202, session="other", mode="ShareLock", blocked_by=[101],
+                     dur=1006 * MS + 633_000, ended=True, **XID),
+        driver_event("other_end", 1102.6, pid=202, session="other", duration_s=1.0066, error=None, sqlstate=None),
+    ]
+    assert render.render(two_sessions(events, hidden=104), "text").splitlines() == [
+        "trace locks on backend 101 (server 150018): 8 events, end=stopped",
+        "104 catalog lock events hidden (--user-only)",
+        "other session on backend 202: UPDATE t SET v=v+1 WHERE id=1",
+        "locktype       object             mode              result",
+        "-------------  -----------------  ----------------  -------------------------  ",
+        "relation       pg_class           AccessShareLock   LOCKACQUIRE_OK",
+        "relation       t                  RowExclusiveLock  LOCKACQUIRE_OK",
+        "relation       t                  RowExclusiveLock  LOCKACQUIRE_ALREADY_CLEAR",
+        "transactionid  transactionid=727  ExclusiveLock     LOCKACQUIRE_OK",
+        "timeline (ms after the traced SQL started; traced = backend 101, other = backend 202):",
+        "     50.4  traced (101)  locks relation t in RowExclusiveLock",
+        "     86.4  traced (101)  locks transaction 727 in ExclusiveLock",
+        "     96.0  other (202)   starts: UPDATE t SET v=v+1 WHERE id=1",
+        "     96.1  other (202)   waits for ShareLock on transaction 727, blocked by traced (101) (seen for ~1007 ms)",
+        "   1101.0  traced (101)  releases transaction 727: wakes other (202), granted ShareLock",
+        "   1101.9  traced (101)  SQL ends after 1101.9 ms: ok",
+        "   1102.6  other (202)   ends after 1006.6 ms: ok",
+    ]
+
+
+def test_a_deadlock_the_traced_backend_detects_says_so_where_it_happened():
+    events = [
+        lock(55.3, "RowExclusiveLock", **rel(16385, "t")),
+        lock(129.6, "ExclusiveLock", **XID),
+        lock(684.7, "ShareLock", result="ERROR", waited=True, dur=1002.0, deadlock=True,
+             locktype="transactionid", transactionid=728),
+        {"event": "lock_wait", "ts": T0 + int(684.9 * MS), "dur": 1001 * MS, "pid": 101, "result": "deadlock",
+         "mode": "ShareLock", "locktype": "transactionid", "transactionid": 728},
+        {"event": "deadlock_check", "ts": T0 + int(1685.9 * MS), "dur": MS // 10, "pid": 101,
+         "result": "DS_HARD_DEADLOCK", "mode": "ShareLock", "locktype": "transactionid"},
+        {"event": "deadlock", "ts": T0 + int(1686.5 * MS), "pid": 101, "mode": "ShareLock",
+         "locktype": "transactionid", "transactionid": 728},
+        {"event": "lock_wakeup", "ts": T0 + 1689 * MS, "pid": 101, "woken_pid": 202, "mode": "ShareLock", **XID},
+        driver_event("other_start", 134.5, pid=202, session="other", sql="UPDATE t SET v=v+1 WHERE id=2",
+                     after_traced=False),
+        driver_event("session_wait", 700.0, pid=101, session="traced", mode="ShareLock", blocked_by=[202],
+                     dur=1000 * MS, ended=True, locktype="transactionid", transactionid=728),
+        driver_event("other_end", 1689.9, pid=202, session="other", duration_s=1.5554, error=None, sqlstate=None),
+    ]
+    result = two_sessions(events, sql_error="deadlock detected", sqlstate="40P01", sql_duration_s=1.6894)
+    text = render.render(result, "text").splitlines()
+    assert text[1] == "SQL error: deadlock detected"
+    assert "transactionid  transactionid=728  ShareLock         ERROR (deadlock detected)  waited" in text
+    assert text[text.index("timeline (ms after the traced SQL started; traced = backend 101, other = backend 202):")
+                + 1:] == [
+        "     55.3  traced (101)  locks relation t in RowExclusiveLock",
+        "    129.6  traced (101)  locks transaction 727 in ExclusiveLock",
+        "    134.5  other (202)   starts: UPDATE t SET v=v+1 WHERE id=2",
+        "    684.9  traced (101)  sleeps waiting for ShareLock on transaction 728, blocked by other (202): "
+        "1001.000 ms, deadlock detected",
+        "   1685.9  traced (101)  checks for a deadlock after deadlock_timeout: deadlock",
+        "   1686.5  traced (101)  deadlock detected: raises ERROR waiting for ShareLock on transaction 728",
+        "   1686.7  traced (101)  does not get ShareLock on transaction 728: deadlock detected",
+        "   1689.0  traced (101)  releases transaction 727: wakes other (202), granted ShareLock",
+        "   1689.4  traced (101)  SQL ends after 1689.4 ms: ERROR deadlock detected (40P01)",
+        "   1689.9  other (202)   ends after 1555.4 ms: ok",
+    ]
+
+
+def test_an_other_session_that_failed_at_once_is_one_line():
+    events = [driver_event("other_start", 20.0, pid=202, session="other", sql="SELECT 1/0", after_traced=False),
+              driver_event("other_end", 21.0, pid=202, session="other", duration_s=0.001,
+                           error="division by zero", sqlstate="22012")]
+    result = two_sessions(events, other_sql="SELECT 1/0", other_error="division by zero", other_sqlstate="22012")
+    text = render.render(result, "text").splitlines()
+    assert text[1:3] == ["other session on backend 202: SELECT 1/0",
+                         "other session's SQL error: division by zero (22012)"]
+    assert text[-3:] == ["     20.0  other (202)   starts: SELECT 1/0",
+                         "     21.0  other (202)   ends after 1.0 ms: ERROR division by zero (22012)",
+                         "   1101.9  traced (101)  SQL ends after 1101.9 ms: ok"]
+
+
+def test_perfetto_puts_the_other_sessions_wait_on_its_own_track():
+    events = [lock(50.4, "RowExclusiveLock", **rel(16385, "t")),
+              driver_event("session_wait", 96.1, pid=202, session="other", mode="ShareLock", blocked_by=[101],
+                           dur=1000 * MS, ended=True, **XID)]
+    out = render.render_perfetto(two_sessions(events))
+    assert [(e["name"], e["ph"], e["pid"]) for e in out["traceEvents"]] == [
+        ("process_name", "M", 101), ("process_name", "M", 202),
+        ("RowExclusiveLock relation", "X", 101), ("waits: ShareLock transactionid", "X", 202)]
+    assert out["traceEvents"][3]["dur"] == 1000 * 1000.0       # µs

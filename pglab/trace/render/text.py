@@ -1,7 +1,11 @@
 """The text rendering: aligned columns or trees, per target, then the
-warnings and hints (`invoke trace --format text`, the default)."""
+warnings and hints (`invoke trace --format text`, the default).  A trace with
+waits, wake-ups or a second session (--other) also gets a timeline: which
+session did what, who waited for whom, the release and the durations."""
 
 from .plan import ms, plan_lines, query_summary
+
+FIRST_NORMAL_OID = 16384    # FirstNormalObjectId: the timeline leaves initdb's own relations out
 
 
 def _columns(rows, headers):
@@ -56,8 +60,117 @@ def _locks(result):
             f"{k}={e[k]}" for k in ("database", "relation", "page", "tuple", "transactionid",
                                     "virtualxid_proc", "virtualxid_lxid", "classid", "objid",
                                     "key1", "key2") if k in e)
-        rows.append((e["locktype"], what, e["mode"], e["result"], "waited" if e["waited"] else ""))
+        result = f"{e['result']} (deadlock detected)" if e.get("deadlock") else e["result"]
+        rows.append((e["locktype"], what, e["mode"], result, "waited" if e["waited"] else ""))
     return _columns(rows, ["locktype", "object", "mode", "result", ""]) if rows else []
+
+
+# ------------------------------------------------------------------ the timeline of waits
+
+TIMELINE_EVENTS = ("other_start", "other_end", "session_wait", "lock_wait", "lock_wakeup", "deadlock_check",
+                   "deadlock")
+
+
+def lock_object(e):
+    """What a lock event is on, as a learner reads it: relation t, transaction 745, tuple (0,1) of t."""
+    rel = e.get("relname") or (f"relation {e['relation']}" if "relation" in e else None)
+    kind = e.get("locktype")
+    if kind == "relation":
+        return f"relation {e['relname']}" if e.get("relname") else rel
+    if kind == "transactionid":
+        return f"transaction {e['transactionid']}"
+    if kind == "tuple":
+        return f"tuple ({e.get('page')},{e.get('tuple')}) of {e.get('relname') or rel}"
+    if kind == "page":
+        return f"page {e.get('page')} of {e.get('relname') or rel}"
+    if kind == "virtualxid":
+        vxid = e.get("virtualxid") or f"{e.get('virtualxid_proc')}/{e.get('virtualxid_lxid')}"
+        return f"virtual transaction {vxid}"
+    if kind in ("extend", "relation_extend"):
+        return f"extension of {e.get('relname') or rel}"
+    fields = ", ".join(f"{k}={e[k]}" for k in ("database", "classid", "objid", "key1", "key2") if k in e)
+    return f"{kind} {fields}".strip()
+
+
+def _user_object(e):
+    return "relation" not in e or e["relation"] >= FIRST_NORMAL_OID
+
+
+def _same_lock(a, b):
+    return all(a.get(k) == b.get(k) for k in ("locktype", "mode", "relation", "transactionid", "page", "tuple"))
+
+
+def _timeline(result):
+    """(ns, who, text) lines: what the traced backend did with locks of your
+    objects, its waits and wake-ups (gdb side), and what the driver saw of
+    both sessions (--other)."""
+    if not result.of(*TIMELINE_EVENTS):
+        return []
+    other = result.other_pid
+    names = {result.pid: "traced", other: "other"}
+
+    def who(pid):
+        return f"{names[pid]} ({pid})" if pid in names else f"backend {pid}"
+
+    traced_waits = [w for w in result.of("session_wait") if w.get("session") == "traced"]
+    items = []
+    for e in result.events:
+        kind = e.get("event")
+        if kind == "lock" and _user_object(e):
+            end = e["ts"] + e.get("dur", 0)
+            if e["result"] == "ERROR":
+                why = "deadlock detected" if e.get("deadlock") else "an ERROR (lock_timeout, cancel...)"
+                items.append((end, result.pid, f"does not get {e['mode']} on {lock_object(e)}: {why}"))
+            elif e["waited"]:
+                items.append((end, result.pid, f"gets {e['mode']} on {lock_object(e)} after waiting"))
+            elif e["result"] == "LOCKACQUIRE_OK":
+                items.append((e["ts"], result.pid, f"locks {lock_object(e)} in {e['mode']}"))
+        elif kind == "lock_wait":
+            blockers = [b for w in traced_waits if _same_lock(w, e) for b in w.get("blocked_by", [])]
+            by = f", blocked by {', '.join(who(b) for b in dict.fromkeys(blockers))}" if blockers else ""
+            outcome = {"granted": "granted", "deadlock": "deadlock detected", "error": "ended by an ERROR",
+                       "unfinished": "still asleep when the trace ended"}.get(e.get("result"), e.get("result"))
+            items.append((e["ts"], result.pid, f"sleeps waiting for {e['mode']} on {lock_object(e)}{by}: "
+                                               f"{ms(e['dur'])}, {outcome}"))
+        elif kind == "deadlock_check":
+            verdict = {"DS_NO_DEADLOCK": "no deadlock", "DS_SOFT_DEADLOCK": "a soft deadlock, queue rearranged",
+                       "DS_HARD_DEADLOCK": "deadlock", "DS_BLOCKED_BY_AUTOVACUUM": "blocked by autovacuum"}
+            items.append((e["ts"], result.pid, f"checks for a deadlock after deadlock_timeout: "
+                                               f"{verdict.get(e.get('result'), e.get('result'))}"))
+        elif kind == "deadlock":
+            items.append((e["ts"], result.pid, f"deadlock detected: raises ERROR waiting for {e.get('mode')} on "
+                                               f"{lock_object(e)}"))
+        elif kind == "lock_wakeup":
+            items.append((e["ts"], result.pid, f"releases {lock_object(e)}: wakes {who(e['woken_pid'])}, "
+                                               f"granted {e['mode']}"))
+        elif kind == "other_start":
+            after = " (after the traced SQL ended)" if e.get("after_traced") else ""
+            items.append((e["ts"], e["pid"], f"starts{after}: {e['sql']}"))
+        elif kind == "session_wait" and e.get("session") == "other":
+            by = ", ".join(who(b) for b in e.get("blocked_by", [])) or "nobody listed"
+            seen = f"seen for ~{e['dur'] / 1e6:.0f} ms" if e.get("ended") else "still waiting at the end"
+            items.append((e["ts"], e["pid"], f"waits for {e['mode']} on {lock_object(e)}, blocked by {by} "
+                                             f"({seen})"))
+        elif kind == "other_end":
+            items.append((e["ts"], e["pid"], f"ends after {e['duration_s'] * 1000:.1f} ms: "
+                                             + _outcome(e.get("error"), e.get("sqlstate"))))
+    if result.sql_start_ns is not None and result.sql_duration_s is not None:
+        items.append((result.sql_start_ns + int(result.sql_duration_s * 1e9), result.pid,
+                      f"SQL ends after {result.sql_duration_s * 1000:.1f} ms: "
+                      + _outcome(result.sql_error, result.sqlstate)))
+    if not items:
+        return []
+    items.sort(key=lambda item: item[0])
+    t0 = result.sql_start_ns if result.sql_start_ns is not None else items[0][0]
+    width = max(len(who(pid)) for _, pid, _ in items)
+    lines = [f"timeline (ms after the traced SQL started; traced = backend {result.pid}"
+             + (f", other = backend {other}" if other else "") + "):"]
+    lines += [f"{(ts - t0) / 1e6:9.1f}  {who(pid).ljust(width)}  {text}" for ts, pid, text in items]
+    return lines
+
+
+def _outcome(error, sqlstate):
+    return f"ERROR {error} ({sqlstate})" if error else "ok"
 
 
 def _memory(result):
@@ -104,9 +217,15 @@ def render_text(result):
     """A human-readable report: aligned columns or trees, per target."""
     lines = [f"trace {result.target} on backend {result.pid} (server {result.server_version}): "
              f"{len(result.events)} events, end={result.end_reason}"]
+    if result.hidden:
+        lines.append(f"{result.hidden} catalog lock events hidden (--user-only)")
     if result.sql_error:
         lines.append(f"SQL error: {result.sql_error}")
-    for section in (_heap, _wal, _spans, _trees, _locks, _memory, _hooks, _calls):
+    if result.other_pid is not None:
+        lines.append(f"other session on backend {result.other_pid}: {result.other_sql}")
+        if result.other_error:
+            lines.append(f"other session's SQL error: {result.other_error} ({result.other_sqlstate})")
+    for section in (_heap, _wal, _spans, _trees, _locks, _memory, _hooks, _calls, _timeline):
         lines += section(result)
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"hint: {h}" for h in result.hints]
