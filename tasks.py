@@ -413,17 +413,24 @@ def labs(c, status=False, json=False):
 @task(positional=["name"],
       help={"name": "the lab to walk through (`invoke labs` lists them)",
             "check": "check your work for the lab: what passed, what is missing, the next hint",
-            "pg": "which build the checks look at (default: the default build)",
+            "start": "scaffold the code the lab asks for, with TODOs to fill in (never overwrites)",
+            "pg": "which build the checks look at (default: the default build; a fork lab's: its fork's build)",
             "cluster": "which cluster of the build the checks query (default: main)"})
-def lab(c, name, check=False, pg=None, cluster="main"):
-    """Walk through one lab of the curriculum, or check your work for it (--check)."""
+def lab(c, name, check=False, start=False, pg=None, cluster="main"):
+    """Walk through one lab of the curriculum, start its code (--start) or check your work (--check)."""
     from pglab import lab as lab_mod
     from pglab.lab import show
 
     _not_a_flag(name, "lab")
+    if check and start:
+        raise Exit(f"error: --start and --check are two steps: `{_via()} lab {name} --start` first, "
+                   f"--check once you have done the TODOs", code=1)
     with _errors():
         settings = _settings(c)
         chosen = lab_mod.find(name)
+        if start:
+            show.started(chosen, lab_mod.start(settings, chosen, pg=pg))
+            return
         if not check:
             lab_mod.walk(settings, chosen, pg=pg)
             return

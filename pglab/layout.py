@@ -21,6 +21,7 @@ The working area holds this clone's own (pg_source/; setting `root`):
     check/<build>/        pg-check output
     debug/                invoke debug's session files (gdb script, psqlrc)
     labs/                 what a learner saves for the labs' checks; labs-progress.json: what passed
+    labs/<lab>/           a lab's fork of the build's source tree (`invoke lab planner-fork --start`)
     ci-results/           invoke ci's reports
     dist/                 ext-bundle's NAME-VERSION.zip files
     pgxn/<build>/         where pgxnclient runs for ext-install (logs, a failed check's diffs)
@@ -124,6 +125,10 @@ class Layout:
     def lab_work(self):
         """What a learner saves for the labs' checks (traces, notes)."""
         return self.root / "labs"
+
+    def lab_fork(self, lab_name):
+        """A lab's copy of the learner's source tree, which the learner edits and builds with --source."""
+        return self.lab_work / lab_name
 
     @property
     def ci_results(self):

@@ -14,12 +14,14 @@ A lab is one Markdown file under labs/ with a YAML front matter:
         says: a HOT chain on lab_mvcc's first page
         evidence: hot_chain lab_mvcc          # or  sql: SELECT <a boolean>
         hint: UPDATE a column no index covers, then look again
+    starter: ...               # optional: what `invoke lab NAME --start` scaffolds (starter.py)
     ---
     The text the learner reads (Markdown).
 
 checks.py runs the checks against real evidence (the learner's cluster, builds,
 debug sessions, pages); progress.py keeps what passed in the working area;
-source.py finds functions in the build's own source tree.
+source.py finds functions in the build's own source tree; starter.py scaffolds
+the code a lab asks for, with TODOs, from labs/starters/NAME/.
 """
 
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ class Lab:
     commands: tuple = ()
     source: tuple = ()
     checks: tuple = field(default_factory=tuple)
+    starter: object = None     # starter.Starter
 
 
 def parse(path):
@@ -79,9 +82,14 @@ def parse(path):
     week = int(meta["week"])
     if not 1 <= week <= WEEKS:
         raise LabError(f"{path}: week {week} is outside 1..{WEEKS}")
+    starter = None
+    if "starter" in meta:
+        from . import starter as starter_mod
+
+        starter = starter_mod.parse(path, str(meta["name"]), meta["starter"])
     return Lab(name=str(meta["name"]), title=meta["title"], week=week, path=Path(path), body=body.strip(),
                commands=tuple(meta.get("commands") or ()), source=tuple(meta.get("source") or ()),
-               checks=tuple(checks))
+               checks=tuple(checks), starter=starter)
 
 
 def load(folder=LABS_DIR):
@@ -103,23 +111,36 @@ def find(name, folder=LABS_DIR):
 
 
 def check(settings, lab, *, pg=None, cluster="main"):
-    """Run LAB's checks against the learner's evidence, keep what passed; [checks.Result]."""
-    from . import checks, progress
+    """Run LAB's checks against the learner's evidence, keep what passed; [checks.Result].
 
+    A lab whose starter is a fork checks the build made from that fork unless PG names another."""
+    from . import checks, progress, starter
+
+    if pg is None and lab.starter is not None and lab.starter.fork:
+        made = starter.fork_builds(settings, lab.name)
+        pg = made[0].id if made else None
     ctx = checks.Context(settings, pg=pg, name=cluster)
     results = [checks.run(c, ctx) for c in lab.checks]
     progress.record(settings, lab, results)
     return results
 
 
+def start(settings, lab, *, pg=None):
+    """Scaffold LAB's starter (`invoke lab NAME --start`); starter.Started."""
+    from . import starter
+
+    return starter.start(settings, lab, pg=pg)
+
+
 def walk(settings, lab, *, pg=None):
     """Print LAB for the learner, with source pointers into their build when there is one."""
     from ..errors import PglabError
     from ..pg.builds import find_build
-    from . import progress, show
+    from . import progress, show, starter
 
+    fork = starter.fork_builds(settings, lab.name) if lab.starter is not None and lab.starter.fork else []
     try:
-        build = find_build(settings, pg)
+        build = fork[0] if fork and pg is None else find_build(settings, pg)
     except PglabError:
         build = None          # no build yet: the first lab makes one
-    show.walk(lab, progress.load(settings), build)
+    show.walk(lab, progress.load(settings), build, fork_build=fork[0].id if fork else None)

@@ -262,3 +262,40 @@ def extension_source(ctx, name, relpath, pattern):
     if fnmatch.fnmatchcase(path.read_text(), pattern):
         return True, f"{relpath} has it"
     return False, f"{relpath} does not match {pattern}"
+
+
+@evidence
+def fork_build(ctx, lab_name):
+    """The build the checks look at was made from LAB_NAME's fork (`invoke lab LAB_NAME --start`, then
+    `invoke build-pg --source` on it): the local channel, its source_dir that fork."""
+    from ..config import PROJECT_ROOT
+    from .starter import fork_builds
+
+    fork = ctx.settings.layout.lab_fork(lab_name)
+    shown = fork.relative_to(PROJECT_ROOT) if fork.is_relative_to(PROJECT_ROOT) else fork
+    made = fork_builds(ctx.settings, lab_name)
+    if not made:
+        how = f"`invoke build-pg --source {shown}` makes it" if fork.is_dir() else \
+              f"`invoke lab {lab_name} --start` makes the fork, then `invoke build-pg --source {shown}`"
+        return False, f"no build made from {shown} yet: {how}"
+    if ctx.build.id not in {b.id for b in made}:
+        return False, f"{ctx.build.id} is not built from {shown}: check with --pg {made[0].id}"
+    return True, f"{ctx.build.id}, built from {shown}"
+
+
+@evidence
+def plan_starts(ctx, query, expected):
+    """On a throwaway cluster of the build, the first line of QUERY's output (an EXPLAIN) starts with EXPECTED."""
+    import psycopg
+
+    from ..cluster import Cluster
+
+    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+        with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
+            try:
+                got = str(conn.execute(query).fetchone()[0])
+            except psycopg.Error as exc:
+                return False, f"{query}: {str(exc).strip().splitlines()[0]}"
+    if not got.startswith(expected):
+        return False, f"{query} on {ctx.build.id} gave {got!r}"
+    return True, f"{ctx.build.id}: {got}"

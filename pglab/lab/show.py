@@ -28,14 +28,15 @@ def as_json(labs, data):
                                    for c in lab.checks]} for lab in labs], indent=1)
 
 
-def walk(lab, data, build=None):
-    """One lab in the terminal: its text, the commands, the source, the checks."""
+def walk(lab, data, build=None, fork_build=None):
+    """One lab in the terminal: its text, the commands (FORK_BUILD: the build of the lab's fork, once
+    there is one), the source, the checks."""
     ui.say(f"week {lab.week} · {lab.title}", style="bold")
     ui.console.print(Markdown(lab.body))
     if lab.commands:
         ui.say("\nRun:", style="bold")
         for cmd in lab.commands:
-            ui.raw(f"    {cmd}")
+            ui.raw(f"    {cmd.replace('FORK_BUILD', fork_build) if fork_build else cmd}")
     if lab.source and build is not None:
         found = source.locate(build.source_dir, lab.source)
         ui.say(f"\nIn the source you built ({build.source_dir}):", style="bold")
@@ -45,6 +46,18 @@ def walk(lab, data, build=None):
     ui.say("\nChecks (`invoke lab " + lab.name + " --check`):", style="bold")
     for c in lab.checks:
         ui.raw(f"    [{'x' if c.id in done else ' '}] {c.says}")
+
+
+def started(lab, done):
+    """What `invoke lab NAME --start` made, where its TODOs are, and what to run next."""
+    from ..config import PROJECT_ROOT
+
+    where = done.path.relative_to(PROJECT_ROOT) if done.path.is_relative_to(PROJECT_ROOT) else done.path
+    ui.say(f"created {where}: {done.made}, with the lab's TODOs:")
+    for rel, line in done.todos:
+        ui.raw(f"    {where}/{rel}:{line}")
+    ui.say(f"next: {done.next}, then do the TODOs (grep -rn 'TODO(lab {lab.name})' {where}) and check them with "
+           f"`invoke lab {lab.name} --check`")
 
 
 def results(lab, got):

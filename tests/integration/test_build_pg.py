@@ -4,6 +4,7 @@ bad input, patches, a killed build, a user's own tree rebuilt incrementally."""
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from pglab.cluster import Cluster
-from pglab.config import PROJECT_ROOT
+from pglab.config import PROJECT_ROOT, Settings
 from pglab.pg import build as build_mod
 from pglab.pg import builds as builds_mod
 from pglab.pg import check
 from pglab.pg.builds import META
 
 from ..conftest import invoke, stable_path
+from .test_debug import Tmux
 
 
 def pg_config(b, *flags):
@@ -177,30 +179,40 @@ def _killed_then_rerun(settings, default_build, folder, stable):
 
 @pytest.mark.slow
 def test_local_tree_is_rebuilt_incrementally(settings, default_build, tmp_path):
+    """The curriculum's week 15 as the planner-fork lab runs it: `lab --start` forks the
+    build's source, build-pg --source builds it and rebuilds only what changed, the lab's
+    checks fail on the untouched fork and pass once the change is built and gdb stopped in it."""
     # the fork keeps its path from run to run, so ccache serves its first build
     with stable_path("pglab-test-fork", tmp_path / "fork") as (folder, _):
-        _fork_rebuilt(settings, default_build, folder / "my-postgres")
+        _fork_rebuilt(settings, default_build, folder, tmp_path)
 
 
-def _fork_rebuilt(settings, default_build, fork):
+def _fork_rebuilt(settings, default_build, folder, tmp_path):
+    from pglab import lab
+
+    area, env = Settings.load(root=folder), {"INVOKE_PGLAB_ROOT": str(folder)}
+    fork = area.layout.lab_fork("planner-fork")
     for leftover in builds_mod.list_builds(settings):
         if leftover.meta["source_dir"] == str(fork):   # from a run killed before its clean-up
             build_mod.remove_build(settings, leftover.id)
-    shutil.copytree(default_build.source_dir, fork, symlinks=True)
-    done = invoke("build-pg", "--source", str(fork))
+    started = invoke("lab", "planner-fork", "--start", env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    done = invoke("build-pg", "--source", str(fork), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     local = [b for b in builds_mod.list_builds(settings) if b.meta["source_dir"] == str(fork)][0]
-    assert local.meta["channel"] == "local" and "local-my-postgres" in local.id
-    again = invoke("build-pg", "--source", str(fork))
+    assert local.meta["channel"] == "local" and "local-planner-fork" in local.id
+    again = invoke("build-pg", "--source", str(fork), env=env)
     assert "up to date" in again.stdout
+    planner_fork = lab.find("planner-fork")
+    assert [r.ok for r in lab.check(area, planner_fork, pg=local.id)] == [True, False, False]
 
-    # the curriculum's "modify the planner in a fork": every seq scan now starts at cost 42
+    # the lab's exercise, "modify the planner in a fork": every seq scan now starts at cost 42
     costsize = fork / "src/backend/optimizer/path/costsize.c"
     text = costsize.read_text()
     at = text.index("\ncost_seqscan(")
     body = text[at:].replace("startup_cost = 0;", "startup_cost = 42;", 1)
     costsize.write_text(text[:at] + body)
-    done = invoke("build-pg", "--source", str(fork))
+    done = invoke("build-pg", "--source", str(fork), env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     compiled = re.findall(r"-o (\S+\.o) ", (local.build_dir / "logs" / "make.log").read_text())
     assert compiled == ["costsize.o"], compiled  # only what changed recompiles
@@ -208,6 +220,21 @@ def _fork_rebuilt(settings, default_build, fork):
         plan = cl.sql("explain select * from pg_class")[0][0]
         assert re.match(r"Seq Scan on pg_class\s+\(cost=42\.00\.\.", plan), plan
     assert not (fork / "config.status").exists()  # pglab never writes into a user's tree
+
+    # the lab's checks: the plan passes; stopping in cost_seqscan with `invoke debug` passes the last
+    assert [r.ok for r in lab.check(area, planner_fork, pg=local.id)] == [True, True, False]
+    tmux = Tmux(tmp_path)
+    try:
+        tmux.start(f"INVOKE_PGLAB_ROOT={shlex.quote(str(folder))} {shlex.quote(sys.executable)} -m invoke debug "
+                   f"--pg {local.id} --break cost_seqscan --sql \"EXPLAIN SELECT * FROM pg_class\"")
+        psql, gdb = tmux.wait_panes(2)
+        tmux.wait_for(gdb, r"Breakpoint 1, cost_seqscan \(")
+        tmux.type(gdb, "quit")
+        tmux.wait_for(psql, r"Seq Scan on pg_class  \(cost=42\.00\.\.")
+    finally:
+        tmux.kill()
+        Cluster.named(area, builds_mod.Build.load(local.prefix)).destroy()   # the session's cluster
+    assert [r.ok for r in lab.check(area, planner_fork, pg=local.id)] == [True, True, True]
 
     # ... and pg-check shows the learner what the planner change broke: plans lost seq scans
     result = check.run_check(settings, builds_mod.Build.load(local.prefix))

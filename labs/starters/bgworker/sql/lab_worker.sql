@@ -1,0 +1,3 @@
+-- TODO(lab bgworker): wait here until the worker launched above has made
+-- its table in this database and written two rows into it (the procedure
+-- wait_until takes any condition), then put the output in expected/

@@ -1,0 +1,11 @@
+
+-- TODO(lab c-udf): declare lab_udf_clamp, the C function at the end of
+-- lab_udf.c.  Uncomment the lines below, and decide: should it be STRICT?
+-- (what must lab_udf_clamp(NULL, 0, 10) give, without calling your C code?)
+-- Until 1.0 is released you may edit this file; after that, changes go in
+-- lab_udf--1.0--1.1.sql.
+--
+-- CREATE FUNCTION lab_udf_clamp(v int4, lo int4, hi int4)
+-- RETURNS int4
+-- AS 'MODULE_PATHNAME', 'lab_udf_clamp'
+-- LANGUAGE C IMMUTABLE PARALLEL SAFE;

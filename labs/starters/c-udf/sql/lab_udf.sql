@@ -1,0 +1,2 @@
+-- TODO(lab c-udf): test your clamp function here: 15 limited to [0, 10],
+-- -5 limited to [0, 10], and a NULL; put what they print in expected/lab_udf.out

@@ -1,0 +1,3 @@
+-- TODO(lab hooks): test your ExecutorStart counter here: read it (\gset),
+-- run one query, read it again and show the difference; put what it prints
+-- in expected/lab_hook.out

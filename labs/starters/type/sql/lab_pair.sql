@@ -1,0 +1,2 @@
+-- TODO(lab type): test your operator here: add (1,2) and (10,20) as two
+-- lab_pair values; put what it prints in expected/lab_pair.out
