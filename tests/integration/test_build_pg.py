@@ -174,6 +174,16 @@ def _killed_then_rerun(settings, default_build, folder, stable):
     # the unpatched build is another build and stays as it was
     with Cluster.throwaway(default_build, settings) as cl:
         assert marker not in cl.sql("select version()")[0][0]
+
+    # the patch lab (week 14), in a working area of its own: built, not yet checked; then pg-check passes
+    from pglab import lab
+
+    area = Settings.load(root=folder / "area")
+    patch_lab = lab.find("patch")
+    assert [r.ok for r in lab.check(area, patch_lab)] == [False]
+    assert check.run_check(area, patched).ok
+    assert [(r.ok, r.detail) for r in lab.check(area, patch_lab)] == [
+        (True, f"{patched.id} (1 patch(es)): pg-check passed")]
     build_mod.remove_build(settings, patched.id)
 
 

@@ -69,6 +69,7 @@ def test_source_pointers_come_from_the_tree(tmp_path):
 class FakeBuild:
     id: str = "15.18-opt"
     meta: dict = field(default_factory=lambda: {"configure_args": ["--enable-debug"], "cflags": "-O2 -g"})
+    source_dir: Path = Path("/nonexistent")
 
 
 class FakeContext:
@@ -123,7 +124,10 @@ def test_a_patched_build_counts_once_its_regression_suite_passed(tmp_path, monke
         settings = Settings(Layout(tmp_path))
 
     plain = FakeBuild(id="15.18-debug", meta={"patches": []})
-    patched = FakeBuild(id="15.18-debug-p1a2b3", meta={"patches": ["/work/notice.patch"]})
+    source = tmp_path / "src"
+    (source / "src/test/regress").mkdir(parents=True)
+    (source / "src/test/regress/parallel_schedule").write_text("test: test_setup\n# a comment\ntest: int2 int4\n")
+    patched = FakeBuild(id="15.18-debug-p1a2b3", meta={"patches": ["/work/notice.patch"]}, source_dir=source)
     monkeypatch.setattr(builds, "list_builds", lambda settings: [plain])
     assert checks.patched_build_checked(Ctx()) == (False, "no build made with --patch yet: `invoke build-pg "
                                                           "--patch FILE` makes one")
@@ -134,5 +138,9 @@ def test_a_patched_build_counts_once_its_regression_suite_passed(tmp_path, monke
     (out / "pg_regress.out").write_text("1 of 215 tests failed.\n")
     assert checks.patched_build_checked(Ctx()) == (False, "pg-check has not passed on 15.18-debug-p1a2b3: "
                                                           "`invoke pg-check --version 15.18-debug-p1a2b3`")
-    (out / "pg_regress.out").write_text("=======================\n All 215 tests passed. \n")
+    (out / "pg_regress.out").write_text("=======================\n All 2 tests passed. \n")   # pg-check --test int2
+    assert checks.patched_build_checked(Ctx()) == (
+        False, "15.18-debug-p1a2b3 passed 2 of the schedule's 3 tests (--test runs a part): run them all: "
+               "`invoke pg-check --version 15.18-debug-p1a2b3`")
+    (out / "pg_regress.out").write_text("=======================\n All 3 tests passed. \n")
     assert checks.patched_build_checked(Ctx()) == (True, "15.18-debug-p1a2b3 (1 patch(es)): pg-check passed")
