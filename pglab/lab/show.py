@@ -29,14 +29,15 @@ def as_json(labs, data):
 
 
 def walk(lab, data, build=None, fork_build=None):
-    """One lab in the terminal: its text, the commands (FORK_BUILD: the build of the lab's fork, once
-    there is one), the source, the checks."""
+    """One lab in the terminal: the commands (FORK_BUILD: the build of the lab's fork, once there is
+    one) first, as the text and the hints speak of "the commands above"; the text; the source; the checks."""
     ui.say(f"week {lab.week} · {lab.title}", style="bold")
-    ui.console.print(Markdown(lab.body))
     if lab.commands:
         ui.say("\nRun:", style="bold")
         for cmd in lab.commands:
             ui.raw(f"    {cmd.replace('FORK_BUILD', fork_build) if fork_build else cmd}")
+    ui.raw("")
+    ui.console.print(Markdown(lab.body))
     if lab.source and build is not None:
         found = source.locate(build.source_dir, lab.source)
         ui.say(f"\nIn the source you built ({build.source_dir}):", style="bold")

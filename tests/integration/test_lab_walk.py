@@ -1,0 +1,130 @@
+"""Three labs walked in a terminal as a learner walks them: `invoke lab NAME` read on the
+screen, the commands it shows typed as it shows them, `invoke lab NAME --check` read on
+the screen.  A shell in tmux (its own server), in the project with .venv's invoke on PATH
+and a working area of the test's own; what is asserted is what the pane shows."""
+
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_debug import Tmux, pytestmark  # noqa: F401  (tmux and gdb installed)
+from tests.integration.test_lab import area  # noqa: F401  (the working-area fixture)
+from tests.integration.test_lab_starters import lab_udf, solve  # noqa: F401  (extensions/lab_udf, cleared)
+
+
+@pytest.fixture
+def shell(area, tmp_path):
+    """(tmux, pane, settings): a learner's shell; `invoke` is .venv's, the working area the test's."""
+    settings, env, cl = area
+    tmux = Tmux(tmp_path)
+    venv_bin = Path(sys.executable).parent
+    tmux.start(f"export INVOKE_PGLAB_ROOT={shlex.quote(env['INVOKE_PGLAB_ROOT'])} "
+               f"PATH={shlex.quote(str(venv_bin))}:$PATH PS1='learner$ ' && exec bash --norc --noprofile")
+    [pane] = tmux.wait_panes(1)
+    tmux.wait_for(pane, r"learner\$$")
+    yield tmux, pane, settings
+    tmux.kill()
+
+
+class Learner:
+    """Types a command on a cleared screen and waits for the prompt after it."""
+
+    def __init__(self, tmux, pane):
+        self.tmux, self.pane = tmux, pane
+
+    def run(self, command, timeout=180.0):
+        """What COMMAND printed on the screen (wrapped lines joined)."""
+        self.tmux.key(self.pane, "C-l")
+        deadline = time.monotonic() + 10
+        while self.tmux.screen(self.pane) != "learner$":   # cleared, the old lines out of the history too
+            assert time.monotonic() < deadline, self.tmux.screen(self.pane)
+            self.tmux.run("clear-history", "-t", self.pane)
+            time.sleep(0.05)
+        self.tmux.type(self.pane, command)
+        text, _ = self.tmux.wait_for(self.pane, r"\nlearner\$$", timeout=timeout)
+        lines = text.splitlines()
+        assert lines[0] == f"learner$ {command}", lines[0]
+        return "\n".join(lines[1:-1])
+
+    def status(self):
+        """The exit status of the command before."""
+        return int(self.run("echo $?"))
+
+    @staticmethod
+    def commands(walk):
+        """The commands `invoke lab NAME` showed under Run:, as the learner reads them."""
+        block = walk.split("\nRun:\n", 1)[1].split("\n\n", 1)[0]
+        return [line.strip() for line in block.splitlines()]
+
+
+def check_marks(screen):
+    return re.findall(r"^│ ([✓✗]) │", screen, re.M)
+
+
+def test_build_lab_walked_in_a_terminal(shell, default_build):
+    tmux, pane, settings = shell
+    me = Learner(tmux, pane)
+    walk = me.run("invoke lab build")
+    assert walk.splitlines()[0] == "week 1 · Build PostgreSQL from source, for a debugger"
+    assert me.commands(walk) == ["invoke build-pg", "invoke pg-list", "invoke pg-start",
+                                 'invoke psql -c "SELECT version()"']
+    assert re.search(r"^    PostgresMain\s+src/backend/tcop/postgres\.c:\d+$", walk, re.M), walk
+    assert "    [ ] a cluster of that build answering queries, with assertions compiled in" in walk
+    first = me.run("invoke lab build --check")
+    assert check_marks(first) == ["✓", "✗"]
+    for command in me.commands(walk):
+        out = me.run(command)
+        assert me.status() == 0, f"{command}: {out}"
+    assert re.search(rf"PostgreSQL {re.escape(str(default_build.release))} on", out), out   # SELECT version()
+    done = me.run("invoke lab build --check")
+    assert check_marks(done) == ["✓", "✓"]
+    assert done.rstrip().splitlines()[-1] == "lab build done: every check passed"
+    status = me.run("invoke labs --status")
+    assert re.search(r"^│ 1\s+│ build\s+│ ✓\s+│$", status, re.M), status
+    me.run("invoke pg-stop")
+
+
+def test_mvcc_lab_walked_in_a_terminal(shell, default_build):
+    tmux, pane, settings = shell
+    me = Learner(tmux, pane)
+    walk = me.run("invoke lab mvcc")
+    commands = me.commands(walk)
+    assert commands[0].startswith("invoke psql -c \"CREATE TABLE lab_mvcc")
+    me.run("invoke pg-start")
+    created = me.run(commands[0])
+    assert created.strip().splitlines()[-1] == "INSERT 0 5"
+    page = me.run(commands[1])                       # invoke inspect lab_mvcc: five tuples on block 0
+    assert len(re.findall(r"^ +[1-5] normal +\d+ +32 ", page, re.M)) == 5, page
+    halfway = me.run("invoke lab mvcc --check")
+    assert check_marks(halfway) == ["✓", "✗", "✗"]
+    watched = me.run(commands[2])                    # the UPDATE, the SELECT, the VACUUM, page after each
+    assert re.search(r"^• lp 6: new normal tuple xmin \d+ \(heap-only\)$", watched, re.M), watched
+    assert re.search(r"^• lp 1: normal tuple xmin \d+, xmax \d+ → redirect → lp 6$", watched, re.M), watched
+    done = me.run("invoke lab mvcc --check")
+    assert check_marks(done) == ["✓", "✓", "✓"]
+    me.run("invoke pg-stop")
+
+
+def test_c_udf_lab_walked_in_a_terminal(shell, default_build, lab_udf):
+    tmux, pane, settings = shell
+    me = Learner(tmux, pane)
+    walk = me.run("invoke lab c-udf")
+    assert me.commands(walk)[0] == "invoke lab c-udf --start"
+    started = me.run("invoke lab c-udf --start")
+    assert started.splitlines()[0] == "created extensions/lab_udf: new-ext's udf template, with the lab's TODOs:"
+    tested = me.run("invoke ext-test lab_udf")       # the starter builds and passes its own tests
+    assert re.search(r"│ lab_udf +│ [^│]+│ regress +│ pass +│", tested), tested
+    assert tested.splitlines()[-1].startswith("all ") and me.status() == 0
+    todo = me.run("grep -rn 'TODO(lab c-udf)' extensions/lab_udf")
+    assert len(todo.strip().splitlines()) == 4, todo
+    red = me.run("invoke lab c-udf --check")
+    assert check_marks(red) == ["✓", "✗", "✗", "✗", "✗"]
+    assert red.rstrip().splitlines()[-1].startswith("next: write it at the TODO at the end of lab_udf.c")
+    solve("c-udf", lab_udf)                          # the learner's edits
+    green = me.run("invoke lab c-udf --check")
+    assert check_marks(green) == ["✓"] * 5
+    assert green.rstrip().splitlines()[-1] == "lab c-udf done: every check passed"
