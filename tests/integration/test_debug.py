@@ -167,7 +167,7 @@ def test_break_in_heap_insert_step_and_quit(tmux, any_major):
     pid = backend_pid(screen)
     tmux.wait_for(gdb, r"pglab: attached; the breakpoints are set")
     tmux.type(psql, "INSERT INTO t VALUES (42, 'answer');")
-    screen, _ = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\n +at \S+heapam\.c:\d+\n\d+\s")
+    screen, _ = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\)\s+at \S+heapam\.c:\d+\n\d+\s")
     assert re.search(r'heap_insert \(\s*relation=Relation "t" oid \d+ relkind \'r\'', screen)   # the printer
     assert re.search(rf"Attaching to program: \S+/postgres, process {pid}\n", screen)
     mark = len(screen)
@@ -202,7 +202,7 @@ def test_sql_stops_inside_heap_insert_with_the_source_line(tmux, cluster):
     tmux.start(debug_command(name, "--break", "heap_insert", "--sql", "INSERT INTO t VALUES (7, 'seven')"))
     psql, gdb = tmux.wait_panes(2)
     tmux.wait_for(psql, r"pglab: running: INSERT INTO t VALUES \(7, 'seven'\)")
-    screen, m = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\n +at (\S+heapam\.c):(\d+)\n(\d+)\s+(.*)\n")
+    screen, m = tmux.wait_for(gdb, r"Breakpoint 1, heap_insert \([\s\S]*?\)\s+at (\S+heapam\.c):(\d+)\n(\d+)\s+(.*)\n")
     source = Path(m.group(1)).read_text().splitlines()
     assert int(m.group(2)) == int(m.group(3))
     assert source[int(m.group(2)) - 1].strip() == m.group(4).strip()
