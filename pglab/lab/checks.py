@@ -146,6 +146,18 @@ def debug_session(ctx, function):
 
 
 @evidence
+def server_log(ctx, pattern):
+    """The server log of the learner's cluster has a line matching PATTERN (a regular expression)."""
+    log = ctx.cluster.log
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    found = re.search(pattern, text, re.M)
+    if found is None:
+        return False, f"no line matching {pattern!r} in {log}"
+    line = text[text.rfind("\n", 0, found.start()) + 1:].split("\n", 1)[0]
+    return True, line.strip()[:100]
+
+
+@evidence
 def trace_file(ctx, name, event, *conditions):
     """A trace the learner saved (`invoke trace ... --format json --out pg_source/labs/NAME`) holding an EVENT
     whose fields match every KEY=PATTERN (shell-style: INSERT*, *Lock)."""
