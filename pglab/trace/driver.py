@@ -41,13 +41,14 @@ import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from ..debugger import find_gdb
 from ..errors import NoDebugInfo, PtraceNotPermitted, TraceError, TraceSetupError
-from .result import SCHEMA, TraceResult, read_events
+from .other import OtherSession
+from .result import LOCK_EVENTS, TraceResult, keep_user_objects, read_events
+from .sql import SqlRunner, cancel
 from .targets import hints_for
 
 STOP_SIGNAL = signal.SIGWINCH
@@ -56,14 +57,6 @@ GDB_PACKAGE = "pglab_tracing"
 READY_TIMEOUT = 60.0    # attaching and reading a -g3 postgres's symbols
 STOP_GRACE = 20.0       # for gdb to finish, detach and exit after the stop signal
 KILL_GRACE = 5.0        # for gdb to exit after SIGTERM before it is killed
-ROW_LIMIT = 1000
-
-FIRST_NORMAL_OID = 16384    # FirstNormalObjectId (access/transam.h): lower OIDs are initdb's own objects
-POLL_EVERY = 0.01           # s between looks at the traced session's locks, before --other starts
-SETTLE = 0.2                # s a table lock alone must be held before --other starts anyway
-SAMPLE_EVERY = 0.2          # s between samples of who waits for whom while both sessions run
-# the events the gdb side writes about one lock tag (relation names are added to these)
-LOCK_EVENTS = ("lock", "lock_wait", "lock_wakeup", "deadlock")
 
 
 # ------------------------------------------------------------------ finding things
@@ -152,7 +145,7 @@ def run_trace(*, conninfo: str, target: str, sql: str, bindir: str, gdb: str | N
         conninfo (left open, e.g. to inspect pg_locks inside its transaction).
     extra: options for the gdb side, e.g. {"raw_nodes": True, "max_events": N}.
     other_sql: SQL for a second, concurrent session (its own connection, autocommit),
-        started once the traced session holds its locks (see _Other).  `timeout`
+        started once the traced session holds its locks (see other.OtherSession).  `timeout`
         covers both sessions.
     user_only: drop the lock events on initdb's own relations and on other
         databases (keep_user_objects); the locks target only.
@@ -178,7 +171,7 @@ def run_trace(*, conninfo: str, target: str, sql: str, bindir: str, gdb: str | N
         result = TraceResult(target=target, sql=sql, pid=pid, server_version=conn.info.server_version)
         check_ptrace(pid)
         if other_sql is not None:
-            other = _Other(conninfo, other_sql)
+            other = OtherSession(conninfo, other_sql)
             result.other_sql, result.other_pid = other_sql, other.pid
         with tempfile.TemporaryDirectory(prefix="pglab-trace-") as tmp:
             tmp = Path(tmp)
@@ -194,7 +187,7 @@ def run_trace(*, conninfo: str, target: str, sql: str, bindir: str, gdb: str | N
                 runner = None
                 try:
                     _wait_ready(proc, ready_path, events_path, log)
-                    runner = _SqlRunner(conn, sql)
+                    runner = SqlRunner(conn, sql)
                     runner.start()
                     if other is None:
                         result.timed_out = not runner.wait(timeout)
@@ -243,49 +236,6 @@ def run_trace(*, conninfo: str, target: str, sql: str, bindir: str, gdb: str | N
             conn.close()
 
 
-class _SqlRunner(threading.Thread):
-    """Runs the SQL (simple query protocol, several statements allowed) in a
-    thread, so the caller can time out and Ctrl-C stays responsive."""
-
-    def __init__(self, conn, sql, name="pglab-trace-sql"):
-        super().__init__(daemon=True, name=name)
-        self.conn, self.sql = conn, sql
-        self.rows = self.columns = self.error = self.sqlstate = self.elapsed = None
-        self.started_ns = self.ended_ns = None     # on the gdb side's clock (CLOCK_MONOTONIC)
-        self.done = threading.Event()
-
-    def run(self):
-        import psycopg
-        self.started_ns = time.monotonic_ns()
-        start = time.monotonic()
-        try:
-            with psycopg.ClientCursor(self.conn) as cur:
-                cur.execute(self.sql)
-                while True:
-                    if cur.description is not None:
-                        self.columns = [c.name for c in cur.description]
-                        self.rows = cur.fetchmany(ROW_LIMIT)
-                    if not cur.nextset():
-                        break
-        except psycopg.Error as exc:
-            self.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.sqlstate = getattr(exc, "sqlstate", None)
-        finally:
-            self.elapsed = time.monotonic() - start
-            self.ended_ns = time.monotonic_ns()
-            self.done.set()
-
-    def wait(self, timeout):
-        """True if finished within timeout; short waits keep Ctrl-C working."""
-        deadline = time.monotonic() + timeout
-        while not self.done.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.done.wait(min(left, 0.2))
-        return True
-
-
 def _wait_ready(proc, ready_path, events_path, log):
     deadline = time.monotonic() + READY_TIMEOUT
     while not ready_path.exists():
@@ -331,7 +281,7 @@ def _end(proc, pid, conn, runner, notes):
         _kill(proc)
     _resume_if_stopped(pid, notes)
     if runner is not None and runner.is_alive():
-        problem = _cancel(conn, "the traced statement")
+        problem = cancel(conn, "the traced statement")
         if problem:
             notes.append(problem)
         runner.wait(10.0)
@@ -382,16 +332,6 @@ def _resume_if_stopped(pid, notes):
         notes.append(f"backend {pid} was left stopped ({state}); sent SIGCONT")
 
 
-def _cancel(conn, what):
-    """Cancel the session's statement; a warning when that failed, else None."""
-    try:
-        conn.cancel_safe(timeout=5.0) if hasattr(conn, "cancel_safe") else conn.cancel()
-    except Exception as exc:    # noqa: BLE001 - best effort on the way out, reported as a warning
-        if not conn.closed:
-            return f"could not cancel {what}: {exc}"
-    return None
-
-
 def _check_gdb_ended(result, notes):
     """A gdb that exited by itself (not asked to, backend still there) or that
     ended on an error made no complete trace: say so, not "stopped"."""
@@ -425,195 +365,6 @@ def _enrich(result, conninfo, need_database=False):
     for e in result.of(*LOCK_EVENTS):
         if e.get("relation") in names and e.get("database") in (db, 0):
             e["relname"] = names[e["relation"]]
-
-
-def keep_user_objects(result):
-    """`--user-only`: drop the lock events on initdb's own relations (OID below
-    FirstNormalObjectId: the catalogs, their indexes and TOAST tables) and on
-    objects of another database or shared by all (database 0); keep the rest
-    (transactionid, virtualxid, tuples and pages of your tables, advisory...).
-    Sets result.hidden to the number dropped."""
-    def hidden(e):
-        if e.get("event") not in LOCK_EVENTS + ("session_wait",):
-            return False
-        if "relation" in e and e["relation"] < FIRST_NORMAL_OID:
-            return True
-        return "database" in e and result.database is not None and e["database"] != result.database
-
-    kept = [e for e in result.events if not hidden(e)]
-    result.hidden = len(result.events) - len(kept)
-    result.events = kept
-    return result
-
-
-# ------------------------------------------------------------------ the other session
-
-class _Other:
-    """The second session of --other, and an observer watching both.
-
-    It starts the other SQL once the traced session holds its locks: a
-    granted lock on a table of this database (OID >= FirstNormalObjectId) and,
-    so that the other does not overtake the traced statement (under gdb every
-    lock the traced backend takes costs a stop: a fresh backend takes dozens
-    on catalogs after its first table lock, and one on the index between
-    taking its transaction id and marking the row it updates), also a wait of
-    its own (pg_stat_activity: on a lock, or a timeout such as pg_sleep), or
-    SETTLE seconds with the table lock.  If the traced SQL ends first, the
-    other runs after it (a warning says so).  While both run, it samples
-    pg_locks every SAMPLE_EVERY s: each lock a session waits for becomes one
-    "session_wait" event, from the first sample that saw it to the first that
-    did not.  Timestamps are time.monotonic_ns(): CLOCK_MONOTONIC, the clock
-    of the gdb side's events (tracing/common.py Emitter.now(), which also
-    subtracts the tracer's own inferior-call time: none for the locks target)."""
-
-    HOLDS = """
-        SELECT coalesce(bool_or(l.locktype = 'relation' AND l.relation::int8 >= %(first)s
-                                AND l.database = d.oid), false),
-               coalesce((SELECT wait_event_type IN ('Lock', 'Timeout') FROM pg_stat_activity
-                          WHERE pid = %(pid)s), false)
-          FROM pg_locks l, (SELECT oid FROM pg_database WHERE datname = current_database()) d
-         WHERE l.pid = %(pid)s AND l.granted"""
-    WAITS = """
-        SELECT l.pid, l.locktype, l.mode, l.database::int8, l.relation::int8, c.relname, l.page, l.tuple,
-               l.transactionid::text::int8, l.virtualxid, l.classid::int8, l.objid::int8,
-               pg_blocking_pids(l.pid)
-          FROM pg_locks l
-          LEFT JOIN pg_class c ON c.oid = l.relation
-               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         WHERE NOT l.granted AND l.pid = ANY(%(pids)s)
-         ORDER BY l.pid"""
-    FIELDS = ("pid", "locktype", "mode", "database", "relation", "relname", "page", "tuple", "transactionid",
-              "virtualxid", "classid", "objid", "blocked_by")
-
-    def __init__(self, conninfo, sql):
-        import psycopg
-
-        self.sql = sql
-        self.conn = self.observer = self.runner = None
-        self.events = []
-        self.waits = {}             # what a session waits for -> its session_wait event, still waiting
-        self.watching = True
-        self.after_traced = self.cancelled = False
-        try:
-            self.conn = psycopg.connect(conninfo, autocommit=True)
-            self.observer = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
-            self.observer.execute("SET statement_timeout = '5s'")
-        except psycopg.Error as exc:
-            self.close([])
-            raise TraceSetupError(f"cannot open the --other session ({conninfo}): {str(exc).strip()}") from None
-        self.pid = self.conn.info.backend_pid
-        self.traced_pid = None
-
-    def _event(self, kind, ts, **fields):
-        return {"schema": SCHEMA, "event": kind, "ts": ts, "origin": "driver", **fields}
-
-    def _holds(self, pid):
-        """(table lock, waiting): the traced session's state, or None."""
-        import psycopg
-        try:
-            return self.observer.execute(self.HOLDS, {"first": FIRST_NORMAL_OID, "pid": pid}).fetchone()
-        except psycopg.Error:
-            return None
-
-    def run_beside(self, traced, pid, deadline, notes):
-        """Start the other SQL beside the traced one, sample until both ended
-        or the deadline; True if the traced SQL ended in time."""
-        self.traced_pid = pid
-        table_since = None
-        while not traced.done.is_set() and time.monotonic() < deadline:
-            state = self._holds(pid)
-            if state is None:
-                notes.append("could not read pg_locks to see when the traced session holds its locks: "
-                             "the other session started at once")
-                break
-            table, waiting = state
-            if table:
-                table_since = table_since or time.monotonic()
-                if waiting or time.monotonic() - table_since >= SETTLE:
-                    break
-            traced.done.wait(POLL_EVERY)
-        if traced.done.is_set():
-            self.after_traced = True
-            notes.append("the traced SQL ended before it held its locks (a table lock, while waiting or for "
-                         f"{SETTLE} s): the other session ran after it")
-        if time.monotonic() >= deadline:
-            notes.append("the traced session held no lock on a table before the timeout: the other session never ran")
-            return traced.done.is_set()
-        self.runner = _SqlRunner(self.conn, self.sql, name="pglab-trace-other")
-        self.runner.start()
-        next_sample = time.monotonic()
-        while time.monotonic() < deadline and not (traced.done.is_set() and self.runner.done.is_set()):
-            if time.monotonic() >= next_sample:
-                self.sample(notes)
-                next_sample += SAMPLE_EVERY
-            self.runner.done.wait(min(0.02, max(0.0, next_sample - time.monotonic())))
-        self.sample(notes)
-        return traced.done.is_set()
-
-    def sample(self, notes):
-        """One look at pg_locks: open the waits first seen, end those gone."""
-        import psycopg
-        if not self.watching:
-            return
-        now = time.monotonic_ns()
-        try:
-            rows = self.observer.execute(self.WAITS, {"pids": [self.traced_pid, self.pid]}).fetchall()
-        except psycopg.Error as exc:
-            self.watching = False
-            notes.append(f"stopped watching pg_locks: {str(exc).strip().splitlines()[0]}")
-            return
-        seen = set()
-        for row in rows:
-            fields = {k: v for k, v in zip(self.FIELDS, row) if v is not None}
-            key = tuple(fields.get(k) for k in self.FIELDS[:-1])
-            seen.add(key)
-            ev = self.waits.get(key)
-            if ev is None:
-                ev = self.waits[key] = self._event(
-                    "session_wait", now, session="other" if fields["pid"] == self.pid else "traced",
-                    **{k: v for k, v in fields.items() if k != "blocked_by"}, blocked_by=[])
-                self.events.append(ev)
-            ev["blocked_by"] += [b for b in fields.get("blocked_by", []) if b not in ev["blocked_by"]]
-            ev["dur"], ev["ended"] = now - ev["ts"], False
-        for key in [k for k in self.waits if k not in seen]:
-            ev = self.waits.pop(key)
-            ev["dur"], ev["ended"] = now - ev["ts"], True
-
-    def cancel(self, notes):
-        """Send a cancel to the other statement if it still runs (once)."""
-        if self.runner is not None and self.runner.is_alive() and not self.cancelled:
-            self.cancelled = True
-            notes.append(f"the other session ({self.pid}) had not finished: its statement was cancelled")
-            problem = _cancel(self.conn, "the other session's statement")
-            if problem:
-                notes.append(problem)
-
-    def close(self, notes):
-        """Cancel the other statement if it still runs, wait for it, close both
-        connections.  Idempotent; the connections are closed whatever happens."""
-        try:
-            self.cancel(notes)
-            if self.runner is not None:
-                self.runner.wait(10.0)
-        finally:
-            for c in (self.conn, self.observer):
-                if c is not None:
-                    try:
-                        c.close()
-                    except Exception:   # noqa: BLE001 - best effort on the way out
-                        pass
-
-    def fill(self, result):
-        """Put what the other session did into the result: its fields and events."""
-        r = self.runner
-        if r is not None:
-            self.events.insert(0, self._event("other_start", r.started_ns, pid=self.pid, session="other",
-                                              sql=self.sql, after_traced=self.after_traced))
-            if r.done.is_set():
-                result.other_error, result.other_sqlstate, result.other_duration_s = r.error, r.sqlstate, r.elapsed
-                self.events.append(self._event("other_end", r.ended_ns, pid=self.pid, session="other",
-                                               duration_s=r.elapsed, error=r.error, sqlstate=r.sqlstate))
-        result.events += self.events
 
 
 # ------------------------------------------------------------------ pglab glue

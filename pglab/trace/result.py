@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 
 from pglab_tracing import SCHEMA  # noqa: F401  (the schema name, defined once on the gdb side)
 
+FIRST_NORMAL_OID = 16384    # FirstNormalObjectId (access/transam.h): lower OIDs are initdb's own objects
+# the events the gdb side writes about one lock tag (relation names are added to these)
+LOCK_EVENTS = ("lock", "lock_wait", "lock_wakeup", "deadlock")
+
 
 @dataclass
 class TraceResult:
     """What one run_trace() produced.
 
     events: the decoded JSON-lines events, in file order.
-    rows / columns: the last result set of the SQL (at most driver.ROW_LIMIT rows).
+    rows / columns: the last result set of the SQL (at most sql.ROW_LIMIT rows).
     sql_error / sqlstate: the SQL's error, if it raised one.
     sql_duration_s: wall time of the SQL alone, as the session saw it.
     end_reason: "stopped" (normal), "exited" (backend gone), "timeout",
@@ -83,3 +87,22 @@ def read_events(path):
     except FileNotFoundError:
         pass
     return out
+
+
+def keep_user_objects(result):
+    """`--user-only`: drop the lock events on initdb's own relations (OID below
+    FirstNormalObjectId: the catalogs, their indexes and TOAST tables) and on
+    objects of another database or shared by all (database 0); keep the rest
+    (transactionid, virtualxid, tuples and pages of your tables, advisory...).
+    Sets result.hidden to the number dropped."""
+    def hidden(e):
+        if e.get("event") not in LOCK_EVENTS + ("session_wait",):
+            return False
+        if "relation" in e and e["relation"] < FIRST_NORMAL_OID:
+            return True
+        return "database" in e and result.database is not None and e["database"] != result.database
+
+    kept = [e for e in result.events if not hidden(e)]
+    result.hidden = len(result.events) - len(kept)
+    result.events = kept
+    return result

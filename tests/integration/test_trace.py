@@ -25,6 +25,7 @@ from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import GdbNotFound, NoDebugInfo, PglabError
 from pglab.pg.builds import find_build
 from pglab.trace import SCHEMA, driver, render
+from pglab.trace.result import FIRST_NORMAL_OID
 from pglab.trace.render import plan as plan_render
 from pglab_tracing import targets
 from tests.conftest import built_ids, invoke
@@ -374,7 +375,7 @@ def test_user_only_keeps_your_tables_and_transactions(server, counters):
     r = server.trace(target="locks", sql=f"UPDATE {t} SET v=v+1 WHERE id=1", user_only=True)
     assert r.sql_error is None
     kept = r.of("lock")
-    assert not [e for e in kept if e.get("relation", driver.FIRST_NORMAL_OID) < driver.FIRST_NORMAL_OID]
+    assert not [e for e in kept if e.get("relation", FIRST_NORMAL_OID) < FIRST_NORMAL_OID]
     assert {(e["locktype"], e.get("relname"), e["mode"]) for e in kept} >= {
         ("relation", t, "RowExclusiveLock"), ("relation", f"{t}_pkey", "RowExclusiveLock"),
         ("transactionid", None, "ExclusiveLock")}
