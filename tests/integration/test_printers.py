@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,6 +22,7 @@ from pglab.debugger import find_gdb
 from pglab.errors import GdbNotFound
 from pglab.pg.builds import find_build
 from tests.conftest import built_ids
+from tests.integration.test_trace import assert_running
 from pglab.trace import driver
 from pglab_tracing import infomask, nodes
 
@@ -62,28 +62,6 @@ def server(request, settings):
             c.execute("CREATE TABLE qc (id int, k int)")
             c.execute("ANALYZE qa, qb")
         yield Server(cl)
-
-
-def gdb_processes_for(pid):
-    """gdb processes whose command line names pid."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(os.path.basename(a).startswith(b"gdb") for a in argv[:2]) and str(pid).encode() in argv:
-            found.append(int(proc.name))
-    return found
-
-
-def assert_running(pid):
-    """No gdb left for pid and the backend running, not stopped."""
-    assert gdb_processes_for(pid) == [], "a gdb process was left behind"
-    state = driver.process_state(pid)
-    assert state is not None and state not in ("t", "T", "Z"), f"backend {pid} state {state}"
 
 
 # ------------------------------------------------------------------ a gdb session
