@@ -75,19 +75,20 @@ class Build:
     def bin(self, name):
         return self.bindir / name
 
+    def _pg_config(self, flag):
+        """One path pg_config prints for FLAG; a clear error when pg_config fails."""
+        done = subprocess.run([str(self.pg_config), flag], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise PglabError(f"{self.pg_config} {flag} failed: rebuild with `{self.rebuild_command()}`")
+        return Path(done.stdout.strip())
+
     def pgxs_dir(self):
         """lib/pgxs/src of this build (pg_regress, the TAP modules, makefiles)."""
-        done = subprocess.run([str(self.pg_config), "--pgxs"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PglabError(f"{self.pg_config} --pgxs failed: rebuild with `{self.rebuild_command()}`")
-        return Path(done.stdout.strip()).parent.parent
+        return self._pg_config("--pgxs").parent.parent
 
     def pkglibdir(self):
         """Where extensions' shared libraries go (pg_config --pkglibdir: lib/postgresql here)."""
-        done = subprocess.run([str(self.pg_config), "--pkglibdir"], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PglabError(f"{self.pg_config} --pkglibdir failed: rebuild with `{self.rebuild_command()}`")
-        return Path(done.stdout.strip())
+        return self._pg_config("--pkglibdir")
 
     @property
     def pgxs_pg_regress(self):
