@@ -75,12 +75,19 @@ def port_free(port):
 def running_ports():
     """Ports of pglab servers running now (from their socket files)."""
     ports = []
-    for sock in Path(tempfile.gettempdir()).glob("pglab-*/.s.PGSQL.*"):
-        if not sock.name.endswith(".lock"):
-            try:
-                ports.append(int(sock.name.rsplit(".", 1)[1]))
-            except ValueError:
-                continue
+    for folder in os.scandir(tempfile.gettempdir()):
+        if not folder.name.startswith("pglab-"):
+            continue
+        try:       # another pglab may remove its folder while we look
+            names = os.listdir(folder.path)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(".s.PGSQL.") and not name.endswith(".lock"):
+                try:
+                    ports.append(int(name.rsplit(".", 1)[1]))
+                except ValueError:
+                    continue
     return ports
 
 

@@ -9,7 +9,7 @@ import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import ui
+from .. import locks, ui
 from ..debug.pause import TestPause
 from ..errors import ClusterError, ExtensionError, PglabError
 from ..pg.builds import resolve_builds
@@ -40,9 +40,18 @@ def build_copy(settings, ext, build):
     return settings.layout.ext_build(build.id, f"{ext.name}-{tag}"), f"{ext.name}-{tag}"
 
 
-def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=SUITES, fresh=False,
-                   together=True, debug=None):
+def test_extension(settings, ext, build, **how):
     """Build, install and test one extension on one build; returns [SuiteResult].
+    One run at a time per extension name and build: `make install` puts every
+    extension of that name in the same place of the build (see _test_extension)."""
+    with locks.exclusive(settings.layout.ext_build(build.id, f".{ext.name}.lock"),
+                         f"another ext-test of {ext.name} on {build.id} is running: waiting for it"):
+        return _test_extension(settings, ext, build, **how)
+
+
+def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=SUITES, fresh=False,
+                    together=True, debug=None):
+    """test_extension, under its lock.
 
     together: start pytest at once (its start-up and collection overlap the
     build) and let it run beside the other suites on the same server.  When a
@@ -102,8 +111,8 @@ def test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=N
         if early is not None:
             early.cancel()
     if side_by_side and troubled:
-        return test_extension(settings, ext, build, werror=werror, k=k, idle_timeout=idle_timeout, suites=suites,
-                              fresh=True, together=False)
+        return _test_extension(settings, ext, build, werror=werror, k=k, idle_timeout=idle_timeout, suites=suites,
+                               fresh=True, together=False)
     order = {s: i for i, s in enumerate(SUITES)}
     return results + sorted([*by_suite.values(), *skipped], key=lambda r: order[r.suite])
 

@@ -9,7 +9,7 @@ and the diff of each.
 import shutil
 from dataclasses import dataclass, field
 
-from .. import ui
+from .. import locks, ui
 from ..cluster import Cluster
 from ..errors import PglabError
 from ..postmortem import RegressTally, supervise
@@ -48,7 +48,9 @@ def run_check(settings, build, *, tests=(), idle_timeout=600):
     names = list(tests) or everything
     out = settings.layout.check(build.id)
     result = CheckResult(build.id, output_dir=str(out))
-    with Cluster.throwaway(build, settings) as cl:
+    with locks.exclusive(out.with_name(f".{build.id}.lock"),
+                         f"another pg-check on {build.id} is running (its results go to {out} too): waiting for it"), \
+            Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
         cl.ensure_reachable(regress_build / "pg_regress")
         cl.own_dir(out, 0o755)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from ... import ui
+from ... import locks, ui
 from ...errors import SourceError
 from ..versions import Release
 from . import Channel, ChannelSkip, Memo, Unfetchable, download, sha256_of, unpack, unpack_into_cache
@@ -97,6 +97,22 @@ class DebianChannel(Channel):
         if (data and not self.refresh and data.get("sources") == sources
                 and time.time() - self.catalog_file.stat().st_mtime < self.settings.memo_hours * 3600):
             return data
+        self.state.mkdir(parents=True, exist_ok=True)
+        seen = self._mtime()
+        with locks.exclusive(self.state / "update.lock", "another pglab is updating its Debian index: waiting for it"):
+            fresh = self._load()
+            if fresh and self._mtime() != seen and fresh.get("sources") == sources:   # it did while we waited
+                self.refresh = False
+                return fresh
+            return self._update(sources)
+
+    def _mtime(self):
+        try:
+            return self.catalog_file.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _update(self, sources):
         self._prepare(sources)
         with ui.phase("apt-get update (Debian's source archive, private state)"):
             done = self._apt("apt-get", "update")
@@ -160,16 +176,18 @@ class DebianChannel(Channel):
             raise Unfetchable(f"{package} {version}: the index lists no upstream tarball",
                               "the index lists no upstream tarball for it")
         where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
-        where.mkdir(parents=True, exist_ok=True)
-        try:
-            self._fetch_checked(record, tarball, where)
+        with locks.exclusive(where.with_name(f".{where.name}.lock"),
+                             f"another pglab is downloading {package} {version}: waiting for it"):
+            where.mkdir(parents=True, exist_ok=True)
             try:
-                self._fetch_checked(record, dsc, where) if dsc else None
-            except Unfetchable:
-                dsc = None      # the tarball alone, as Debian's signed index vouches for it
-        finally:
-            if not any(where.iterdir()):
-                where.rmdir()  # nothing came: leave no empty folder behind
+                self._fetch_checked(record, tarball, where)
+                try:
+                    self._fetch_checked(record, dsc, where) if dsc else None
+                except Unfetchable:
+                    dsc = None      # the tarball alone, as Debian's signed index vouches for it
+            finally:
+                if not any(where.iterdir()):
+                    where.rmdir()  # nothing came: leave no empty folder behind
         if dsc is not None:
             sums = parse_dsc_checksums((where / dsc).read_text(errors="replace"))
             if sums.get(tarball) != record["files"][tarball][1]:
