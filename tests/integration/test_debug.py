@@ -135,17 +135,22 @@ def debug_command(name, *args, build=None):
                      *(shlex.quote(a) for a in args)])
 
 
-def gdb_processes():
+def gdb_processes(target):
+    """Debug sessions' gdb processes on TARGET (a PID or a core file): its last argument.
+    Other tests' sessions, on other processes, may run at the same time."""
     out = subprocess.run(["pgrep", "-f", "-a", "gdb"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "-x" in line and "session.gdb" in line]
+    return [line for line in out.splitlines() if "-x" in line and "session.gdb" in line
+            and line.split()[-1] == str(target)]
 
 
-def assert_healthy(cl, pid):
-    """The backend PID runs or is gone (never stopped), no session gdb is left, the server answers."""
+def assert_healthy(cl, pid, target=None):
+    """The backend PID runs or is gone (never stopped), no session gdb is left on it (or on
+    TARGET, a core file), the server answers."""
+    target = pid if target is None else target
     deadline = time.monotonic() + 10
-    while gdb_processes() and time.monotonic() < deadline:
+    while gdb_processes(target) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert gdb_processes() == []
+    assert gdb_processes(target) == []
     try:
         state = Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0]
     except FileNotFoundError:
@@ -286,7 +291,7 @@ def test_core_file_opens_with_the_stack(tmux, cluster, tmp_path):
     tmux.type(pane, "bt")
     screen, _ = tmux.wait_for(pane, r"#\d+ +0x[0-9a-f]+ in PostgresMain \(")
     tmux.type(pane, "quit")
-    assert_healthy(cl, pid)
+    assert_healthy(cl, pid, core)
 
 
 def test_ext_test_debug_holds_the_chosen_test_until_gdb_continues(tmux, default_build):
@@ -309,7 +314,7 @@ def test_ext_test_debug_holds_the_chosen_test_until_gdb_continues(tmux, default_
     tmux.type(gdb, "quit")
     tmux.wait_for(runner, r"│ regress │ pass +│ 2/2 ", timeout=180)
     tmux.wait_for(runner, r"all 3 suites passed")
-    assert gdb_processes() == []
+    assert gdb_processes(pid) == []
 
 
 def test_ext_test_debug_holds_a_pytest_tests_backend(tmux, default_build):
@@ -317,12 +322,13 @@ def test_ext_test_debug_holds_a_pytest_tests_backend(tmux, default_build):
                          default_build.id, "--suite", "pytest", "-k", "test_strict_add", "--debug", "--break", "pgl_add"]))
     runner, gdb = tmux.wait_panes(2, timeout=180)
     screen, m = tmux.wait_for(runner, r"the test's backend \(PID (\d+), database (pglab_tests_\d+)\) waits")
+    pid = int(m.group(1))
     tmux.wait_for(gdb, r"`continue` runs the test\.\n\(gdb\)$")
     tmux.type(gdb, "continue")
     tmux.wait_for(gdb, r"Breakpoint 1, pgl_add \(fcinfo=0x[0-9a-f]+\) at pgl_funcs\.c:\d+\n")
     tmux.type(gdb, "quit")
     tmux.wait_for(runner, r"│ pytest +│ pass +│", timeout=180)
-    assert gdb_processes() == []
+    assert gdb_processes(pid) == []
 
 
 def test_without_tmux_it_prints_the_gdb_command_for_a_second_terminal(cluster):
