@@ -97,7 +97,6 @@ class DebianChannel(Channel):
         if (data and not self.refresh and data.get("sources") == sources
                 and time.time() - self.catalog_file.stat().st_mtime < self.settings.memo_hours * 3600):
             return data
-        self.state.mkdir(parents=True, exist_ok=True)
         seen = self._mtime()
         with locks.exclusive(self.state / "update.lock", "another pglab is updating its Debian index: waiting for it"):
             fresh = self._load()
