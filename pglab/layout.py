@@ -7,6 +7,7 @@ identity (/var/cache/pglab as root, else ~/.cache/pglab; setting `cache`):
     src/<release>/        unpacked sources (+ <release>.json: where each came from)
     src/.patched/         copies of a source with --patch files applied
     builds/<build>/       VPATH build trees and their logs/; <build>.lock
+    configure/KEY.cache   configure's results, kept per script, flags and installed software
     install/<build>/      installed prefixes, complete when pglab-build.json is there
     apt/                  the Debian channel's private apt state
     published/PKG_VER/    published extensions' sources (Debian's source archive)
@@ -57,6 +58,10 @@ class Layout:
 
     def build_lock(self, build_id):
         return self.builds / f"{build_id}.lock"
+
+    def configure_cache(self, key):
+        """configure's results (autoconf's cache file), kept per script, flags and system."""
+        return self.cache / "configure" / f"{key}.cache"
 
     @property
     def installs(self):

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -260,6 +261,79 @@ def _discard_interrupted_outputs(builddir, since, count):
         os.unlink(path)
 
 
+_PRECIOUS_RE = re.compile(r"^\s*ac_precious_vars='([^']*)'", re.M)
+
+
+def installed_software():
+    """A digest of what is installed (dpkg's database, else the shared-library cache):
+    installing or removing a library changes what configure would find."""
+    for path in ("/var/lib/dpkg/status", "/etc/ld.so.cache"):
+        try:
+            return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return ""
+
+
+def configure_cache_key(configure, args, cflags, cc, environ=None):
+    """The key under which configure's results are kept: the configure script itself,
+    its flags, the environment variables it reads (its "precious" ones, and PATH) and
+    the installed software.  The prefix is not in it: configure caches no paths of it."""
+    environ = os.environ if environ is None else environ
+    script = Path(configure).read_bytes()
+    m = _PRECIOUS_RE.search(script.decode("utf-8", "replace"))
+    names = sorted({*(m.group(1).split() if m else ()), "PATH", "CONFIG_SITE"} - {"CC", "CFLAGS"})
+    fields = {"args": list(args), "CFLAGS": cflags, "CC": cc, "env": {k: environ.get(k) for k in names},
+              "installed": installed_software()}
+    digest = hashlib.sha256(script)
+    digest.update(json.dumps(fields, sort_keys=True).encode())
+    return digest.hexdigest()[:24]
+
+
+def _configure(settings, builddir, srcdir, prefix, args, cflags):
+    """Run configure in the build tree, with the results an earlier run of the same
+    script kept (autoconf's cache file): a second build of a release, a fork of its
+    tree or a patched build, configures in seconds.  A run from a kept cache that
+    fails is run again from scratch, and the kept results dropped."""
+    logs = builddir / "logs"
+    cc = "ccache gcc" if shutil.which("ccache") else "gcc"
+    configure = srcdir / "configure"
+    kept = settings.layout.configure_cache(configure_cache_key(configure, args, cflags, cc))
+    local = builddir / "config.cache"
+    # The cache file is named by a site script, not --cache-file: configure's arguments
+    # end up in pg_config.h (and `pg_config --configure`), and one more would change
+    # every object file, for ccache too.  A site script of the user's is read first.
+    site = builddir / "config.site"
+    user_site = os.environ.get("CONFIG_SITE")
+    site.write_text((f". {shlex.quote(str(Path(user_site).resolve()))}\n" if user_site else "")
+                    + f"cache_file={shlex.quote(str(local))}\n")
+    cmd = [configure, f"--prefix={prefix}", *args, f"CFLAGS={cflags}", f"CC={cc}"]
+    (logs / "configure.log").unlink(missing_ok=True)
+    reuse = kept.is_file()
+    while True:
+        local.unlink(missing_ok=True)
+        if reuse:
+            shutil.copyfile(kept, local)
+        title = "configure (results kept from an earlier build)" if reuse else "configure"
+        try:
+            with ui.phase(title, total=None) as p:
+                run_logged(cmd, logs / "configure.log", cwd=builddir, step="configure",
+                           env={**os.environ, "LC_ALL": "C", "CONFIG_SITE": str(site)})
+                p.detail = " ".join(args)
+            break
+        except BuildError:
+            if not reuse:
+                raise
+            ui.note(f"configure failed with the results kept in {kept}; dropping them and running it from scratch")
+            kept.unlink(missing_ok=True)
+            reuse = False
+    if not reuse:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        staged = kept.with_name(f".{kept.name}.{os.getpid()}")
+        shutil.copyfile(local, staged)
+        staged.rename(kept)
+
+
 def _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs):
     """configure (when needed) and make world-bin in the VPATH build tree."""
     logs = builddir / "logs"
@@ -270,13 +344,7 @@ def _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs):
             if child.name != "logs":
                 shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
         _set_state(builddir, identity_hash=ihash, configured=False)
-        cc = "ccache gcc" if shutil.which("ccache") else "gcc"
-        cmd = [srcdir / "configure", f"--prefix={prefix}", *args, f"CFLAGS={cflags}", f"CC={cc}"]
-        (logs / "configure.log").unlink(missing_ok=True)
-        with ui.phase("configure", total=None) as p:
-            run_logged(cmd, logs / "configure.log", cwd=builddir, step="configure",
-                       env={**os.environ, "LC_ALL": "C"})
-            p.detail = " ".join(args)
+        _configure(settings, builddir, srcdir, prefix, args, cflags)
         _set_state(builddir, configured=True)
     elif state.get("making"):
         ui.note("the last build was interrupted; discarding its newest outputs and resuming")

@@ -204,6 +204,10 @@ def test_git_channel_builds_a_release_end_to_end(upstream, area):
     assert f"▸ git clone {upstream.tag}" in done.stdout
     _built(area, upstream, "git", f"git:{upstream.commit}", f"{upstream.git_url} {upstream.tag}", done)
     assert (area / "src" / str(upstream.release) / ".git").is_dir()   # a clone, not an unpacked tarball
+    # the same configure script as the tarball's (built above, in this area): its results were kept
+    assert "▸ configure (results kept from an earlier build)" in done.stdout
+    log = (area / "builds" / f"{upstream.release}-debug" / "logs" / "configure.log").read_text()
+    assert re.search(r"^configure: loading cache .*/config\.cache$", log, re.M), log[:2000]
     print(f"\ngit channel: build-pg took {time.monotonic() - started:.0f} s")
 
 
