@@ -3,13 +3,23 @@
 account, against a server started with the settings the extension's docs ask
 for.  Counts come from the tools' own summary lines, not from pglab's parsers."""
 
+import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
+import pglab.accounts
+import pglab.cluster
 from pglab.cluster import Cluster
+from pglab.pg.build import installed_software
+
+# Bare verdicts kept from run to run (remembered_bare_installcheck), outside any clone
+VERDICTS = Path(tempfile.gettempdir()) / "pglab-test-bare-verdicts"
 
 
 def bare_installcheck(build, settings, source, tmp_path, conf=None):
@@ -29,6 +39,31 @@ def bare_installcheck(build, settings, source, tmp_path, conf=None):
         seconds = time.monotonic() - start
     output = done.stdout + done.stderr
     return done.returncode == 0, summary_counts(output), output, seconds
+
+
+def remembered_bare_installcheck(build, settings, source, tmp_path, conf=None):
+    """bare_installcheck's answer, kept under VERDICTS by everything it depends on: the
+    extension's files, the build (id and when it was built), the server settings, the
+    code that runs it (this file, pglab's Cluster and accounts) and the installed
+    software.  Bare PGXS on the same inputs gives the same verdict, so a later run
+    with nothing of that changed compares ext-test against the kept one; any change
+    runs it again.  Returns bare_installcheck's tuple plus whether it was kept."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(source).rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(source)}\0".encode() + path.read_bytes() + b"\0")
+    for module in (__file__, pglab.cluster.__file__, pglab.accounts.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(json.dumps([build.id, build.meta.get("built_at"), conf or {}, installed_software()]).encode())
+    kept = VERDICTS / f"{Path(source).name}-{digest.hexdigest()[:20]}.json"
+    if kept.is_file():
+        v = json.loads(kept.read_text())
+        return v["ok"], {k: tuple(c) for k, c in v["counts"].items()}, v["output"], v["seconds"], True
+    ok, counts, output, seconds = bare_installcheck(build, settings, source, tmp_path, conf)
+    VERDICTS.mkdir(exist_ok=True)
+    staged = kept.with_name(f".{kept.name}.{os.getpid()}")
+    staged.write_text(json.dumps({"ok": ok, "counts": counts, "output": output, "seconds": seconds}))
+    staged.rename(kept)
+    return ok, counts, output, seconds, False
 
 
 def summary_counts(output):
