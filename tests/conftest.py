@@ -80,7 +80,7 @@ def janitor():
 
 
 @contextlib.contextmanager
-def stable_path(name, fallback):
+def stable_path(name, fallback, keep=()):
     """A folder at the same path on every run (under the temp dir), held with a lock.
 
     Builds made there are served by ccache on the next run: configure writes the
@@ -88,7 +88,8 @@ def stable_path(name, fallback):
     records the folder it compiled in, so objects built in another folder never
     match (CCACHE_BASEDIR does not reach inside a header).  A run that finds it in
     use (another test run on the machine) takes `fallback` instead and builds cold.
-    Yields (path, stable): the folder is empty on entry and removed on exit."""
+    Yields (path, stable): the folder is empty on entry and emptied on exit, but for
+    the entries named in `keep` (caches that, like ccache, serve the next run)."""
     stable = Path(tempfile.gettempdir()) / name
     with open(f"{stable}.lock", "w") as lock:
         try:
@@ -96,12 +97,22 @@ def stable_path(name, fallback):
             root, is_stable = stable, True
         except BlockingIOError:
             root, is_stable = Path(fallback), False
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(mode=0o755, parents=True)
+        _empty(root, keep)
         try:
             yield root, is_stable
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            _empty(root, keep)
+
+
+def _empty(root, keep):
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for child in root.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink()
 
 
 def invoke(*args, timeout=1800, env=None):

@@ -167,9 +167,10 @@ def _env(root, upstream, tarball_url=None):
 
 @pytest.fixture(scope="module")
 def area(tmp_path_factory):
-    """An empty working area for the real builds (a debug 13 is about 1 GB with its tree),
-    at the same path on every run so that ccache serves the next run (conftest.stable_path)."""
-    with stable_path("pglab-test-channels", tmp_path_factory.mktemp("work-area")) as (root, _):
+    """A working area for the real builds (a debug 13 is about 1 GB with its tree), empty
+    but for configure's kept results, at the same path on every run so that ccache and
+    those results serve the next run (conftest.stable_path)."""
+    with stable_path("pglab-test-channels", tmp_path_factory.mktemp("work-area"), keep=("configure",)) as (root, _):
         yield root
 
 
@@ -205,6 +206,7 @@ def test_git_channel_builds_a_release_end_to_end(upstream, area):
     _built(area, upstream, "git", f"git:{upstream.commit}", f"{upstream.git_url} {upstream.tag}", done)
     assert (area / "src" / str(upstream.release) / ".git").is_dir()   # a clone, not an unpacked tarball
     # the same configure script as the tarball's (built above, in this area): its results were kept
+    # (a run before this one may have kept them already: the area keeps configure/ from run to run)
     assert "▸ configure (results kept from an earlier build)" in done.stdout
     log = (area / "builds" / f"{upstream.release}-debug" / "logs" / "configure.log").read_text()
     assert re.search(r"^configure: loading cache .*/config\.cache$", log, re.M), log[:2000]
