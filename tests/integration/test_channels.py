@@ -134,6 +134,7 @@ def upstream(settings, tmp_path_factory):
     repo = top / "git" / "postgresql.git"
     _git("init", "--quiet", "--bare", str(repo))
     _git("config", "pack.compression", "1", cwd=repo)   # clones here are local: spend no time squeezing
+    _git("config", "gc.auto", "0", cwd=repo)            # nor repacking the one big commit
     work = ["--git-dir", str(repo), "--work-tree", str(tree)]
     _git(*work, "add", "-A")
     _git(*work, "commit", "--quiet", "-m", f"Stamp {release}.")
