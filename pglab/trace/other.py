@@ -7,7 +7,7 @@ import time
 
 from ..errors import TraceSetupError
 from .result import FIRST_NORMAL_OID, SCHEMA
-from .sql import SqlRunner, cancel
+from .sql import SqlRunner, cancel, wait_for
 
 POLL_EVERY = 0.01           # s between looks at the traced session's locks, before --other starts
 SETTLE = 0.2                # s a table lock alone must be held before --other starts anyway
@@ -97,7 +97,7 @@ class OtherSession:
                 table_since = table_since or time.monotonic()
                 if waiting or time.monotonic() - table_since >= SETTLE:
                     break
-            traced.done.wait(POLL_EVERY)
+            wait_for(traced.done, POLL_EVERY)
         if traced.done.is_set():
             self.after_traced = True
             notes.append("the traced SQL ended before it held its locks (a table lock, while waiting or for "
@@ -112,7 +112,7 @@ class OtherSession:
             if time.monotonic() >= next_sample:
                 self.sample(notes)
                 next_sample += SAMPLE_EVERY
-            self.runner.done.wait(min(0.02, max(0.0, next_sample - time.monotonic())))
+            wait_for(self.runner.done, min(0.02, max(0.0, next_sample - time.monotonic())))
         self.sample(notes)
         return traced.done.is_set()
 

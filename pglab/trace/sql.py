@@ -41,14 +41,22 @@ class SqlRunner(threading.Thread):
             self.done.set()
 
     def wait(self, timeout):
-        """True if finished within timeout; short waits keep Ctrl-C working."""
-        deadline = time.monotonic() + timeout
-        while not self.done.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.done.wait(min(left, 0.2))
-        return True
+        """True if finished within timeout."""
+        return wait_for(self.done, timeout)
+
+
+def wait_for(event, timeout, step=0.01):
+    """True if the event is set within timeout.  Polls with time.sleep rather
+    than event.wait: a Ctrl-C landing inside Condition.wait's lock handling can
+    come out as "RuntimeError: release unlocked lock" instead of
+    KeyboardInterrupt, and the trace would then not detach cleanly."""
+    deadline = time.monotonic() + timeout
+    while not event.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, step))
+    return True
 
 
 def cancel(conn, what):

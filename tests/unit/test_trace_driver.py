@@ -122,3 +122,38 @@ def test_user_only_is_for_the_locks_target():
         driver.check_user_only("wal", True)
     assert str(info.value) == ("--user-only hides lock events on catalogs: it applies to the locks target, "
                                "not wal (invoke trace locks --user-only --sql ...)")
+
+
+def test_wait_for_reports_whether_the_event_came_in_time():
+    import threading
+    import time
+    from pglab.trace.sql import wait_for
+    ev = threading.Event()
+    start = time.monotonic()
+    assert wait_for(ev, 0.05) is False
+    assert time.monotonic() - start >= 0.05
+    threading.Timer(0.02, ev.set).start()
+    assert wait_for(ev, 5.0) is True
+
+
+def test_ctrl_c_during_a_wait_is_always_a_keyboard_interrupt():
+    """Ctrl-C while the trace waits for its SQL must come out as
+    KeyboardInterrupt (which detaches gdb and resumes the backend), in
+    whatever instruction of the wait it lands."""
+    import signal
+    import threading
+    from pglab.trace.sql import wait_for
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    ev = threading.Event()
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        for i in range(300):
+            with pytest.raises(KeyboardInterrupt):
+                signal.setitimer(signal.ITIMER_REAL, 0.0003 + (i % 7) * 0.0001)
+                wait_for(ev, 5.0, step=0.0002)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
