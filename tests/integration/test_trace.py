@@ -559,10 +559,10 @@ def test_statement_error_leaves_backend_running(server, table):
     assert [(e["rel"], e["func"]) for e in r3.of("heap_insert")] == [(table, "heap_insert")]
 
 
-def test_timeout_leaves_backend_running(server):
-    with server.connect() as conn:
+def test_timeout_leaves_backend_running(one_server):
+    with one_server.connect() as conn:
         start = time.monotonic()
-        r = server.trace(target="query", sql="SELECT pg_sleep(30)", timeout=2, connection=conn)
+        r = one_server.trace(target="query", sql="SELECT pg_sleep(30)", timeout=2, connection=conn)
         assert time.monotonic() - start < 20
         assert r.timed_out and r.end_reason == "timeout"
         assert r.sqlstate == "57014"        # cancelled
@@ -570,23 +570,23 @@ def test_timeout_leaves_backend_running(server):
         assert conn.execute("SELECT 1").fetchone()[0] == 1
 
 
-def test_disconnect_ends_cleanly(server):
-    r = server.trace(target="locks", sql="SELECT pg_terminate_backend(pg_backend_pid())")
+def test_disconnect_ends_cleanly(one_server):
+    r = one_server.trace(target="locks", sql="SELECT pg_terminate_backend(pg_backend_pid())")
     assert r.end_reason == "exited"
     assert r.of("trace_end")[0]["reason"] == "exited"
     assert_gone(r.pid)
 
 
-def test_keyboard_interrupt_detaches(server):
+def test_keyboard_interrupt_detaches(one_server):
     def interrupt(signum, frame):
         raise KeyboardInterrupt
     old = signal.signal(signal.SIGALRM, interrupt)
-    with server.connect() as conn:
+    with one_server.connect() as conn:
         pid = conn.info.backend_pid
         signal.setitimer(signal.ITIMER_REAL, 3.0)
         try:
             with pytest.raises(KeyboardInterrupt):
-                server.trace(target="query", sql="SELECT pg_sleep(30)", connection=conn)
+                one_server.trace(target="query", sql="SELECT pg_sleep(30)", connection=conn)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
@@ -594,19 +594,19 @@ def test_keyboard_interrupt_detaches(server):
         assert conn.execute("SELECT 1").fetchone()[0] == 1
 
 
-def test_gdb_missing_is_one_line(server):
+def test_gdb_missing_is_one_line(one_server):
     with pytest.raises(GdbNotFound, match=r"^gdb not found \(./nonexistent/gdb.\): `invoke doctor` installs it$"):
-        server.trace(target="wal", sql="SELECT 1", gdb="/nonexistent/gdb")
+        one_server.trace(target="wal", sql="SELECT 1", gdb="/nonexistent/gdb")
 
 
-def test_build_without_debug_info(server, tmp_path):
+def test_build_without_debug_info(one_server, tmp_path):
     stripped = tmp_path / "bin"
     stripped.mkdir()
-    shutil.copy(Path(server.bindir) / "postgres", stripped / "postgres")
+    shutil.copy(Path(one_server.bindir) / "postgres", stripped / "postgres")
     subprocess.run(["strip", "--strip-debug", str(stripped / "postgres")], check=True)
-    with server.connect() as conn:
+    with one_server.connect() as conn:
         with pytest.raises(NoDebugInfo) as info:
-            driver.run_trace(conninfo=server.conninfo, bindir=str(stripped), target="heap_insert",
+            driver.run_trace(conninfo=one_server.conninfo, bindir=str(stripped), target="heap_insert",
                              sql="SELECT 1", connection=conn)
         assert_running(conn.info.backend_pid)
     # one line naming the command that makes a build with debug info
