@@ -7,7 +7,9 @@ named in EXTRA_REGRESS_OPTS).  Each runs twice: bare PGXS against a server
 configured by hand, and through ext-test; verdicts and counts must agree.
 
 The bare side (bare_pgxs.py) counts from the tools' own summary lines, not
-from pglab's parsers."""
+from pglab's parsers, and its verdict is kept from run to run by what it
+depends on (the fixture's files, the build, the settings, the code running it),
+as for the published extensions; ext-test runs every time."""
 
 import shutil
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from pglab.ext import runner
 from pglab.ext.pgxs import parse_conf
 
-from .bare_pgxs import bare_installcheck, ext_test_counts
+from .bare_pgxs import bare_installcheck, ext_test_counts, remembered_bare_installcheck
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 PARITY = ["pgxs_inputdir", "pgxs_results", "pgxs_altout", "pgxs_schedule", "pgxs_template", "pgxs_isolation",
@@ -32,7 +34,8 @@ def test_fixture_has_the_same_verdict_and_counts_both_ways(settings, default_bui
     if name == "pgxs_tap" and "tap-tests" not in default_build.features:
         pytest.fail(f"{default_build.id} has no TAP support; `invoke doctor` installs IPC::Run, then build-pg")
     conf = parse_conf((fixture / HAND_CONF[name]).read_text()) if name in HAND_CONF else {}
-    bare_ok, bare_counts, bare_out, _seconds = bare_installcheck(default_build, settings, fixture, tmp_path, conf)
+    bare_ok, bare_counts, bare_out, _seconds, _kept = remembered_bare_installcheck(
+        default_build, settings, fixture, tmp_path, conf)
     assert bare_ok, f"the fixture must pass under bare PGXS:\n{bare_out[-3000:]}"
     results = runner.ext_test(settings, str(fixture), suites=("regress", "isolation", "tap"), fresh=True)
     statuses = {r.suite: r.status for r in results}
