@@ -191,7 +191,7 @@ def _killed_then_rerun(settings, default_build, folder, stable):
     build_mod.remove_build(settings, patched.id)
 
 
-_PLAN_TESTS = ("select", "join", "aggregates", "subselect", "inherit")
+_PLAN_TESTS = ("select", "join")
 
 
 @pytest.mark.slow
