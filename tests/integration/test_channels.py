@@ -11,7 +11,8 @@ upstream's postgresql-13.N.tar.bz2 (same bytes, same SHA-256):
   - a bare git repository holds the unpacked tree (less what its .gitignore files
     leave out, as upstream's repository does) at tag REL_13_N, served by
     `git daemon` on 127.0.0.1, plus a tag REL_13_<N-1> whose tree is missing, so
-    that ls-remote lists it but a clone of it fails.
+    that ls-remote lists it but a clone of it fails (made once per tarball and
+    kept under the temp dir: the same bytes give the same repository).
 
 build-pg then builds from each into a temporary working area, as a user would
 (INVOKE_PGLAB_* environment), and a cluster starts on the result.  The
@@ -25,9 +26,11 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -109,6 +112,41 @@ def _git_daemon(base):
     pytest.fail("git daemon would not start on 127.0.0.1")
 
 
+def _upstream_git(tarball, sha, release, previous):
+    """A folder holding postgresql.git as upstream's repository would for this release: the
+    unpacked tree at tag REL_13_N (less what its .gitignore files leave out), and a tag
+    REL_13_<N-1> naming a commit whose tree is missing.  Its commits have fixed authors and
+    dates, so the same tarball gives the same repository: it is kept under the temp dir by
+    the tarball's SHA-256 and made once (about 6 s), then only read (git daemon, clones)."""
+    kept = Path(tempfile.gettempdir()) / f"pglab-test-upstream-git-{sha[:16]}"
+    tag = f"REL_13_{release.number}"
+    if (kept / "postgresql.git" / "refs" / "tags" / tag).is_file():
+        return kept
+    staging = Path(tempfile.mkdtemp(prefix=f"{kept.name}.", dir=kept.parent))
+    tree = staging / f"postgresql-{release}"
+    subprocess.run(["tar", "-xjf", str(tarball), "-C", str(staging)], check=True)
+    repo = staging / "postgresql.git"
+    _git("init", "--quiet", "--bare", str(repo))
+    _git("config", "pack.compression", "1", cwd=repo)   # clones here are local: spend no time squeezing
+    _git("config", "gc.auto", "0", cwd=repo)            # nor repacking the one big commit
+    work = ["--git-dir", str(repo), "--work-tree", str(tree)]
+    _git(*work, "add", "-A")
+    _git(*work, "commit", "--quiet", "-m", f"Stamp {release}.")
+    _git("--git-dir", str(repo), "tag", tag)
+    broken = subprocess.run(["git", "--git-dir", str(repo), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+                            input=f"tree {'0123456789abcdef' * 2}01234567\nauthor pglab test <test@pglab.invalid> "
+                                  f"1722880000 +0000\ncommitter pglab test <test@pglab.invalid> 1722880000 +0000\n\n"
+                                  f"Stamp {previous}.\n", capture_output=True, text=True, check=True).stdout.strip()
+    _git("--git-dir", str(repo), "update-ref", f"refs/tags/REL_13_{previous.number}", broken)
+    shutil.rmtree(tree)
+    staging.chmod(0o755)
+    try:
+        staging.rename(kept)          # another run may have made it meanwhile: same bytes, keep theirs
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return kept
+
+
 @pytest.fixture(scope="module")
 def upstream(settings, tmp_path_factory):
     """Upstream's tarball site and git repository for one 13.N release, on 127.0.0.1."""
@@ -129,25 +167,10 @@ def upstream(settings, tmp_path_factory):
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     # the git repository: the unpacked tree at REL_13_N; REL_13_<N-1> names a commit whose tree is gone
-    tree = top / f"postgresql-{release}"
-    subprocess.run(["tar", "-xjf", str(tarball), "-C", str(top)], check=True)
-    repo = top / "git" / "postgresql.git"
-    _git("init", "--quiet", "--bare", str(repo))
-    _git("config", "pack.compression", "1", cwd=repo)   # clones here are local: spend no time squeezing
-    _git("config", "gc.auto", "0", cwd=repo)            # nor repacking the one big commit
-    work = ["--git-dir", str(repo), "--work-tree", str(tree)]
-    _git(*work, "add", "-A")
-    _git(*work, "commit", "--quiet", "-m", f"Stamp {release}.")
+    base = _upstream_git(tarball, sha, release, previous)
     tag = f"REL_13_{release.number}"
-    _git("--git-dir", str(repo), "tag", tag)
-    commit = _git("--git-dir", str(repo), "rev-parse", tag)
-    broken = subprocess.run(["git", "--git-dir", str(repo), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
-                            input=f"tree {'0123456789abcdef' * 2}01234567\nauthor pglab test <test@pglab.invalid> "
-                                  f"1722880000 +0000\ncommitter pglab test <test@pglab.invalid> 1722880000 +0000\n\n"
-                                  f"Stamp {previous}.\n", capture_output=True, text=True, check=True).stdout.strip()
-    _git("--git-dir", str(repo), "update-ref", f"refs/tags/REL_13_{previous.number}", broken)
-    shutil.rmtree(tree)
-    daemon, port = _git_daemon(top / "git")
+    commit = _git("--git-dir", str(base / "postgresql.git"), "rev-parse", tag)
+    daemon, port = _git_daemon(base)
 
     yield SimpleNamespace(
         release=release, previous=previous, sha256=sha, commit=commit, tag=tag,
