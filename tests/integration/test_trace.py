@@ -5,6 +5,7 @@ the driver's way out against a stand-in gdb that misbehaves; the interactive
 commands in a gdb session of their own; and a non-editable install.
 The per-event overhead is measured by bench/trace_heap_insert.py, not here."""
 
+import contextlib
 import json
 import os
 import re
@@ -113,6 +114,40 @@ def gdb_processes_for(pid):
         if any(os.path.basename(a).startswith(b"gdb") for a in argv[:2]) and str(pid).encode() in argv:
             found.append(int(proc.name))
     return found
+
+
+@contextlib.contextmanager
+def ctrl_c_once(server, query):
+    """Ctrl-C, as the terminal delivers it to the main thread, once a backend runs
+    `query` (the trace is then attached and its SQL under way); at most 30 s on."""
+    armed = [True]
+
+    def interrupt(signum, frame):
+        if armed[0]:            # never once the block is left: pytest would take it for the user's Ctrl-C
+            raise KeyboardInterrupt
+    stop = threading.Event()
+
+    def watch():
+        with server.connect() as c:
+            deadline = time.monotonic() + 30
+            while not stop.is_set() and time.monotonic() < deadline:
+                if c.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'",
+                             [query]).fetchone()[0]:
+                    break
+                time.sleep(0.05)
+        if not stop.is_set():
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        armed[0] = False
+        stop.set()
+        watcher.join(35)
+        signal.signal(signal.SIGALRM, old)
 
 
 def assert_running(pid):
@@ -428,16 +463,8 @@ def test_timeout_cancels_the_other_session_too(one_server):
 
 def test_keyboard_interrupt_ends_the_other_session(one_server):
     other = "SELECT pg_sleep(30) AS other_session_of_the_interrupt_test"
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    old = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, 3.0)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            one_server.trace(target="locks", sql="SELECT 1", other_sql=other)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    with ctrl_c_once(one_server, other), pytest.raises(KeyboardInterrupt):
+        one_server.trace(target="locks", sql="SELECT 1", other_sql=other)
     with one_server.connect() as c:
         deadline = time.monotonic() + 10
         while c.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s", [other]).fetchone()[0] and \
@@ -578,18 +605,10 @@ def test_disconnect_ends_cleanly(one_server):
 
 
 def test_keyboard_interrupt_detaches(one_server):
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    old = signal.signal(signal.SIGALRM, interrupt)
     with one_server.connect() as conn:
         pid = conn.info.backend_pid
-        signal.setitimer(signal.ITIMER_REAL, 3.0)
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                one_server.trace(target="query", sql="SELECT pg_sleep(30)", connection=conn)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
+        with ctrl_c_once(one_server, "SELECT pg_sleep(30)"), pytest.raises(KeyboardInterrupt):
+            one_server.trace(target="query", sql="SELECT pg_sleep(30)", connection=conn)
         assert_running(pid)
         assert conn.execute("SELECT 1").fetchone()[0] == 1
 
