@@ -154,7 +154,7 @@ def _killed_then_rerun(settings, default_build, folder, stable):
         assert len(new) == 1, f"expected one new build directory, saw {new}"
         bdir = new.pop()
         assert bdir.name == expected
-        _wait_for_compiles(bdir / "logs" / "make.log", 300, proc)
+        _wait_for_compiles(bdir / "logs" / "make.log", 100, proc)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
