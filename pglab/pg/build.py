@@ -150,7 +150,8 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
         srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
         builddir.mkdir(exist_ok=True)  # only once the patches applied: a refused patch leaves nothing
         started = time.monotonic()
-        count = _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs or settings.parallel_jobs)
+        jobs = jobs or settings.parallel_jobs
+        count = _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs)
         meta = {
             "id": bid, "release": str(tree.release), "requested": str(spec), "substituted_for": got.substituted_for,
             "channel": tree.channel, "origin": tree.origin, "source_identity": tree.identity,
@@ -162,7 +163,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
         }
         if existing:  # a server may have been started while make ran
             refuse_if_running(settings, Build.load(prefix), "replace")
-        _install(builddir, prefix, meta, jobs or settings.parallel_jobs)
+        _install(builddir, prefix, meta, jobs)
         ui.say(f"built {bid} in {time.monotonic() - started:.0f} s → {prefix}", style="green")
     return Build.load(prefix)
 
