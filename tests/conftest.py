@@ -21,6 +21,20 @@ from pglab.errors import PglabError
 from pglab.ext import prestart
 from pglab.pg import build as build_mod
 
+# `invoke test` runs the suite on pytest-xdist workers.  Each worker gets a working area
+# of its own (named clusters, throwaway and warm servers, ext-test's build copies, the
+# pre-started pytest), so one worker's `pg-stop --all` or janitor never reaches the
+# other's servers; the build cache is shared (its builds are locked while they are made).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    os.environ["INVOKE_PGLAB_ROOT"] = str(Settings.load().layout.root / "test-workers" / WORKER)
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests (builds, whole suites) first: on two workers they start at once
+    instead of one of them ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 def built_ids():
     """Every build there is, for parametrizing (collected before the session fixtures run);

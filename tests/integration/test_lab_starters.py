@@ -15,6 +15,9 @@ from pglab.servers import stop_warm
 from tests.conftest import invoke
 from tests.integration.test_lab import area, marks, sql  # noqa: F401  (area: the working-area fixture)
 
+# they write under extensions/ (lab_udf, ...): on one worker, one at a time
+pytestmark = pytest.mark.xdist_group("extensions-dir")
+
 SOLUTIONS = Path(__file__).resolve().parent.parent / "lab_solutions"
 
 
