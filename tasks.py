@@ -481,8 +481,8 @@ def test(c, majors=None, k=None, quick=False, jobs=None):
             ui.note(f"not testing on {major}: {why}")
         ui.say(f"testing on: {', '.join(b.id for b in built)}")
     args = [str(PROJECT_ROOT / "tests")] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
-    if workers > 1:   # a group (xdist_group) stays on one worker: tests sharing extensions/
-        args += ["-n", str(workers), "--dist", "loadgroup"]
+    if workers > 1:   # a module whole on one worker, in the order tests/conftest.py gives
+        args += ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"]
     code = pytest.main(args)
     if code != 0:
         raise Exit(code=int(code))

@@ -31,8 +31,9 @@ if WORKER:
 
 
 def pytest_collection_modifyitems(items):
-    """The slow tests (builds, whole suites) first: on two workers they start at once
-    instead of one of them ending the run alone."""
+    """The slow tests (builds, whole suites) first.  On workers (`--dist loadfile`: a
+    module whole on one worker, in the order its tests are written) the modules that
+    hold them are handed out first, so the longest start at once instead of ending the run."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

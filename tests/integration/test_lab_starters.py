@@ -3,8 +3,10 @@ passes its own tests but fails the lab's exercise checks; the reference solution
 copied over the starter: it lives here, never in a learner's starter) makes every check pass.  On a
 working area of the test's own, with extensions/ as a learner's (a learner's own lab_X is left alone)."""
 
+import fcntl
 import shlex
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,9 +16,6 @@ import pytest
 from pglab.servers import stop_warm
 from tests.conftest import invoke
 from tests.integration.test_lab import area, marks, sql  # noqa: F401  (area: the working-area fixture)
-
-# they write under extensions/ (lab_udf, ...): on one worker, one at a time
-pytestmark = pytest.mark.xdist_group("extensions-dir")
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "lab_solutions"
 
@@ -31,10 +30,16 @@ def _learner_extension(name):
 
 
 def _extension_fixture(area, name):
-    path = _learner_extension(name)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-    stop_warm(area[0])          # ext-test's warm servers of the test's working area
+    # extensions/NAME is one folder for every test run in this project (`invoke test`'s
+    # workers, test_lab_walk): one test at a time has it
+    with open(Path(tempfile.gettempdir()) / f"pglab-test-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = _learner_extension(name)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            stop_warm(area[0])          # ext-test's warm servers of the test's working area
 
 
 @pytest.fixture

@@ -109,7 +109,6 @@ def test_mvcc_lab_walked_in_a_terminal(shell, default_build):
     me.run("invoke pg-stop")
 
 
-@pytest.mark.xdist_group("extensions-dir")   # extensions/lab_udf, as test_lab_starters
 def test_c_udf_lab_walked_in_a_terminal(shell, default_build, lab_udf):
     tmux, pane, settings = shell
     me = Learner(tmux, pane)
