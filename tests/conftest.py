@@ -30,11 +30,26 @@ if WORKER:
     os.environ["INVOKE_PGLAB_ROOT"] = str(Settings.load().layout.root / "test-workers" / WORKER)
 
 
+# Seconds each long module took in one process (4 December, every build warm): what
+# `invoke test`'s workers take first.  Only the order of the run depends on these.
+MODULE_SECONDS = {
+    "integration/test_build_pg.py": 115, "integration/test_trace.py": 102, "integration/test_published_parity.py": 78,
+    "integration/test_channels.py": 59, "integration/test_lab.py": 56, "integration/test_ext_test.py": 54,
+    "integration/test_lab_starters.py": 49, "integration/test_debug.py": 37, "integration/test_pgxn.py": 36,
+    "integration/test_lab_walk.py": 27, "integration/test_printers.py": 24, "integration/test_inspect.py": 18,
+    "integration/test_front_door.py": 15, "integration/test_pgxs_parity.py": 12,
+}
+
+
 def pytest_collection_modifyitems(items):
-    """The slow tests (builds, whole suites) first.  On workers (`--dist loadfile`: a
-    module whole on one worker, in the order its tests are written) the modules that
-    hold them are handed out first, so the longest start at once instead of ending the run."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Modules in the order `invoke test`'s workers should take them (`--dist loadfile`:
+    a module whole on one worker, its tests in the order they are written): the longest
+    first (MODULE_SECONDS), then the rest, so that no long module is left to end the run alone."""
+    order = {}
+    for item in items:
+        module = f"{item.path.parent.name}/{item.path.name}"
+        order.setdefault(item.path, (-MODULE_SECONDS.get(module, 0), len(order)))
+    items.sort(key=lambda item: order[item.path])    # stable: a module's own order is kept
 
 
 def built_ids():
