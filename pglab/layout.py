@@ -26,6 +26,7 @@ The working area holds this clone's own (pg_source/; setting `root`):
     ci-results/           invoke ci's reports
     dist/                 ext-bundle's NAME-VERSION.zip files
     pgxn/<build>/         where pgxnclient runs for ext-install (logs, a failed check's diffs)
+    test-workers/gwN/     a working area of its own for each of `invoke test`'s workers
 """
 
 from dataclasses import dataclass

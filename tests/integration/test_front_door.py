@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from pglab.config import PROJECT_ROOT
+from tests.conftest import invoke
 
 
 def _lab(clone, *args):
@@ -53,3 +54,10 @@ def test_a_failing_step_says_which_and_shows_the_log(clone):
         assert any("pglab-no-such-package-zz9" in l for l in err[1:])
     finally:
         pyproject.write_text(good)
+
+
+@pytest.mark.parametrize("jobs", ["0", "two"])
+def test_test_jobs_must_be_a_number_of_workers(jobs):
+    done = invoke("test", "--jobs", jobs, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (
+        1, "", f"error: --jobs {jobs}: give a number of workers, 1 or more (1 runs the tests in this process)")

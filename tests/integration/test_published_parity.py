@@ -10,8 +10,9 @@ Each extension is a test of its own: its bare run must pass (else there is
 nothing to compare) and ext-test must give the same verdict and counts.  The bare
 verdict is kept from run to run by what it depends on (bare_pgxs.remembered_...):
 ext-test runs every time, bare PGXS again whenever the extension, the build or
-the code running it changed.  The table is written to pg_source/published-parity.md
-(docs/ext-parity.md records a run)."""
+the code running it changed.  The table is written to published-parity.md in
+the working area (under `invoke test`, the worker's: pg_source/test-workers/gwN/;
+docs/ext-parity.md records a run)."""
 
 import time
 
