@@ -48,7 +48,7 @@ from ..debugger import find_gdb
 from ..errors import NoDebugInfo, PtraceNotPermitted, TraceError, TraceSetupError
 from .other import OtherSession
 from .result import LOCK_EVENTS, TraceResult, keep_user_objects, read_events
-from .sql import SqlRunner, cancel
+from .sql import SqlRunner, cancel, proc_status, process_state
 from .targets import hints_for
 
 STOP_SIGNAL = signal.SIGWINCH
@@ -76,27 +76,11 @@ def loader_path():
     return package_dir() / "loader.py"
 
 
-def _proc_status(pid):
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            return dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def process_state(pid):
-    """One-letter /proc state ('S', 'R', 't' traced-stopped, 'T', 'Z') or None if gone."""
-    status = _proc_status(pid)
-    if status is None:
-        return None
-    return status.get("State", "?").strip()[:1]
-
-
 def check_ptrace(pid):
     """Raise PtraceNotPermitted if this process cannot attach to pid."""
     if os.geteuid() == 0:
         return
-    status = _proc_status(pid) or {}
+    status = proc_status(pid) or {}
     uid = int(status.get("Uid", "-1 0").split()[0])
     if uid != os.geteuid():
         raise PtraceNotPermitted(

@@ -7,11 +7,23 @@ import time
 
 from ..errors import TraceSetupError
 from .result import FIRST_NORMAL_OID, SCHEMA
-from .sql import SqlRunner, cancel, wait_for
+from .sql import SqlRunner, cancel, process_state, wait_for
 
 POLL_EVERY = 0.01           # s between looks at the traced session's locks, before --other starts
-SETTLE = 0.2                # s a table lock alone must be held before --other starts anyway
+SETTLE = 0.2                # s the traced backend must run unstopped with its table lock before --other starts
+SETTLE_MAX = 5.0            # s of a table lock after which --other starts even if gdb keeps stopping it
 SAMPLE_EVERY = 0.2          # s between samples of who waits for whom while both sessions run
+
+
+def ready_to_start(now, table_since, running_since, waiting):
+    """Whether --other starts at NOW (time.monotonic()): the traced backend has held a table lock
+    since TABLE_SINCE (None: not yet) and waits (WAITING), or has run since RUNNING_SINCE (None:
+    seen stopped by gdb at the last look) for SETTLE s of the time it held it, or has held it
+    SETTLE_MAX s."""
+    if table_since is None:
+        return False
+    return (waiting or now - table_since >= SETTLE_MAX
+            or (running_since is not None and now - max(table_since, running_since) >= SETTLE))
 
 
 class OtherSession:
@@ -24,7 +36,9 @@ class OtherSession:
     on catalogs after its first table lock, and one on the index between
     taking its transaction id and marking the row it updates), also a wait of
     its own (pg_stat_activity: on a lock, or a timeout such as pg_sleep), or
-    SETTLE seconds with the table lock.  If the traced SQL ends first, the
+    SETTLE seconds with the table lock in which it was never seen stopped by
+    gdb (a wall-clock SETTLE alone is spent in those stops on a loaded
+    machine), or SETTLE_MAX seconds with it.  If the traced SQL ends first, the
     other runs after it (a warning says so).  While both run, it samples
     pg_locks every SAMPLE_EVERY s: each lock a session waits for becomes one
     "session_wait" event, from the first sample that saw it to the first that
@@ -85,7 +99,7 @@ class OtherSession:
         """Start the other SQL beside the traced one, sample until both ended
         or the deadline; True if the traced SQL ended in time."""
         self.traced_pid = pid
-        table_since = None
+        table_since = running_since = None
         while not traced.done.is_set() and time.monotonic() < deadline:
             state = self._holds(pid)
             if state is None:
@@ -93,15 +107,20 @@ class OtherSession:
                              "the other session started at once")
                 break
             table, waiting = state
+            now = time.monotonic()
+            if process_state(pid) == "t":          # stopped at a breakpoint: still taking its locks
+                running_since = None
+            else:
+                running_since = running_since or now
             if table:
-                table_since = table_since or time.monotonic()
-                if waiting or time.monotonic() - table_since >= SETTLE:
-                    break
+                table_since = table_since or now
+            if ready_to_start(now, table_since, running_since, waiting):
+                break
             wait_for(traced.done, POLL_EVERY)
         if traced.done.is_set():
             self.after_traced = True
             notes.append("the traced SQL ended before it held its locks (a table lock, while waiting or for "
-                         f"{SETTLE} s): the other session ran after it")
+                         f"{SETTLE} s unstopped): the other session ran after it")
         if time.monotonic() >= deadline:
             notes.append("the traced session held no lock on a table before the timeout: the other session never ran")
             return traced.done.is_set()

@@ -1,5 +1,5 @@
 """The trace driver's pure parts: the gdb command line, where it finds the
-gdb-side package, and how it reads gdb's ending.  (Its stop, timeout and
+gdb-side package, how it reads gdb's ending, and when --other starts.  (Its stop, timeout and
 cancel paths run against a stand-in gdb in tests/integration/test_trace.py.)"""
 
 import importlib.util
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pglab.errors import GdbNotFound, NoDebugInfo, PtraceNotPermitted, TraceError, TraceSetupError
-from pglab.trace import TraceResult, driver
+from pglab.trace import TraceResult, driver, other
 
 
 def argv():
@@ -157,3 +157,18 @@ def test_ctrl_c_during_a_wait_is_always_a_keyboard_interrupt():
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("now, table_since, running_since, waiting, ready", [
+    (9.0, None, 0.0, True, False),      # no table lock yet: never, even waiting
+    (1.0, 1.0, None, True, True),       # a table lock and a wait of its own: at once
+    (1.15, 1.0, 0.0, False, False),     # running all along: 0.2 s after the table lock
+    (1.25, 1.0, 0.0, False, True),
+    (1.3, 1.0, None, False, False),     # stopped by gdb at the last look: not settled
+    (2.15, 1.0, 2.0, False, False),     # running again since 2.0: 0.2 s from then
+    (2.25, 1.0, 2.0, False, True),
+    (5.9, 1.0, None, False, False),    # stopped at every look: 5 s after the table lock
+    (6.0, 1.0, None, False, True),
+])
+def test_the_other_session_starts_once_the_traced_one_settled(now, table_since, running_since, waiting, ready):
+    assert other.ready_to_start(now, table_since, running_since, waiting) is ready
