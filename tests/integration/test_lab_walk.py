@@ -37,18 +37,25 @@ class Learner:
         self.tmux, self.pane = tmux, pane
 
     def run(self, command, timeout=180.0):
-        """What COMMAND printed on the screen (wrapped lines joined)."""
+        """What COMMAND printed on the screen (wrapped lines joined): the lines between the
+        prompt it was typed at and the prompt after it.
+
+        The screen is cleared first (C-l, and the history, where tmux keeps what a clear
+        scrolled away) so that a capture holds this command only; but a prompt already alone
+        on the screen passes that look before bash has read the C-l, and the clear then
+        pushes that prompt into the history: what counts starts at the typed line."""
         self.tmux.key(self.pane, "C-l")
         deadline = time.monotonic() + 10
-        while self.tmux.screen(self.pane) != "learner$":   # cleared, the old lines out of the history too
+        while self.tmux.screen(self.pane) != "learner$":
             assert time.monotonic() < deadline, self.tmux.screen(self.pane)
             self.tmux.run("clear-history", "-t", self.pane)
             time.sleep(0.05)
         self.tmux.type(self.pane, command)
-        text, _ = self.tmux.wait_for(self.pane, r"\nlearner\$$", timeout=timeout)
-        lines = text.splitlines()
-        assert lines[0] == f"learner$ {command}", lines[0]
-        return "\n".join(lines[1:-1])
+        typed = f"learner$ {command}"
+        text, m = self.tmux.wait_for(self.pane, rf"(?:^|\n){re.escape(typed)}\n(?:([\s\S]*)\n)?learner\$$",
+                                     timeout=timeout)
+        assert text[:m.start()].strip("\n") in ("", "learner$"), text[:m.start()]
+        return m.group(1) or ""
 
     def status(self):
         """The exit status of the command before."""
