@@ -167,7 +167,7 @@ def test_ctrl_c_during_a_wait_is_always_a_keyboard_interrupt():
     (1.3, 1.0, None, False, False),     # stopped by gdb at the last look: not settled
     (2.15, 1.0, 2.0, False, False),     # running again since 2.0: 0.2 s from then
     (2.25, 1.0, 2.0, False, True),
-    (5.9, 1.0, None, False, False),    # stopped at every look: 5 s after the table lock
+    (5.9, 1.0, None, False, False),     # stopped at every look: 5 s after the table lock
     (6.0, 1.0, None, False, True),
 ])
 def test_the_other_session_starts_once_the_traced_one_settled(now, table_since, running_since, waiting, ready):
