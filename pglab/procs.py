@@ -37,6 +37,23 @@ def alive(pid):
         return False
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of its fields, or None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            return dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def process_state(pid):
+    """One-letter /proc state ('S', 'R', 't' traced-stopped, 'T', 'Z') or None if gone."""
+    status = proc_status(pid)
+    if status is None:
+        return None
+    return status.get("State", "?").strip()[:1]
+
+
 def reap_all(under):
     """Kill every postgres process whose data directory lies under `under`.
 

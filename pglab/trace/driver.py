@@ -46,9 +46,10 @@ from pathlib import Path
 
 from ..debugger import find_gdb
 from ..errors import NoDebugInfo, PtraceNotPermitted, TraceError, TraceSetupError
+from ..procs import proc_status, process_state
 from .other import OtherSession
 from .result import LOCK_EVENTS, TraceResult, keep_user_objects, read_events
-from .sql import SqlRunner, cancel, proc_status, process_state
+from .sql import SqlRunner, cancel
 from .targets import hints_for
 
 STOP_SIGNAL = signal.SIGWINCH

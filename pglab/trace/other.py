@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 from ..errors import TraceSetupError
+from ..procs import process_state
 from .result import FIRST_NORMAL_OID, SCHEMA
-from .sql import SqlRunner, cancel, process_state, wait_for
+from .sql import SqlRunner, cancel, wait_for
 
 POLL_EVERY = 0.01           # s between looks at the traced session's locks, before --other starts
 SETTLE = 0.2                # s the traced backend must run unstopped with its table lock before --other starts

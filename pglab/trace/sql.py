@@ -1,5 +1,4 @@
-"""The traced statement's session: SQL run in a thread, cancelled on the way out, and its
-backend's process state."""
+"""The traced statement's session: SQL run in a thread, and cancelled on the way out."""
 
 from __future__ import annotations
 
@@ -68,20 +67,3 @@ def cancel(conn, what):
         if not conn.closed:
             return f"could not cancel {what}: {exc}"
     return None
-
-
-def proc_status(pid):
-    """/proc/PID/status as a dict of its fields, or None if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            return dict(line.split(":", 1) for line in fh.read().splitlines() if ":" in line)
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-
-
-def process_state(pid):
-    """One-letter /proc state ('S', 'R', 't' traced-stopped, 'T', 'Z') or None if gone."""
-    status = proc_status(pid)
-    if status is None:
-        return None
-    return status.get("State", "?").strip()[:1]
