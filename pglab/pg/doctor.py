@@ -70,6 +70,8 @@ NEEDS = (
     Need("uuid", "uuid-dev", False, "--with-uuid=e2fs: uuid-ossp"),
     Need("tmux", "tmux", False, "debug: psql and gdb side by side"),
     Need("Python.h", "python3-dev", False, "inspect: cffi compiles page layouts against a build's headers"),
+    Need("debian-keyring", "debian-keyring", False,
+         "checks the uploader's signature on a .dsc Debian's index no longer lists (an earlier point release)"),
 )
 
 _PROBES = {
@@ -82,6 +84,7 @@ _PROBES = {
     "uuid": _pkgconfig("uuid"),
     "tmux": _which("tmux"),
     "Python.h": lambda: (Path(sysconfig.get_paths()["include"]) / "Python.h").exists(),
+    "debian-keyring": lambda: Path("/usr/share/keyrings/debian-keyring.gpg").is_file(),
 }
 
 

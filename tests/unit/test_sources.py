@@ -15,7 +15,7 @@ import pytest
 
 from pglab.config import Settings
 from pglab.errors import SourceError
-from pglab.pg.sources import ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain
+from pglab.pg.sources import Channel, ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain
 from pglab.pg.sources import debian
 from pglab.pg.sources.archive import (Archive, archive_from_apt, compare_versions, mirror_from_apt,
                                       parse_dsc_checksums, parse_sources_index, upstream_release)
@@ -28,7 +28,7 @@ R = Release.parse
 MISSING = "its files are missing (404)"
 
 
-class Fake:
+class Fake(Channel):
     def __init__(self, name, offers=None, skip=None, refuse=None, broken=()):
         self.name, self.offers, self.skip, self.refuse = name, offers or [], skip, refuse
         self.broken = set(broken)       # listed, but their files are gone
@@ -47,6 +47,17 @@ class Fake:
         if str(release) in self.broken:
             raise Unfetchable(f"download of postgresql-{release}.tar.bz2 failed: 404 Not Found", MISSING)
         return SourceTree(None, release, self.name, f"fake:{release}", self.name)
+
+
+class Pooled(Fake):
+    """A Fake that also delivers releases it does not list (as Debian's pool does)."""
+
+    def __init__(self, name, offers, pool, **kw):
+        super().__init__(name, offers, **kw)
+        self.pool = [R(p) for p in pool]
+
+    def unlisted(self, spec, catalog):
+        return [r for r in self.pool if spec.matches(r) and r not in catalog]
 
 
 def test_first_channel_that_has_it_wins_and_skips_are_explained():
@@ -102,6 +113,30 @@ def test_a_substitute_prefers_another_release_of_the_same_major_to_a_farther_maj
         "PostgreSQL 16 cannot be obtained here (no channel offers it); "
         f"17.12 is listed by debian but {MISSING}; 15.20 is listed by debian but {MISSING}; "
         "building 15.18 instead (recorded in the build's metadata)")
+
+
+def test_a_substitute_is_taken_from_what_a_channel_delivers_unlisted_before_a_farther_major(capsys):
+    chan = Pooled("debian", ["13.23", "15.18", "17.12", "18.6"], pool=["17.11"], broken={"17.12"})
+    got = obtain(VersionSpec.parse("16", explicit=False), [Fake("cache", skip="nothing cached yet"), chan])
+    assert chan.fetched == ["17.12", "17.11"]
+    assert (str(got.tree.release), got.substituted_for) == ("17.11", "16")
+    assert got.warning == ("PostgreSQL 16 cannot be obtained here (no channel offers it); "
+                           f"17.12 is listed by debian but {MISSING}; building 17.11 instead (recorded in the "
+                           "build's metadata)")
+    chan = Pooled("debian", ["15.18", "17.12"], pool=["17.11"], broken={"17.12", "17.11"})
+    got = obtain(VersionSpec.parse("16", explicit=False), [chan])
+    assert str(got.tree.release) == "15.18" and got.notes[-1] == f"debian: not listed, looked for too: 17.11 {MISSING}"
+
+
+def test_an_explicit_major_or_release_is_taken_unlisted_once_the_listed_ones_failed():
+    chan = Pooled("debian", ["17.12"], pool=["17.11", "17.10"], broken={"17.12"})
+    got = obtain(VersionSpec.parse("17"), [chan])
+    assert str(got.tree.release) == "17.11" and chan.fetched == ["17.12", "17.11"]
+    assert got.notes == [f"debian: 17.12 is listed but {MISSING}"]
+    got = obtain(VersionSpec.parse("17.10"), [Fake("cache", ["17.11"]), chan])
+    assert str(got.tree.release) == "17.10" and got.notes == ["cache: no 17.10 here (offers 17.11)"]
+    with pytest.raises(SourceError, match=r"^PostgreSQL 17.9 cannot be obtained here; reachable: 17.12"):
+        obtain(VersionSpec.parse("17.9"), [chan])
 
 
 def test_explicit_version_never_substitutes_and_lists_reachable():
@@ -302,8 +337,9 @@ def _sha(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def publish(pool_dir, package, version, upstream_files, *, upload=True, dsc_lies=False):
-    """Put a source package in the pool (unless upload=False) and return its Sources paragraph."""
+def publish(pool_dir, package, version, upstream_files, *, upload=True, dsc_lies=False, sign=None):
+    """Put a source package in the pool (unless upload=False) and return its Sources paragraph;
+    `sign` clear-signs the .dsc, as an uploader does."""
     upstream = version.split(":")[-1].rsplit("-", 1)[0]
     top = f"{package}-{upstream}"
     orig = _tarball(top, upstream_files)
@@ -312,6 +348,7 @@ def publish(pool_dir, package, version, upstream_files, *, upload=True, dsc_lies
     dsc_sum = _sha(b"something else") if dsc_lies else _sha(orig)
     dsc = (f"Format: 3.0 (quilt)\nSource: {package}\nVersion: {version}\nChecksums-Sha256:\n"
            f" {dsc_sum} {len(orig)} {orig_name}\n {_sha(patches)} {len(patches)} {deb_name}\n").encode()
+    dsc = sign(dsc) if sign else dsc
     dsc_name = f"{package}_{version}.dsc"
     directory = f"pool/main/{package[0]}/{package}"
     if upload:
@@ -401,6 +438,110 @@ def test_debian_fetch_tries_every_pocket_that_lists_the_release(tmp_path, pool, 
     assert exc.value.why == MISSING and "(tried trixie, trixie-security)" in str(exc.value)
     assert not (tmp_path / "other" / "downloads" / "debian" / "postgresql-17_17.12-0+deb13u1").exists()
     assert not list((tmp_path / "other").glob("src/*"))
+
+
+class Uploader:
+    """An OpenPGP key of a test's own (gpg, in a short-lived home), as a Debian uploader's."""
+
+    def __init__(self, name):
+        import os
+        import tempfile
+        self.home = Path(tempfile.mkdtemp(prefix="pglab-gpg-"))     # short: gpg-agent's socket lives here
+        self.env = {**os.environ, "GNUPGHOME": str(self.home)}
+        self.gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never")
+        self.keyring = self.home / "keyring.gpg"
+        self.keyring.write_bytes(self.gpg("--export").stdout)
+
+    def gpg(self, *args, stdin=None):
+        return subprocess.run(["gpg", "--batch", "--quiet", *args], input=stdin, env=self.env,
+                              capture_output=True, check=True)
+
+    def sign(self, data):
+        return self.gpg("--clearsign", stdin=data).stdout
+
+    def close(self):
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=self.env, capture_output=True)
+        import shutil
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def uploaders():
+    """(a Debian developer, a stranger): two keys; the channel trusts the first's keyring."""
+    pair = Uploader("Pat Uploader <pat@example.org>"), Uploader("Sam Stranger <sam@example.org>")
+    yield pair
+    for u in pair:
+        u.close()
+
+
+def _pool_case(tmp_path, pool, monkeypatch, uploaders, *, signer=0, dsc_lies=False, keyring=True):
+    """17.12 listed, its files missing; 17.11 in the pool only, its .dsc signed by uploaders[signer]."""
+    pool_dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    listed = _pg_paragraph(pool_dir, "17.12", "17.12-0+deb13u1", upload=False)
+    publish(pool_dir, "postgresql-17", "17.11-0+deb13u1", {"configure": "#!/bin/sh\n", "README": "17.11"},
+            sign=uploaders[signer].sign, dsc_lies=dsc_lies)
+    s = Settings(root=tmp_path / "root")
+    chan = FakeApt(s, {"trixie": (url, listed)})
+    chan.keyrings = (uploaders[0].keyring,) if keyring else (tmp_path / "no-keyring.gpg",)
+    return s, chan
+
+
+def test_debian_takes_an_earlier_release_from_the_pool_signed_by_a_developer(tmp_path, pool, monkeypatch, uploaders):
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders)
+    got = obtain(VersionSpec.parse("17"), [chan])
+    tree = got.tree
+    assert (tree.release, tree.channel, (tree.path / "README").read_text()) == (R("17.11"), "debian", "17.11")
+    assert tree.origin == ("Debian postgresql-17 17.11-0+deb13u1 (in trixie's pool, no longer in its index; "
+                           ".dsc signed by Pat Uploader <pat@example.org>): upstream tarball, Debian's patches not applied")
+    orig = pool[0] / "pool/main/p/postgresql-17/postgresql-17_17.11.orig.tar.gz"
+    assert tree.identity == f"sha256:{_sha(orig.read_bytes())}"
+    assert got.notes == [f"debian: 17.12 is listed but {MISSING}"]
+    assert obtain(VersionSpec.parse("17"), [chan]).tree.identity == tree.identity     # downloaded once, checked again
+    default = obtain(VersionSpec.parse("16", explicit=False), [chan])                   # the default's stand-in
+    assert (default.tree.identity, default.substituted_for) == (tree.identity, "16")
+
+
+def test_debian_refuses_a_pool_release_signed_by_a_stranger(tmp_path, pool, monkeypatch, uploaders):
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders, signer=1)
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("17"), [chan])
+    assert str(exc.value) == f"PostgreSQL 17 cannot be obtained here: 17.12 is listed by debian but {MISSING}"
+    assert not list((s.layout.downloads / "debian").glob("*/*.dsc")) and not list(s.layout.sources.glob("17*"))
+
+
+def test_debian_refuses_a_pool_tarball_its_signed_dsc_does_not_name(tmp_path, pool, monkeypatch, uploaders):
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders, dsc_lies=True)
+    chan.catalog()
+    [release] = chan.unlisted(VersionSpec.parse("17"), [R("17.12")])[:1]
+    with pytest.raises(Unfetchable) as exc:
+        chan.fetch(release)
+    assert exc.value.why.startswith("postgresql-17_17.11.orig.tar.gz does not match postgresql-17_17.11-0+deb13u1.dsc, "
+                                    "signed by Pat Uploader <pat@example.org> (SHA-256 ")
+    assert not list((s.layout.downloads / "debian").glob("*/*.orig.tar.gz")) and not list(s.layout.sources.glob("17*"))
+
+
+def test_debian_pool_release_without_the_keyring_says_what_installs_it(tmp_path, pool, monkeypatch, uploaders):
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders, keyring=False)
+    chan.catalog()
+    assert chan.unlisted(VersionSpec.parse("17"), [R("17.12")]) == [R("17.11"), R("17.10"), R("17.9")]
+    with pytest.raises(Unfetchable) as exc:
+        chan.fetch(R("17.11"))
+    assert exc.value.why == "cannot be checked: debian-keyring is not installed (`invoke doctor` installs it)"
+    with pytest.raises(Unfetchable) as exc:
+        chan.fetch(R("17.10"))
+    assert exc.value.why == f"is not in the pool either ({MISSING})"
+
+
+def test_debian_looks_in_the_pool_only_before_a_listed_point_release(tmp_path, pool, monkeypatch, uploaders):
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders)
+    chan.catalog()
+    assert chan.unlisted(VersionSpec.parse("17.12"), [R("17.12")]) == []     # listed: tried already
+    assert chan.unlisted(VersionSpec.parse("17.13"), [R("17.12")]) == []     # newer than any listed
+    assert chan.unlisted(VersionSpec.parse("17.11"), [R("17.12")]) == [R("17.11")]
+    assert chan.unlisted(VersionSpec.parse("19"), [R("19rc1")]) == []        # a pre-release: no point releases
+    assert chan.unlisted(VersionSpec.parse("17"), [R("17.12"), R("17.10")]) == [R("17.11"), R("17.9")]
+    assert chan.unlisted(VersionSpec.parse("17"), [R("15.18")]) == []        # nothing of 17 listed: no pool folder
 
 
 def test_download_says_a_missing_file_is_missing(tmp_path, pool):

@@ -79,6 +79,11 @@ class Channel:
         """A reason this channel should not answer `spec` at all, or None."""
         return None
 
+    def unlisted(self, spec, catalog):
+        """Releases of `spec` this channel does not list (`catalog`) but may still
+        deliver, newest first, tried when no listed one could be had.  None by default."""
+        return []
+
 
 class _Notes(list):
     """Each channel's one-line answer, shown as soon as it is known."""
@@ -110,7 +115,8 @@ def obtain(spec, channels):
     """Find `spec` through `channels` in order; fall back from an implicit default.
 
     A release a channel lists but cannot deliver gives way to the next best release
-    of the same spec, then (for the implicit default only) to the nearest other
+    of the same spec, then to those the channel delivers without listing them
+    (Channel.unlisted), then (for the implicit default only) to the nearest other
     major: every release of that major, channel by channel, before a farther one.
     Returns Obtained.  Raises SourceError saying what was tried and what is
     reachable when nothing fits."""
@@ -128,6 +134,18 @@ def obtain(spec, channels):
                 notes.append(f"{channel.name}: {release} is listed but {failure.why}")
             return None
 
+    def unlisted(channel, spec):
+        """What the channel delivers of `spec` beyond its catalog, or None (the misses noted)."""
+        missed = []
+        for release in channel.unlisted(spec, catalogs[channel.name]):
+            try:
+                return channel.fetch(release)
+            except SourceError as exc:
+                missed.append(f"{release} {getattr(exc, 'why', None) or exc}")
+        if missed:
+            notes.append(f"{channel.name}: not listed, looked for too: {'; '.join(missed)}")
+        return None
+
     for channel in channels:
         refusal = channel.refuses(spec)
         if refusal:
@@ -139,13 +157,15 @@ def obtain(spec, channels):
             notes.append(f"{channel.name}: {skip}")
             continue
         ranked = spec.ranked(catalog)
-        if not ranked:
-            notes.append(f"{channel.name}: no {spec} here (offers {describe(catalog)})")
-            continue
         for release in ranked:
             tree = attempt(channel, release, noted=True)
             if tree is not None:
                 return Obtained(tree, notes)
+        tree = unlisted(channel, spec)
+        if tree is not None:
+            return Obtained(tree, notes)
+        if not ranked:
+            notes.append(f"{channel.name}: no {spec} here (offers {describe(catalog)})")
 
     wanted = list(failures)
 
@@ -157,16 +177,21 @@ def obtain(spec, channels):
         for major in substitutes_for(spec.major, reachable()):
             sub = VersionSpec("major", major)
             for channel in channels:
-                for release in sub.ranked(catalogs.get(channel.name, [])):
-                    if any(f.channel == channel.name and f.release == release for f in failures):
-                        continue
-                    tree = attempt(channel, release, noted=False)
-                    if tree is None:
-                        continue
-                    line = "; ".join([_cannot(spec, wanted)] + [str(f) for f in failures[len(wanted):]]
-                                     + [f"building {release} instead (recorded in the build's metadata)"])
-                    ui.warn(line)
-                    return Obtained(tree, notes, str(spec.major), line)
+                if channel.name not in catalogs:
+                    continue
+                tree = None
+                for release in sub.ranked(catalogs[channel.name]):
+                    if not any(f.channel == channel.name and f.release == release for f in failures):
+                        tree = attempt(channel, release, noted=False)
+                        if tree is not None:
+                            break
+                tree = tree or unlisted(channel, sub)
+                if tree is None:
+                    continue
+                line = "; ".join([_cannot(spec, wanted)] + [str(f) for f in failures[len(wanted):]]
+                                 + [f"building {tree.release} instead (recorded in the build's metadata)"])
+                ui.warn(line)
+                return Obtained(tree, notes, str(spec.major), line)
 
     left = reachable()
     if failures or left:

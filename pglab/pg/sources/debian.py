@@ -9,6 +9,15 @@ the archive's signature; pglab checks the .dsc and the upstream tarball against
 those indexes, the tarball once more against the .dsc, and unpacks it as it is,
 without Debian's patches, so the tree is upstream's.
 
+A mirror can list a point release before (or without) carrying its files, and
+keeps earlier ones in its pool after the index stopped listing them.  When no listed
+release of a major can be had (or an earlier point release is asked for by name),
+the channel looks in the listed one's pool folder for the point releases before it
+(the .dsc named as the listed one is, with an earlier upstream version), and takes
+one whose .dsc carries a good signature from a key of debian-keyring (Debian's
+developers, the uploaders); the tarball is then checked against that .dsc, and the
+build's origin says so.
+
 `fetch_source_package` does the same for any source package (published
 extensions such as pgvector or hypopg), for ext-test.
 """
@@ -18,6 +27,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +41,20 @@ from .archive import (read_index, upstream_tarball, archive_from_apt, compare_ve
                       parse_dsc_checksums, parse_sources_index, source_of_binary, upstream_version)
 
 CATALOG_FORMAT = 2       # catalog.json's layout; another one is rebuilt, not misread
+KEYRINGS = (Path("/usr/share/keyrings/debian-keyring.gpg"),)   # Debian developers' keys (debian-keyring)
+POOL_LOOKBACK = 3        # earlier point releases looked for in the pool when none listed can be had
 
 
 class DebianChannel(Channel):
     name = "debian"
 
-    def __init__(self, settings, archive=None):
+    def __init__(self, settings, archive=None, keyrings=KEYRINGS):
         super().__init__(settings)
         self.state = settings.layout.apt_state
         self.catalog_file = self.state / "catalog.json"
         self._archive = archive
+        self.keyrings = keyrings
+        self._unlisted = {}      # Release -> the pool places unlisted() offered it at
 
     @property
     def archive(self):
@@ -194,9 +208,9 @@ class DebianChannel(Channel):
                                   f"its .dsc and Debian's signed index disagree about {tarball}")
         return (where / dsc if dsc else None), where / tarball, record
 
-    def _fetch_checked(self, record, name, where):
+    def _fetch_checked(self, record, name, where, vouched_by="Debian's signed index"):
         """Download one file of a record unless it is there already; it must have
-        the SHA-256 Debian's signed index gives."""
+        the SHA-256 the record gives (from Debian's signed index, or a signed .dsc)."""
         digest = record["files"][name][1]
         target = where / name
         if target.exists() and sha256_of(target) == digest:
@@ -205,9 +219,78 @@ class DebianChannel(Channel):
         actual = sha256_of(target)
         if actual != digest:
             target.unlink()
-            raise Unfetchable(f"{name}: SHA-256 {actual} does not match Debian's signed index; removed",
-                              f"{name} does not match Debian's signed index (SHA-256 {actual}; removed)")
+            raise Unfetchable(f"{name}: SHA-256 {actual} does not match {vouched_by}; removed",
+                              f"{name} does not match {vouched_by} (SHA-256 {actual}; removed)")
         return target
+
+    def unlisted(self, spec, catalog):
+        """Stable releases of `spec` the index does not list but the pool may still
+        carry, newest first: for a major, the POOL_LOOKBACK point releases before its
+        newest listed one; for an exact release, that one, when a newer one of its
+        major is listed.  Each is looked for at the pool folders (and Debian revision)
+        of that listed one."""
+        listed = sorted((r for r in catalog if r.major == spec.major and r.stable), reverse=True)
+        if spec.kind == "major" and listed:
+            newest = listed[0]
+            wanted = [Release(newest.major, newest.stage, n)
+                      for n in range(newest.number - 1, max(newest.number - 1 - POOL_LOOKBACK, -1), -1)]
+        elif spec.kind == "exact" and spec.release.stable and listed and listed[0] > spec.release:
+            newest, wanted = listed[0], [spec.release]
+        else:
+            return []
+        records = [e for e in (self._load() or {}).get("postgresql", []) if e["release"] == str(newest)]
+        offered = []
+        for release in wanted:
+            if release in listed:
+                continue            # listed: obtain() tried it already
+            places = {}
+            for r in records:
+                version = f"{release}-{r['version'].rsplit('-', 1)[1]}"
+                places.setdefault((r["uri"], r["directory"], version), {**r, "version": version,
+                                                                         "release": str(release)})
+            self._unlisted[release] = list(places.values())
+            offered.append(release)
+        return offered
+
+    def _fetch_unlisted(self, release):
+        failures = []
+        for place in self._unlisted[release]:
+            try:
+                return self._fetch_from_pool(place)
+            except Unfetchable as exc:
+                failures.append(exc)
+        raise failures[0]
+
+    def _fetch_from_pool(self, place):
+        """A release the index does not list, from the pool: its .dsc, signed by a key of
+        self.keyrings, names the upstream tarball's SHA-256."""
+        package, version = place["package"], place["version"]
+        dsc = f"{package}_{version}.dsc"
+        where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
+        with locks.exclusive(where.with_name(f".{where.name}.lock"),
+                             f"another pglab is downloading {package} {version}: waiting for it"):
+            where.mkdir(parents=True, exist_ok=True)
+            try:
+                if not (where / dsc).exists():
+                    try:
+                        download(f"{place['uri']}/{place['directory']}/{quote(dsc)}", where / dsc)
+                    except Unfetchable as exc:
+                        raise Unfetchable(str(exc), f"is not in the pool either ({exc.why})") from None
+                signer, text = verify_signed(where / dsc, self.keyrings)
+                sums = parse_dsc_checksums(text)
+                tarball = next((n for n in sums if ".orig.tar." in n and not n.endswith(".asc")), None)
+                if tarball is None:
+                    raise Unfetchable(f"{dsc} names no upstream tarball", "has a .dsc that names no upstream tarball")
+                record = {**place, "files": {tarball: [None, sums[tarball]]}}
+                self._fetch_checked(record, tarball, where, vouched_by=f"{dsc}, signed by {signer}")
+            finally:
+                if not any(where.iterdir()):
+                    where.rmdir()
+        return unpack_into_cache(
+            self.settings, where / tarball, Release.parse(place["release"]), channel=self.name,
+            identity=f"sha256:{sums[tarball]}",
+            origin=f"Debian {package} {version} (in {place['suite']}'s pool, no longer in its index; .dsc "
+                   f"signed by {signer}): upstream tarball, Debian's patches not applied")
 
     def download_release(self, release):
         """The .dsc and upstream tarball of a PostgreSQL release the catalog lists:
@@ -216,6 +299,8 @@ class DebianChannel(Channel):
         return self.download([e for e in data["postgresql"] if e["release"] == str(release)])
 
     def fetch(self, release):
+        if release in self._unlisted:
+            return self._fetch_unlisted(release)
         _dsc, tarball, record = self.download_release(release)
         return unpack_into_cache(
             self.settings, tarball, release, channel=self.name, identity=f"sha256:{record['files'][tarball.name][1]}",
@@ -238,6 +323,33 @@ class DebianChannel(Channel):
             if source:
                 return source
         return None
+
+
+def verify_signed(path, keyrings):
+    """(signer, the signed text) of an OpenPGP clear-signed file whose signature gpgv
+    finds good with one of `keyrings`; otherwise Unfetchable, and the file removed."""
+    rings = [k for k in keyrings if Path(k).is_file()]
+    if not rings:
+        raise Unfetchable(f"{path.name}: no keyring to check it against ({', '.join(map(str, keyrings))})",
+                          "cannot be checked: debian-keyring is not installed (`invoke doctor` installs it)")
+    gpgv = shutil.which("gpgv")
+    if gpgv is None:
+        raise Unfetchable(f"{path.name}: gpgv not found", "cannot be checked: gpgv is not installed (apt-get install gpgv)")
+    with tempfile.TemporaryDirectory(prefix="pglab-gpgv-") as home:
+        out = Path(home) / "signed.txt"
+        cmd = [gpgv, "--homedir", home, "--status-fd", "1", "--output", str(out)]
+        for ring in rings:
+            cmd += ["--keyring", str(ring)]
+        done = subprocess.run(cmd + [str(path)], capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+        status = [line.split(" ", 2)[1:] for line in done.stdout.splitlines() if line.startswith("[GNUPG:] ")]
+        good = next((rest for key, *rest in status if key == "GOODSIG"), None)
+        if done.returncode != 0 or good is None or not any(key == "VALIDSIG" for key, *_ in status):
+            path.unlink(missing_ok=True)
+            said = (done.stderr.strip().splitlines() or ["no signature"])[-1].removeprefix("gpgv: ")
+            raise Unfetchable(f"{path.name}: signature not good with {', '.join(map(str, rings))} ({said}); removed",
+                              f"has a .dsc whose signature does not check out ({said})")
+        signer = good[0].split(" ", 1)[1] if " " in good[0] else good[0]
+        return signer, out.read_text(errors="replace")
 
 
 @dataclass(frozen=True)
