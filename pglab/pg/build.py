@@ -136,6 +136,8 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
 
     existing = _complete_meta(prefix)
     if existing and existing["identity_hash"] == ihash and existing.get("fingerprint") == fp:
+        if got.substituted_for and not existing.get("substituted_for"):
+            _record_stand_in(prefix, existing, got.substituted_for)
         ui.say(f"up to date: {bid} at {prefix}", style="green")
         return Build.load(prefix)
 
@@ -166,6 +168,15 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
         _install(builddir, prefix, meta, jobs)
         ui.say(f"built {bid} in {time.monotonic() - started:.0f} s → {prefix}", style="green")
     return Build.load(prefix)
+
+
+def _record_stand_in(prefix, meta, major):
+    """A build made for one request (`--version 17`) now also stands in for the default
+    major that cannot be had: recorded, so that commands without a version find it."""
+    meta = {**meta, "substituted_for": major}
+    part = prefix / f".{META}.part"
+    part.write_text(json.dumps(meta, indent=1) + "\n")
+    part.replace(prefix / META)
 
 
 def _complete_meta(prefix):
