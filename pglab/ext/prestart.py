@@ -140,6 +140,7 @@ def serve(path, my_key):
     except OSError:
         return          # another one got there first
     os.chmod(path, 0o600)
+    mine = path.stat().st_ino
     listener.listen(4)
     try:
         while select.select([listener], [], [], IDLE)[0]:
@@ -169,7 +170,11 @@ def serve(path, my_key):
                     pass
     finally:
         listener.close()
-        path.unlink(missing_ok=True)
+        try:
+            if path.stat().st_ino == mine:   # not a successor's, bound while this one was leaving
+                path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def _child(pytest, request, out):

@@ -197,9 +197,12 @@ def test_warm_servers_are_listed_and_stopped_with_pg_stop_all(settings, default_
     assert Cluster(default_build, base).state() is State.ABSENT
 
 
-def test_pytest_runs_in_a_pre_started_interpreter_with_the_same_verdict(settings, default_build):
+def test_pytest_runs_in_a_pre_started_interpreter_with_the_same_verdict(settings, default_build, monkeypatch):
     from pglab.ext import prestart
 
+    # a run gives it 0.3 s to answer, then goes the usual way; beside the other
+    # worker's builds the freshly started one can take longer to be scheduled
+    monkeypatch.setattr(prestart, "HANDSHAKE", 10.0)
     prestart.stop(settings)
     first = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="pytest"))
     path = prestart.socket_path(settings)
