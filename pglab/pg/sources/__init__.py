@@ -81,7 +81,7 @@ class Channel:
 
     def unlisted(self, spec, catalog):
         """Releases of `spec` this channel does not list (`catalog`) but may still
-        deliver, newest first, tried when no listed one could be had.  None by default."""
+        deliver, newest first, tried when no listed one could be had.  Nothing by default."""
         return []
 
 
