@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import ui
+from .. import archives, ui
 from ..cluster import Cluster, last_line
 from ..errors import BuildError, ExtensionError
 from ..postmortem import RegressTally, supervise
@@ -296,8 +296,12 @@ def check_settings(settings, dist, build):
     if dist.path.is_dir():
         sync_source(dist.path, copy / dist.top)
     else:
-        with zipfile.ZipFile(dist.path) as archive:
-            archive.extractall(copy)
+        try:
+            done = archives.extract(dist.path, copy)
+        except archives.ArchiveError as exc:
+            raise ExtensionError(str(exc)) from None
+        if done.skipped:
+            ui.warn(f"{dist.path.name}: {done.summary()}")
     folder = copy / dist.top
     main = (dist.extensions or [dist.top])[0]
     conf, _files = temp_config(main, makefile_vars(build, folder), folder)

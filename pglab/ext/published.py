@@ -16,9 +16,9 @@ Either way the sources land in the working area (published/), unpacked once.
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
+from .. import archives, ui
 from ..errors import ExtensionError
 from .discover import at_path, is_extension
 
@@ -79,8 +79,12 @@ def pgxn_download(settings, name, version=None):
         raise ExtensionError(f"pgxn download {spec} failed: {why}")
     staging = dest_root / f".unpack-{done_marker.name}"
     shutil.rmtree(staging, ignore_errors=True)
-    with zipfile.ZipFile(zips[0]) as archive:
-        archive.extractall(staging)
+    try:
+        done = archives.extract(zips[0], staging)
+    except archives.ArchiveError as exc:
+        raise ExtensionError(f"pgxn:{name}: {exc}") from None
+    if done.skipped:
+        ui.warn(f"{zips[0].name}: {done.summary()}")
     tops = list(staging.iterdir())
     top = tops[0] if len(tops) == 1 and tops[0].is_dir() else staging
     top.rename(done_marker)

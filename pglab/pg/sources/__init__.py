@@ -17,14 +17,13 @@ import hashlib
 import http.client
 import json
 import shutil
-import tarfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import ui
+from ... import archives, ui
 from ...errors import SourceError
 from ..versions import Release, VersionSpec, describe, substitutes_for
 
@@ -324,13 +323,15 @@ def unpack_into_cache(settings, tarball, release, *, channel, identity, origin):
 
 
 def unpack(tarball, dest):
-    """Extract a tarball into `dest` (tar's own safety filter); a broken one is a SourceError."""
+    """Extract a tarball into `dest` by pglab's rules for archives it did not make
+    (pglab.archives); a broken one is a SourceError, unsafe members are left out and named."""
     with ui.phase(f"unpack {Path(tarball).name}"):
         try:
-            with tarfile.open(tarball) as tar:
-                tar.extractall(dest, filter="tar")
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise SourceError(f"{Path(tarball).name} cannot be unpacked: {exc}") from None
+            done = archives.extract(tarball, dest)
+        except archives.ArchiveError as exc:
+            raise SourceError(str(exc)) from None
+    if done.skipped:
+        ui.warn(f"{Path(tarball).name}: {done.summary()}")
 
 
 def record_cached(settings, path, release, *, channel, identity, origin):
