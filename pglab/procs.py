@@ -46,6 +46,22 @@ def proc_status(pid):
         return None
 
 
+def owner_uid(pid):
+    """The real uid PID runs as, or None if it is gone."""
+    status = proc_status(pid)
+    return int(status["Uid"].split()[0]) if status and "Uid" in status else None
+
+
+def attach_instructions(pid):
+    """(words, command prefix) for telling this user where to run gdb on PID: a process
+    of their own uid needs nothing more (no root); another account's needs root."""
+    if owner_uid(pid) == os.geteuid():
+        return "In a second terminal, run:", ""
+    if os.geteuid() == 0:
+        return "In a second terminal, as root, run:", ""
+    return "In a second terminal, as root (gdb may attach to another account's process only as root), run:", "sudo "
+
+
 def process_state(pid):
     """One-letter /proc state ('S', 'R', 't' traced-stopped, 'T', 'Z') or None if gone."""
     status = proc_status(pid)

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import DebugError
+from ..procs import attach_instructions
 
 READY_TIMEOUT = 60.0     # for gdb to attach and say it is ready
 
@@ -129,8 +130,15 @@ def gdb_argv(plan, *, pid=None, core=None):
 
 
 def gdb_command_line(plan, pid):
-    """The command a learner runs in a second terminal (as root: the server runs as another account)."""
-    return " ".join(shlex.quote(a) for a in gdb_argv(plan, pid=pid))
+    """The command a learner runs in a second terminal on PID, with `sudo ` first only where
+    this user needs root for it (a backend of another account)."""
+    _words, prefix = attach_instructions(pid)
+    return prefix + " ".join(shlex.quote(a) for a in gdb_argv(plan, pid=pid))
+
+
+def second_terminal(pid):
+    """The words that come before gdb_command_line: where, and as whom, to run it."""
+    return attach_instructions(pid)[0]
 
 
 def open_beside(plan, pid, *, focus):

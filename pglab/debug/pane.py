@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import READY_TIMEOUT, Plan, gdb_command_line, gdb_script, open_beside
+from . import READY_TIMEOUT, Plan, gdb_command_line, gdb_script, open_beside, second_terminal
 
 HUMAN_TIMEOUT = 600.0     # a person opening a second terminal
 
@@ -42,7 +42,7 @@ def main(plan_path):
     elif why_not != "not inside tmux":
         _say(why_not)
     if not in_tmux:
-        _say(f"this session's backend is PID {pid}. In a second terminal, as root, run:")
+        _say(f"this session's backend is PID {pid}. {second_terminal(pid)}")
         sys.stdout.write(f"\n    {gdb_command_line(plan, pid)}\n\n")
         sys.stdout.flush()
     timeout = READY_TIMEOUT if in_tmux else HUMAN_TIMEOUT

@@ -93,7 +93,7 @@ class TestPause:
             time.sleep(POLL)
 
     def _open_gdb(self, pid, db):
-        from . import gdb_command_line, gdb_script, open_beside
+        from . import gdb_command_line, gdb_script, open_beside, second_terminal
 
         self.plan.script_file.write_text(gdb_script(self.plan, resume="queue-signal SIGUSR1"))
         if open_beside(self.plan, pid, focus=True) is None:
@@ -101,7 +101,7 @@ class TestPause:
                    f"attached in the pane on the right: `continue` runs the test")
             return
         ui.say(f"the test's backend (PID {pid}, database {db}) waits before its first statement. "
-               f"In a second terminal, as root, run:")
+               f"{second_terminal(pid)}")
         ui.raw(f"\n    {gdb_command_line(self.plan, pid)}\n")
         ui.say("then `continue` in gdb runs the test")
 
