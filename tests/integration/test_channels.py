@@ -20,16 +20,13 @@ working area keeps one path from run to run so that ccache serves the second
 build and later runs (a cold debug build of 13 takes about 5 minutes on 2 cores).
 """
 
-import functools
 import os
 import re
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,54 +35,16 @@ import pytest
 from pglab.cluster import Cluster
 from pglab.config import Settings
 from pglab.pg.builds import Build
-from pglab.pg.sources import ChannelSkip, Unfetchable, sha256_of
-from pglab.pg.sources.archive import parse_dsc_checksums
-from pglab.pg.sources.debian import DebianChannel, fetch_source_package
-from pglab.pg.versions import Release, VersionSpec
+from pglab.pg.sources import sha256_of
+from pglab.pg.sources.debian import fetch_source_package
+from pglab.pg.versions import Release
 
 from ..conftest import invoke, stable_path
+from .conftest import free_port, release_13_tarball, serve_folder
 
-_ORIG_RE = re.compile(r"^postgresql-13_(13\.\d+)\.orig\.tar\.bz2$")
 _GIT_ENV = {"GIT_AUTHOR_NAME": "pglab test", "GIT_AUTHOR_EMAIL": "test@pglab.invalid",
             "GIT_COMMITTER_NAME": "pglab test", "GIT_COMMITTER_EMAIL": "test@pglab.invalid",
             "GIT_AUTHOR_DATE": "1722880000 +0000", "GIT_COMMITTER_DATE": "1722880000 +0000"}
-
-
-def _release_13_tarball(settings):
-    """(release, path, sha256) of upstream's postgresql-13.N.tar.bz2, taken from the
-    Debian channel's downloads (checked against its .dsc) or fetched through it."""
-    found = []
-    for dsc in settings.layout.downloads.glob("debian/postgresql-13_*/*.dsc"):
-        for name, digest in parse_dsc_checksums(dsc.read_text(errors="replace")).items():
-            m = _ORIG_RE.match(name)
-            if m and (dsc.parent / name).is_file():
-                found.append((Release.parse(m.group(1)), dsc.parent / name, digest))
-    for release, path, digest in sorted(found, key=lambda f: f[0], reverse=True):
-        if sha256_of(path) == digest:
-            return release, path, digest
-    channel = DebianChannel(settings)
-    try:
-        releases = channel.catalog()
-    except ChannelSkip as skip:
-        pytest.skip(f"no PostgreSQL 13 tarball to stand up upstream with: {skip}")
-    for release in VersionSpec.parse("13").ranked(releases):
-        try:
-            _dsc, path, record = channel.download_release(release)
-        except Unfetchable:
-            continue
-        return release, path, record["files"][path.name][1]
-    pytest.skip("no PostgreSQL 13 tarball to stand up upstream with: Debian's are not to be had")
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _git(*args, cwd=None):
@@ -96,7 +55,7 @@ def _git(*args, cwd=None):
 def _git_daemon(base):
     """`git daemon` serving `base` on 127.0.0.1; (process, port) once it accepts connections."""
     for _attempt in range(5):
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
                                  f"--base-path={base}", "--export-all", "--informative-errors", str(base)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -150,7 +109,7 @@ def _upstream_git(tarball, sha, release, previous):
 @pytest.fixture(scope="module")
 def upstream(settings, tmp_path_factory):
     """Upstream's tarball site and git repository for one 13.N release, on 127.0.0.1."""
-    release, tarball, sha = _release_13_tarball(settings)
+    release, tarball, sha = release_13_tarball(settings)
     top = tmp_path_factory.mktemp("upstream")
     name = f"postgresql-{release}.tar.bz2"
     previous = Release(13, release.stage, release.number - 1)
@@ -163,8 +122,7 @@ def upstream(settings, tmp_path_factory):
         (site / folder / f"v{release}" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
     for other in ("v9.6.24", f"v{previous}"):   # an old-style version, and one listed whose files are gone
         (site / "source" / other).mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_folder(site)
 
     # the git repository: the unpacked tree at REL_13_N; REL_13_<N-1> names a commit whose tree is gone
     base = _upstream_git(tarball, sha, release, previous)
