@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from invoke import Collection, Exit, task
 
-from pglab import ui
+from pglab import signals, ui
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import PglabError
 from pglab_tracing import targets as trace_targets
@@ -36,8 +36,9 @@ def _errors():
         yield
     except PglabError as exc:
         raise Exit(f"error: {exc}", code=1) from None
-    except KeyboardInterrupt:
-        raise Exit("interrupted", code=130) from None
+    except KeyboardInterrupt as exc:      # Ctrl-C, and SIGTERM/SIGHUP (pglab.signals): cleaned up on the way
+        raise Exit("interrupted" if signals.exit_code(exc) == 130 else f"terminated ({exc})",
+                   code=signals.exit_code(exc)) from None
     except BrokenPipeError:   # `invoke inspect t --all | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
         raise Exit(code=141) from None
@@ -587,3 +588,4 @@ ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_sta
                 ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, debug, inspect,
                 labs, lab, test)
 ns.configure({"pglab": Settings.defaults()})
+signals.install()
