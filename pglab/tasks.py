@@ -1,0 +1,591 @@
+"""pglab's commands: `invoke --list`.  Each task parses its flags, calls one
+library function and turns a PglabError into a one-line message and a non-zero
+exit.  Grouped by capability: PostgreSQL builds and clusters, extensions, tracing,
+pglab's own tests."""
+
+import os
+from contextlib import contextmanager
+
+from invoke import Collection, Exit, task
+
+from pglab import signals, ui
+from pglab.config import PROJECT_ROOT, Settings
+from pglab.errors import PglabError
+from pglab_tracing import targets as trace_targets
+
+
+def _via():
+    """How the user called us: `./lab` before set-up is activated, else `invoke`."""
+    return os.environ.get("PGLAB_VIA", "invoke")
+
+
+def _not_a_flag(value, task_name):
+    """invoke hands a required positional argument whatever comes first, flags too."""
+    if value.startswith("-"):
+        raise Exit(f"error: {task_name} needs its argument before any flag (got {value}); "
+                   f"for help: invoke --help {task_name}", code=1)
+
+
+def _settings(c):
+    return Settings.from_mapping(c.config.pglab)
+
+
+@contextmanager
+def _errors():
+    try:
+        yield
+    except PglabError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    except KeyboardInterrupt as exc:      # Ctrl-C, and SIGTERM/SIGHUP (pglab.signals): cleaned up on the way
+        raise Exit("interrupted" if signals.exit_code(exc) == 130 else f"terminated ({exc})",
+                   code=signals.exit_code(exc)) from None
+    except BrokenPipeError:   # `invoke inspect t --all | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        raise Exit(code=141) from None
+
+
+# ---- PostgreSQL: builds -------------------------------------------------------------------
+
+@task(help={"install": "install missing Debian packages when root (default: yes)"})
+def doctor(c, install=True):
+    """Check the toolchain (gcc, bison, flex, ICU, gdb, ...) and install what is missing."""
+    from pglab.pg import doctor as doctor_mod
+
+    with _errors():
+        doctor_mod.ensure(install=install)
+
+
+@task(
+    name="build-pg",
+    iterable=["patch"],
+    help={
+        "version": "a major (16), a release (17.11, 19rc1) or 'latest'; default from invoke.yaml (16)",
+        "source": "auto (default), a channel (cache, git, tarball, debian) or a path to your own tree",
+        "patch": "a patch file to apply to a copy of the source (repeatable); makes a distinct build",
+        "jobs": "parallel make jobs (default: one per core)",
+        "flavour": "debug (-O0 -g3, cassert; default) or opt (-O2 -g)",
+        "refresh": "ask the network channels again now (unreachable ones, Debian's release list)",
+    },
+)
+def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, refresh=False):
+    """Build PostgreSQL from source as a debug build (cached; several side by side)."""
+    from pglab.pg import build, builds
+
+    with _errors():
+        settings = _settings(c)
+        b = build.build_pg(settings, version=version, source=source, patches=patch or [],
+                           jobs=jobs or None, flavour=flavour, refresh=refresh)
+        ui.say(f"pg_config: {b.pg_config}")
+        default = builds.default_build(settings)
+        flag = "" if default and default.id == b.id else f" --version {b.id}"
+        ui.say(f"open psql on it: {_via()} psql{flag}")
+
+
+@task(name="build-key", help={"version": "the major (default: the default one, 16)"})
+def build_key(c, version=None):
+    """Print the build cache's key for a major (for a CI cache step)."""
+    from pglab.pg import build
+
+    settings = _settings(c)
+    print(build.cache_key(settings, version or settings.version))
+
+
+@task(name="pg-list")
+def pg_list(c):
+    """List the builds: version, source channel, flags, size, path, default."""
+    from pglab.pg import builds
+
+    with _errors():
+        settings = _settings(c)
+        rows = builds.describe_builds(settings)
+        if not rows:
+            ui.say("no builds yet: run `invoke build-pg`")
+            return
+        ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
+        ui.say(f"the build cache, shared by every clone on this machine: {settings.layout.cache} "
+               f"(`invoke pg-clean BUILD` deletes one build; deleting the folder clears it)")
+
+
+@task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
+def pg_clean(c, build_id):
+    """Delete one build (its prefix and build tree; sources and clusters stay)."""
+    from pglab.pg import build
+
+    with _errors():
+        build.remove_build(_settings(c), build_id)
+        ui.say(f"removed {build_id}")
+
+
+@task(name="pg-check", iterable=["test"],
+      help={"version": "which build (default: the default build)",
+            "test": "run only this regression test (repeatable), e.g. --test join --test select"})
+def pg_check(c, version=None, test=None):
+    """Run PostgreSQL's own regression suite against a build (throwaway cluster)."""
+    from pglab.pg import builds, check
+
+    with _errors():
+        settings = _settings(c)
+        b = builds.find_build(settings, version)
+        result = check.run_check(settings, b, tests=test or [])
+        if result.failed:
+            ui.raw(result.diffs[:6000])
+            raise Exit(f"{len(result.failed)} of {len(result.failed) + len(result.passed)} tests failed on {b.id}: "
+                       f"{', '.join(result.failed)}; diffs: {result.diffs_path}", code=1)
+        ui.say(f"all {len(result.passed)} tests passed on {b.id} (output in {result.output_dir})", style="green")
+
+
+# ---- PostgreSQL: clusters ------------------------------------------------------------------
+
+def _cluster(c, version, name="main", tcp=None):
+    from pglab.cluster import Cluster
+    from pglab.pg.builds import find_build
+
+    settings = _settings(c)
+    return Cluster.named(settings, find_build(settings, version), name, tcp=tcp)
+
+
+_CLUSTER_HELP = {"version": "which build: a major, a release or a build id (invoke pg-list); default: the default build",
+                 "name": "cluster name under the build (default: main)"}
+
+
+@task(name="pg-start", help={**_CLUSTER_HELP, "tcp": "also listen on 127.0.0.1 (password auth; see the password file)"})
+def pg_start(c, version=None, name="main", tcp=False):
+    """Start a cluster on a build (initdb on first use; socket only, free port)."""
+    with _errors():
+        cl = _cluster(c, version, name, tcp)
+        remark = cl.start()
+        if remark:
+            ui.note(remark)
+        ui.say(f"running: {cl!r}")
+        flags = (f" --version {version}" if version else "") + (f" --name {name}" if name != "main" else "")
+        ui.say(f"connect: {_via()} psql{flags}   or   psql \"{cl.conninfo()}\"")
+        if cl.tcp and (cl.base / "tcp").exists():
+            ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
+
+
+@task(name="pg-stop", help={**_CLUSTER_HELP, "all": "stop every pglab server, ext-test's warm ones included "
+                                                       "(and its pre-started pytest)"})
+def pg_stop(c, version=None, name="main", all=False):
+    """Stop a cluster (fast shutdown; no process is left behind)."""
+    from pglab import servers
+    from pglab.ext import prestart
+
+    with _errors():
+        if all:
+            settings = _settings(c)
+            stopped = servers.stop_warm(settings) + servers.stop_named(settings)
+            prestart.stop(settings)
+            ui.say(f"stopped {stopped} server(s)")
+            return
+        cl = _cluster(c, version, name)
+        cl.stop()
+        ui.say(f"stopped: {cl!r}")
+
+
+@task(name="pg-status")
+def pg_status(c):
+    """Show every pglab cluster: build, state, port, pid, data directory."""
+    from pglab import servers
+
+    with _errors():
+        rows = servers.describe_clusters(_settings(c))
+        if not rows:
+            ui.say("no clusters yet: `invoke pg-start` makes one on the default build")
+            return
+        ui.table("pglab clusters", ["build", "name", "state", "port", "pid", "data"], rows)
+
+
+@task(help={**_CLUSTER_HELP, "command": "run this SQL and exit (psql -c)"})
+def psql(c, version=None, name="main", command=None):
+    """Open psql on a debug server (starting it if needed)."""
+    with _errors():
+        cl = _cluster(c, version, name)
+        cl.start()
+        cl.exec_psql(["-c", command] if command else [])
+
+
+# ---- extensions ---------------------------------------------------------------------------
+
+@task(name="ext-test", positional=["what"], iterable=["break_"],
+      help={"what": "an extension under extensions/ (several: a,b), 'all', the path of a PGXS extension's "
+                    "folder (./my_ext, ~/src/pgvector), or a published one: debian:pgvector, pgxn:hypopg[@1.4.1]",
+            "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
+            "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
+            "k": "only pytest tests matching this expression; with --debug, the regress test to hold",
+            "werror": "treat compiler warnings as errors",
+            "idle_timeout": "seconds without a finished test before a suite counts as hung (default 300)",
+            "fresh": "a fresh server for this run instead of the warm one",
+            "debug": "hold the first test's backend before its first statement and open gdb on it "
+                     "(regress and pytest suites; one extension, one build)",
+            "break_": "with --debug: a function gdb stops in (repeat for several)"})
+def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.0, fresh=False, debug=False,
+             break_=None):
+    """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
+    from pglab.ext import report, runner
+
+    _not_a_flag(what, "ext-test")
+    with _errors():
+        if break_ and not debug:
+            raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
+        results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
+                                  idle_timeout=float(idle_timeout) or None, fresh=fresh, debug=debug,
+                                  breaks=break_ or [])
+        report.table(results)
+        report.details(results)
+        line = report.summary(results)
+        if any(not r.ok for r in results):
+            raise Exit(line, code=1)
+        ui.say(line, style="green")
+
+
+@task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",
+                                                 "template": "udf, type, bgworker or hook"})
+def new_ext(c, name, template="udf"):
+    """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
+    from pglab.ext import scaffold
+
+    with _errors():
+        dest = scaffold.scaffold(name, template)
+        ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
+
+
+@task(help={"pg": "majors: 13,15,17,18 or 'all' (test_majors in invoke.yaml); one that cannot be obtained is "
+                  "skipped with the reason",
+            "ext": "extensions under extensions/ (a,b), 'all' (default), a folder's path or debian:NAME",
+            "werror": "fail on any compiler warning",
+            "out": "where the reports go (default pg_source/ci-results): matrix.md, junit.xml, failures"})
+def ci(c, pg=None, ext="all", werror=False, out=None):
+    """Build each major (cached) and ext-test every extension on it: a matrix, JUnit XML, failures kept."""
+    from pglab import ci as ci_mod
+
+    with _errors():
+        result = ci_mod.run_ci(_settings(c), majors=pg, spec=ext, werror=werror, out=out)
+        if not result.ok:
+            raise Exit(code=1)
+
+
+# ---- tracing -----------------------------------------------------------------------------
+
+@task(positional=["target"],
+      help={"target": f"{', '.join(trace_targets.names())}, or any function name",
+            "sql": "the SQL the traced session runs",
+            "pg": "which build (default: the default build)",
+            "format": "text (default), json (JSON lines, schema pglab.trace/1), perfetto or svg",
+            "out": "write the output to this file instead of the terminal",
+            "bt": "record the full call stack at each event",
+            "timeout": "seconds before the trace stops (default 60; covers --other too)",
+            "other": "SQL a second session runs at the same time, once the traced one holds its locks "
+                     "(its waits are recorded; any target)",
+            "user_only": "locks only: hide lock events on catalogs and other databases"})
+def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0, other=None,
+          user_only=False):
+    """Trace PostgreSQL internals with gdb while a session runs your SQL."""
+    from pglab.trace import render, trace_build
+
+    _not_a_flag(target, "trace")
+    with _errors():
+        render.check_format(format)
+        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout), other=other,
+                             user_only=user_only)
+        text = render.render(result, format)
+        if out:
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+                with open(out, "w") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise Exit(f"error: cannot write {out}: {exc.strerror}", code=1) from None
+            ui.say(f"wrote {len(result.events)} events to {out}")
+        else:
+            ui.raw(text)
+        if result.sql_error:
+            ui.warn(f"the SQL failed: {result.sql_error}")
+        if result.other_error:
+            ui.warn(f"the other session's SQL failed: {result.other_error}")
+
+
+# ---- debugging -----------------------------------------------------------------------------
+
+@task(iterable=["break_"],
+      help={"pg": "which build (default: the default build)",
+            "name": "which cluster of the build (default: main)",
+            "break_": "a function to stop in (--break heap_insert --break ExecInsert); repeat for several",
+            "sql": "a statement psql runs once gdb is attached (it stops at the breakpoint)",
+            "on_error": "stop where any ERROR is raised, showing the message and the stack",
+            "backend": "attach to this backend PID instead of a new psql session's",
+            "bgworker": "attach to the background worker of this name (pg_stat_activity's backend_type)",
+            "new_backends": "attach to the postmaster and follow the processes it forks",
+            "core": "open this core file with pglab's printers (no server needed)"})
+def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backend=None, bgworker=None,
+          new_backends=False, core=None):
+    """Step through PostgreSQL in gdb: psql on the left, gdb on its backend on the right."""
+    from pglab.debug import session
+
+    with _errors():
+        session.run(_settings(c), pg=pg, name=name, breaks=break_ or [], sql=sql, on_error=on_error,
+                    backend=_int_option(backend, "--backend"), bgworker=bgworker, new_backends=new_backends,
+                    core=core)
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+@task(positional=["relation"],
+      help={"relation": "a heap table or B-tree index (schema.name allowed)",
+            "block": "the block to decode (default: 0; a small B-tree is shown whole)",
+            "all": "decode every block",
+            "pg": "which build (default: the default build)",
+            "name": "which cluster of the build (default: main)",
+            "db": "the database the relation is in (default: postgres)",
+            "format": "text (default), json (pageinspect's column names), svg or html",
+            "out": "write to this file instead of the terminal",
+            "watch": "statements to run one by one (\"UPDATE ...; VACUUM t\"), showing the page after each"})
+def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgres", format="text", out=None,
+            watch=None):
+    """Show a relation's pages as they are on disk, decoded with the build's own headers."""
+    from pglab import inspect as inspect_mod
+    from pglab.inspect import render
+
+    _not_a_flag(relation, "inspect")
+    with _errors():
+        render.check_format(format)
+        if block is not None and all:
+            raise Exit("error: --block and --all pick different pages: give one", code=1)
+        with _output(out) as stream:
+            what = inspect_mod.write(_settings(c), relation, stream, fmt=format, block=_int_option(block, "--block"),
+                                     all_blocks=all, pg=pg, name=name, db=db, watch_sql=watch,
+                                     progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
+        if out:
+            ui.say(f"wrote {what} to {out}")
+
+
+def _int_option(value, flag):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise Exit(f"error: {flag} takes a block number, not {value!r}", code=1) from None
+
+
+@contextmanager
+def _output(path):
+    """The terminal, or PATH written whole only when everything succeeded."""
+    import sys
+
+    if not path:
+        yield sys.stdout
+        return
+    if os.path.exists(path) and not os.path.isfile(path):   # /dev/null, a FIFO: write to it as it is
+        with open(path, "w") as f:
+            yield f
+        return
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(tmp, "w") as f:
+            yield f
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise Exit(f"error: cannot write {path}: {exc.strerror}", code=1) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---- labs --------------------------------------------------------------------------------
+
+@task(help={"status": "the 20-week tracker: each lab's checks you have passed",
+            "json": "the list as JSON (name, title, week, status) for editors and scripts"})
+def labs(c, status=False, json=False):
+    """The curriculum's labs and your progress in them (`invoke lab NAME` walks through one)."""
+    from pglab import lab as lab_mod
+    from pglab.lab import progress, show
+
+    with _errors():
+        found, data = lab_mod.load(), progress.load(_settings(c))
+        if json:
+            ui.raw(show.as_json(found, data))
+        elif status:
+            show.tracker(found, data)
+        else:
+            show.listing(found, data)
+
+
+@task(positional=["name"],
+      help={"name": "the lab to walk through (`invoke labs` lists them)",
+            "check": "check your work for the lab: what passed, what is missing, the next hint",
+            "start": "scaffold the code the lab asks for, with TODOs to fill in (never overwrites)",
+            "pg": "which build the checks look at (default: the default build; a fork lab's: its fork's build)",
+            "cluster": "which cluster of the build the checks query (default: main)"})
+def lab(c, name, check=False, start=False, pg=None, cluster="main"):
+    """Walk through one lab of the curriculum, start its code (--start) or check your work (--check)."""
+    from pglab import lab as lab_mod
+    from pglab.lab import show
+
+    _not_a_flag(name, "lab")
+    if check and start:
+        raise Exit(f"error: --start and --check are two steps: `{_via()} lab {name} --start` first, "
+                   f"--check once you have done the TODOs", code=1)
+    with _errors():
+        settings = _settings(c)
+        chosen = lab_mod.find(name)
+        if start:
+            show.started(chosen, lab_mod.start(settings, chosen, pg=pg))
+            return
+        if not check:
+            lab_mod.walk(settings, chosen, pg=pg)
+            return
+        results = lab_mod.check(settings, chosen, pg=pg, cluster=cluster)
+        show.results(chosen, results)
+        if not all(r.ok for r in results):
+            raise Exit(code=1)
+
+
+# ---- pglab's own tests ------------------------------------------------------------------
+
+# Two workers on two cores: the suite's one process keeps about one core busy (measured on
+# 4 December: 689 s alone, 404 s on two workers); four workers on two cores were no faster.
+TEST_WORKERS = 2
+
+
+def _test_workers(jobs):
+    if jobs is None:
+        return min(TEST_WORKERS, len(os.sched_getaffinity(0)))
+    try:
+        workers = int(jobs)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise Exit(f"error: --jobs {jobs}: give a number of workers, 1 or more (1 runs the tests in this process)",
+                   code=1)
+    return workers
+
+
+@task(help={"majors": "majors to build and test on (default: test_majors in invoke.yaml; unreachable ones are skipped)",
+            "k": "only tests matching this pytest -k expression",
+            "quick": "skip the slow tests (full regression suite, killed and incremental builds)",
+            "jobs": f"pytest-xdist workers (default {TEST_WORKERS}, or 1 on one core; 1 runs in this process)"})
+def test(c, majors=None, k=None, quick=False, jobs=None):
+    """Set up (toolchain, builds) and run pglab's own test suite."""
+    import pytest
+
+    from pglab.pg import build, doctor as doctor_mod
+
+    workers = _test_workers(jobs)
+
+    with _errors():
+        settings = _settings(c)
+        doctor_mod.ensure()
+        build.build_pg(settings)
+        built, skipped = build.ensure_builds(settings, majors or settings.test_majors)
+        for major, why in skipped:
+            ui.note(f"not testing on {major}: {why}")
+        ui.say(f"testing on: {', '.join(b.id for b in built)}")
+    args = [str(PROJECT_ROOT / "tests")] + (["-k", k] if k else []) + (["-m", "not slow"] if quick else [])
+    if workers > 1:   # a module whole on one worker, in the order tests/conftest.py gives
+        args += ["-n", str(workers), "--dist", "loadfile", "--no-loadscope-reorder"]
+    code = pytest.main(args)
+    if code != 0:
+        raise Exit(code=int(code))
+
+
+# ---- publishing (PGXN) --------------------------------------------------------------------
+
+@task(name="ext-meta", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path (several: a,b; or 'all'); with --check, "
+                    "a META.json file (or the extension whose META.json to check)",
+            "check": "only validate against the PGXN Meta Spec 1.0.0; every problem by its JSON path"})
+def ext_meta(c, what, check=False):
+    """Write or complete META.json from the control file and Makefile (never replacing what you wrote)."""
+    from pglab.ext import pgxn_meta
+
+    _not_a_flag(what, "ext-meta")
+    with _errors():
+        if check:
+            path = pgxn_meta.shown(pgxn_meta.meta_path(what))
+            problems = pgxn_meta.load(path)[1]
+            for problem in problems:
+                ui.say(str(problem))
+            if problems:
+                raise Exit(f"{path}: {len(problems)} problem(s) against the PGXN Meta Spec 1.0.0", code=1)
+            ui.say(f"{path}: valid (PGXN Meta Spec 1.0.0)", style="green")
+            return
+        invalid = 0
+        for result in pgxn_meta.update_all(what):
+            for line in pgxn_meta.describe(result):
+                ui.say(line)
+            invalid += bool(result.problems)
+        if invalid:
+            raise Exit(f"{invalid} META.json still invalid: fill in what the lines above name", code=1)
+
+
+@task(name="ext-bundle", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path",
+            "allow_dirty": "bundle the working tree even with uncommitted changes (tracked and new files)",
+            "out": "the folder to write NAME-VERSION.zip in (default: pg_source/dist)"})
+def ext_bundle(c, what, allow_dirty=False, out=None):
+    """Validate META.json and write NAME-VERSION.zip as PGXN expects (one top folder, no build products)."""
+    from pglab.ext import discover, pgxn, pgxn_meta
+
+    _not_a_flag(what, "ext-bundle")
+    with _errors():
+        for ext in discover.resolve(what):
+            made = pgxn.bundle(_settings(c), ext, allow_dirty=allow_dirty, out=out)
+            ui.say(f"bundled {made.name} {made.version}: {pgxn_meta.shown(made.path)} ({len(made.files)} entries, "
+                   f"{ui.human_size(made.size)}; from {made.how})", style="green")
+
+
+@task(name="ext-install", positional=["spec"],
+      help={"spec": "a distribution: a zip or folder (pg_source/dist/NAME-VERSION.zip; a path holds a /), "
+                    "or a name on PGXN",
+            "pg": "which build to install into (default: the default build)",
+            "name": "the cluster of that build to load it on (default: main; started if stopped)",
+            "check": "also run its tests (pgxn check) on a throwaway cluster with the settings they name"})
+def ext_install(c, spec, pg=None, name="main", check=False):
+    """Install a distribution into a pglab build with pgxnclient and load it (CREATE EXTENSION) on a cluster."""
+    from pglab.ext import pgxn
+    from pglab.pg.builds import find_build
+
+    _not_a_flag(spec, "ext-install")
+    with _errors():
+        settings = _settings(c)
+        build = find_build(settings, pg)
+        done = pgxn.install(settings, spec, build, cluster_name=name, check=check)
+        if done.check:
+            ui.say(f"pgxn check passed on {build.id}: {len(done.check.passed)} test(s) "
+                   f"({', '.join(done.check.passed) or 'none in the Makefile'})", style="green")
+        ui.say(f"open psql on it: {_via()} psql --version {build.id}" + (f" --name {name}" if name != "main" else ""))
+
+
+@task(name="ext-release", positional=["what"],
+      help={"what": "an extension under extensions/ or a folder's path",
+            "upload": "send it to PGXN Manager (default: a dry run that shows what would be sent)"})
+def ext_release(c, what, upload=False):
+    """Bundle and show what would be sent to PGXN Manager; --upload sends it (PGXN_USER, PGXN_PASSWORD)."""
+    from pglab.ext import discover, pgxn, pgxn_meta
+
+    _not_a_flag(what, "ext-release")
+    with _errors():
+        exts = discover.resolve(what)
+        if len(exts) != 1:
+            raise Exit(f"error: ext-release releases one extension at a time, not {len(exts)}", code=1)
+        ext = exts[0]
+        made, url, creds, status = pgxn.release(_settings(c), ext, send=upload)
+        ui.say(f"bundled {made.name} {made.version}: {pgxn_meta.shown(made.path)} (from {made.how})")
+        ui.say("sent to PGXN Manager:" if upload else "would send to PGXN Manager (dry run, nothing sent):")
+        ui.say(f"  url:    {url}")
+        ui.say(f"  user:   {creds.describe()}")
+        ui.say(f"  file:   {made.path.name}")
+        ui.say(f"  size:   {made.size} bytes")
+        ui.say(f"  sha256: {made.sha256}")
+        if upload:
+            ui.say(f"released {made.name} {made.version} (HTTP {status})", style="green")
+        else:
+            ui.say(f"to release it: {_via()} ext-release {what} --upload")
+
+
+ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
+                ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, debug, inspect,
+                labs, lab, test)
+ns.configure({"pglab": Settings.defaults()})
+signals.install()
