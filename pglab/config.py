@@ -1,10 +1,17 @@
-"""Project settings: the `pglab` section of invoke's configuration.
+"""Project settings: the `pglab` section of invoke's configuration, and where pglab runs from.
 
-The defaults are declared here and nowhere else.  tasks.py hands them to invoke
+The defaults are declared here and nowhere else.  pglab/tasks.py hands them to invoke
 (`ns.configure`), so invoke's own precedence applies on top: invoke.yaml (which
-documents each key), then INVOKE_PGLAB_* environment variables, then flags.
-Library callers and tests use `Settings.load()`, which reads the same files and
+documents each key; read in a clone), then INVOKE_PGLAB_* environment variables, then
+flags.  Library callers and tests use `Settings.load()`, which reads the same files and
 environment the same way.
+
+pglab runs from a clone (`./lab`, `invoke`; also an editable install) or from an
+installed wheel (the `pglab` command).  In a clone everything is relative to it:
+PROJECT_ROOT is the clone, the working area is its pg_source/.  From a wheel the
+package's folder is site-packages, which is nobody's project: PROJECT_ROOT is the
+folder pglab was started in (its extensions/, its labs/), and the working area is the
+user's own (default_state()).  The build cache is the machine's either way.
 """
 
 import os
@@ -12,14 +19,39 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from .errors import PglabError
+
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+def _is_clone(folder):
+    """A clone (or a copy of one) holds the `lab` script and pyproject.toml beside the package."""
+    return (folder / "lab").is_file() and (folder / "pyproject.toml").is_file() and (folder / "tasks.py").is_file()
+
+
+IN_CLONE = _is_clone(_PACKAGE_PARENT)
+PROJECT_ROOT = _PACKAGE_PARENT if IN_CLONE else Path.cwd()
+DEFAULT_ROOT = Path("pg_source")        # the working area's default, under a clone
+_KINDS = {int: "a whole number", float: "a number", str: "text"}
+
+
+def via():
+    """The command the user runs pglab with, for messages that name one: `./lab` (set by the
+    lab script), `pglab` (the console script sets it; the only one from a wheel) or `invoke`."""
+    return os.environ.get("PGLAB_VIA") or ("invoke" if IN_CLONE else "pglab")
+
+
+def as_typed(text):
+    """A message written with `invoke TASK` in it, as the user's own command names it."""
+    front = via()
+    return text if front == "invoke" else text.replace("`invoke ", f"`{front} ")
 
 
 @dataclass(frozen=True)
 class Settings:
     version: str = "16"                 # build-pg's default major (the curriculum's)
     flavour: str = "debug"              # debug (-O0 -g3, cassert) or opt (-O2 -g)
-    root: Path = Path("pg_source")      # the working area, relative to the project
+    root: Path = DEFAULT_ROOT           # the working area: relative to a clone; from a wheel, default_state()
     cache: Path = Path("")              # the build cache: "" = /var/cache/pglab as root, else ~/.cache/pglab
     jobs: int = 0                       # parallel make jobs; 0 = one per core
     memo_hours: float = 6.0             # how long an unreachable network channel is remembered
@@ -42,10 +74,15 @@ class Settings:
             value = mapping.get(key) if hasattr(mapping, "get") else None
             if value is None:
                 continue
-            values[key] = Path(os.path.expanduser(str(value))) if kind is Path else kind(value)
+            try:
+                values[key] = Path(os.path.expanduser(str(value))) if kind is Path else kind(value)
+            except ValueError:
+                raise PglabError(f"setting {key}: {value!r} is not {_KINDS[kind]} (set in invoke.yaml or as "
+                                 f"INVOKE_PGLAB_{key.upper()})") from None
         settings = cls(**values)
         if not settings.root.is_absolute():
-            settings = replace(settings, root=PROJECT_ROOT / settings.root)
+            in_place = IN_CLONE or settings.root != DEFAULT_ROOT
+            settings = replace(settings, root=PROJECT_ROOT / settings.root if in_place else default_state())
         if str(settings.cache) in ("", "."):
             settings = replace(settings, cache=default_cache())
         elif not settings.cache.is_absolute():
@@ -58,8 +95,9 @@ class Settings:
         from invoke import Config
 
         cfg = Config(defaults={**Config.global_defaults(), "pglab": cls.defaults()},
-                     project_location=str(PROJECT_ROOT))
-        cfg.load_project()
+                     project_location=str(PROJECT_ROOT) if IN_CLONE else None)
+        if IN_CLONE:
+            cfg.load_project()
         cfg.load_shell_env()
         settings = cls.from_mapping(dict(cfg.get("pglab", {})))
         return replace(settings, **overrides) if overrides else settings
@@ -82,3 +120,11 @@ def default_cache():
     if os.geteuid() == 0:
         return Path("/var/cache/pglab")
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pglab"
+
+
+def default_state():
+    """The working area when pglab runs from an installed wheel: the user's own
+    (/var/lib/pglab as root, else $XDG_STATE_HOME/pglab or ~/.local/state/pglab)."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/pglab")
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "pglab"

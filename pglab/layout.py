@@ -29,8 +29,27 @@ The working area holds this clone's own (pg_source/; setting `root`):
     test-workers/gwN/     a working area of its own for each of `invoke test`'s workers
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import BuildMissing, ClusterError, LabError
+
+# what a name the user gives may hold before it becomes a folder's name
+_COMPONENT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_name(value, what, error):
+    """VALUE, when it can be one path component (letters, digits, '.', '_', '-'; not '.' or '..'),
+    else ERROR saying so: a name never reaches outside the folder it is made in."""
+    text = str(value)
+    if not _COMPONENT.fullmatch(text) or text in (".", ".."):
+        raise error(f"{text!r} is not a {what}: a name is letters, digits, '.', '_' and '-' (not . or ..)")
+    return text
+
+
+def _build(build_id):
+    return check_name(build_id, "build id (`invoke pg-list` shows the builds)", BuildMissing)
 
 
 @dataclass(frozen=True)
@@ -55,10 +74,10 @@ class Layout:
         return self.cache / "builds"
 
     def build_dir(self, build_id):
-        return self.builds / build_id
+        return self.builds / _build(build_id)
 
     def build_lock(self, build_id):
-        return self.builds / f"{build_id}.lock"
+        return self.builds / f"{_build(build_id)}.lock"
 
     def configure_cache(self, key):
         """configure's results (autoconf's cache file), kept per script, flags and system."""
@@ -69,25 +88,25 @@ class Layout:
         return self.cache / "install"
 
     def prefix(self, build_id):
-        return self.installs / build_id
+        return self.installs / _build(build_id)
 
     def inspect_modules(self, build_id):
         """inspect's page layouts compiled against the build's headers (cffi modules)."""
-        return self.cache / "inspect" / build_id
+        return self.cache / "inspect" / _build(build_id)
 
     @property
     def clusters(self):
         return self.root / "clusters"
 
     def cluster(self, build_id, name):
-        return self.clusters / build_id / name
+        return self.clusters / _build(build_id) / check_name(name, "cluster name", ClusterError)
 
     @property
     def templates(self):
         return self.clusters / ".templates"
 
     def template(self, build_id):
-        return self.templates / build_id
+        return self.templates / _build(build_id)
 
     @property
     def throwaways(self):
@@ -98,17 +117,17 @@ class Layout:
         return self.clusters / ".warm"
 
     def warm_server(self, build_id, tag):
-        return self.warm_servers / build_id / tag
+        return self.warm_servers / _build(build_id) / tag
 
     @property
     def ext_builds(self):
         return self.root / "ext-builds"
 
     def ext_build(self, build_id, folder):
-        return self.ext_builds / build_id / folder
+        return self.ext_builds / _build(build_id) / folder
 
     def check(self, build_id):
-        return self.root / "check" / build_id
+        return self.root / "check" / _build(build_id)
 
     @property
     def published(self):
@@ -134,7 +153,7 @@ class Layout:
 
     def lab_fork(self, lab_name):
         """A lab's copy of the learner's source tree, which the learner edits and builds with --source."""
-        return self.lab_work / lab_name
+        return self.lab_work / check_name(lab_name, "lab name", LabError)
 
     @property
     def ci_results(self):
@@ -145,7 +164,7 @@ class Layout:
         return self.root / "dist"
 
     def pgxn_work(self, build_id):
-        return self.root / "pgxn" / build_id
+        return self.root / "pgxn" / _build(build_id)
 
     def derived_from(self, build_id):
         """What pglab made from a build and deletes with it (not named clusters)."""
