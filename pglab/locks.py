@@ -1,31 +1,91 @@
 """Waiting for another pglab process that works on the same thing.
 
 Two terminals (or `invoke ci` beside `invoke ext-test`) may test the same
-extension on the same build, run the regression suite of one build, or bring
-Debian's index up to date at once; each of these writes one folder, so the
-second waits for the first and says so."""
+extension on the same build, run the regression suite of one build, fetch the
+same release, build the same build or bring Debian's index up to date at once;
+each of these writes one folder, so the second waits for the first and says so,
+naming it: the holder of a lock keeps its pid and command in the lock file."""
 
 import contextlib
 import fcntl
 import os
+import shlex
+import sys
+import time
 from pathlib import Path
 
 from . import ui
 
+HOLDER_WAIT = 1.0      # s a waiter gives a holder that has the lock but has not yet written its name
+
 
 @contextlib.contextmanager
-def exclusive(path, waiting):
+def exclusive(path, waiting, *, remove=False):
     """Hold an exclusive lock on the file PATH (created if missing); when another
-    process holds it, say WAITING (one line) and wait for it."""
+    process holds it, say WAITING and which process that is (one line) and wait for it.
+
+    remove: unlink the file on release (True, or a callable asked then), so that
+    lock files do not pile up; a process that waited on the removed file locks
+    the one at PATH afterwards, never the removed one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    said = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            ui.note(waiting)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not said:
+                    ui.note(f"{waiting} ({_holder(fd)})")
+                    said = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:       # Ctrl-C while waiting: nothing held, nothing left open
+            os.close(fd)
+            raise
+        if _same_file(fd, path):
+            break
+        os.close(fd)                # the holder removed it as it let go: lock the file there now
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, this_process().encode(), 0)
         yield
     finally:
+        if remove is True or (callable(remove) and remove()):
+            path.unlink(missing_ok=True)
+        else:
+            os.ftruncate(fd, 0)     # the next waiter must not read this process as the holder
         os.close(fd)
+
+
+def _same_file(fd, path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _holder(fd):
+    """'pid 123: invoke build-pg --version 13', as the holder wrote it into the lock file."""
+    deadline = time.monotonic() + HOLDER_WAIT
+    while True:
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        if text or time.monotonic() > deadline:
+            return text or "a process that has not said which"
+        time.sleep(0.05)
+
+
+def this_process():
+    """This process as a waiter is told about it: 'pid 123: invoke build-pg --version 13'."""
+    argv = sys.argv or [""]
+    program = Path(argv[0]).name
+    if program == "__main__.py":            # python -m invoke: the package's name
+        program = Path(argv[0]).parent.name
+    if program in ("invoke", "inv"):
+        program = os.environ.get("PGLAB_VIA", "invoke")
+    command = shlex.join([program or "python", *argv[1:]])
+    if len(command) > 200:
+        command = command[:199] + "…"
+    return f"pid {os.getpid()}: {command}"

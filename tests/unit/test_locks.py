@@ -1,5 +1,6 @@
-"""pglab.locks: a second pglab on the same thing says it waits, then waits."""
+"""pglab.locks: a second pglab on the same thing says it waits and for whom, then waits."""
 
+import os
 import subprocess
 import sys
 import time
@@ -32,3 +33,71 @@ def test_a_free_lock_is_taken_without_a_word(tmp_path, capsys):
     with locks.exclusive(tmp_path / "sub" / "y.lock", "waiting"):
         pass
     assert capsys.readouterr().out == ""
+
+
+HOLDER = """import sys, time
+from pglab import locks
+with locks.exclusive(sys.argv[1], "unused", remove=sys.argv[2] == "remove"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def _hold(tmp_path, path, *, remove=False, seconds=1.0):
+    """A process holding PATH through locks.exclusive (as another pglab would), once it holds it."""
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), "remove" if remove else "keep", str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def _can_lock(path):
+    """Whether another process could take the lock on the file at PATH now."""
+    done = subprocess.run([sys.executable, "-c", f"""
+import fcntl, os, sys
+fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(1)
+"""])
+    return done.returncode == 0
+
+
+def test_the_waiting_line_names_the_process_waited_for(tmp_path, capsys):
+    path = tmp_path / "release.lock"
+    holder = _hold(tmp_path, path)
+    try:
+        with locks.exclusive(path, "another pglab is fetching PostgreSQL 13.23: waiting for it"):
+            assert path.read_text() == locks.this_process()     # the next waiter reads this process's name
+    finally:
+        holder.wait()
+    assert capsys.readouterr().out == (f"  · another pglab is fetching PostgreSQL 13.23: waiting for it "
+                                       f"(pid {holder.pid}: holder.py {path} keep 1.0)\n")
+    assert path.read_text() == ""          # let go: nobody holds it, nobody is named
+
+
+def test_a_lock_file_removed_as_it_is_let_go_is_not_held_twice(tmp_path, capsys):
+    path = tmp_path / "release.lock"
+    holder = _hold(tmp_path, path, remove=True)
+    try:
+        with locks.exclusive(path, "waiting for it", remove=True):
+            # the holder removed the file it held; this process holds the one at PATH now,
+            # so a third process cannot take the lock beside it
+            assert path.exists() and not _can_lock(path)
+    finally:
+        holder.wait()
+    assert not path.exists() and _can_lock(path)
+    assert capsys.readouterr().out == f"  · waiting for it (pid {holder.pid}: holder.py {path} remove 1.0)\n"
+
+
+def test_the_process_is_named_as_the_user_typed_it(monkeypatch):
+    monkeypatch.delenv("PGLAB_VIA", raising=False)
+    monkeypatch.setattr(sys, "argv", ["/work/.venv/lib/python3.11/site-packages/invoke/__main__.py", "build-pg",
+                                      "--version", "13", "--patch", "my fix.patch"])
+    assert locks.this_process() == f"pid {os.getpid()}: invoke build-pg --version 13 --patch 'my fix.patch'"
+    monkeypatch.setenv("PGLAB_VIA", "./lab")
+    monkeypatch.setattr(sys, "argv", ["/work/.venv/bin/invoke", "ci", "--pg", "13"])
+    assert locks.this_process() == f"pid {os.getpid()}: ./lab ci --pg 13"
