@@ -3,14 +3,18 @@
 The build cache holds what any clone on the machine can share, found by build
 identity (/var/cache/pglab as root, else ~/.cache/pglab; setting `cache`):
 
-    downloads/            tarballs, .dsc files (downloads/debian/PKG_VER/)
-    src/<release>/        unpacked sources (+ <release>.json: where each came from)
+    downloads/            tarballs; downloads/debian/PKG_VER/ (.dsc, upstream tarball);
+                          downloads/pgxn/NAME_VER/ (while pgxnclient fetches)
+    src/<release>/        unpacked sources (+ <release>.json: where each came from); .<release>.lock
+                          while one is fetched, .unpack-<release>-XXXX/ and .clone-<release>-XXXX/
+                          the fetching process's own staging, renamed into place when complete
     src/.patched/         copies of a source with --patch files applied
     builds/<build>/       VPATH build trees and their logs/; <build>.lock
     configure/KEY.cache   configure's results, kept per script, flags and installed software
     install/<build>/      installed prefixes, complete when pglab-build.json is there
     apt/                  the Debian channel's private apt state
-    published/PKG_VER/    published extensions' sources (Debian's source archive)
+    published/PKG_VER/    published extensions' sources (Debian's source archive, PGXN);
+                          .PKG_VER.lock while one is fetched
     channel-memo.json     network channels found unreachable recently
     inspect/<build>/      inspect's page layouts, compiled against the build's headers
 
@@ -61,9 +65,21 @@ class Layout:
     def downloads(self):
         return self.cache / "downloads"
 
+    def debian_downloads(self, package, version):
+        """One Debian source package version's .dsc and upstream tarball."""
+        return self.downloads / "debian" / f"{package}_{version}"
+
+    def pgxn_downloads(self, name, version):
+        """Where pgxnclient puts one `pgxn:NAME[@VERSION]`'s archive (emptied once unpacked)."""
+        return self.downloads / "pgxn" / f"{name}_{version or 'latest'}"
+
     @property
     def sources(self):
         return self.cache / "src"
+
+    def source_lock(self, release):
+        """Held while a release is fetched and unpacked into src/."""
+        return self.sources / f".{release}.lock"
 
     @property
     def patched_sources(self):
@@ -132,6 +148,10 @@ class Layout:
     @property
     def published(self):
         return self.cache / "published"
+
+    def published_lock(self, name):
+        """Held while published/NAME is fetched and unpacked."""
+        return self.published / f".{name}.lock"
 
     @property
     def apt_state(self):

@@ -2,26 +2,32 @@
 what real channels answer (apt config, Sources indexes, .dsc, git tags, listings);
 the Debian channel and its source-package fetch over a fake apt and a local pool."""
 
+import collections
 import functools
 import hashlib
 import io
+import os
 import subprocess
+import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pglab.config import Settings
+from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import SourceError
-from pglab.pg.sources import Channel, ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain
+from pglab.pg.sources import (Channel, ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain,
+                              record_cached)
 from pglab.pg.sources import debian
 from pglab.pg.sources.archive import (Archive, archive_from_apt, compare_versions, mirror_from_apt,
                                       parse_dsc_checksums, parse_sources_index, upstream_release)
+from pglab.pg.sources.cache import CacheChannel
 from pglab.pg.sources.debian import DebianChannel, fetch_source_package
-from pglab.pg.sources.git import first_error, parse_tags, tag_for
-from pglab.pg.sources.tarball import parse_listing
+from pglab.pg.sources.git import GitChannel, first_error, parse_tags, tag_commits, tag_for
+from pglab.pg.sources.tarball import TarballChannel, parse_listing
 from pglab.pg.versions import Release, VersionSpec
 
 R = Release.parse
@@ -410,8 +416,13 @@ def test_debian_release_list_is_rebuilt_when_the_archive_gains_pockets(tmp_path,
     assert wider.catalog() == [R("13.16"), R("13.23")] and wider.calls == ["update", "indextargets"]
 
 
+def configure_of(release):
+    """A configure script as far as pglab reads it: the version the tree says it is."""
+    return f"#!/bin/sh\nPACKAGE_NAME='PostgreSQL'\nPACKAGE_VERSION='{release}'\n"
+
+
 def _pg_paragraph(pool_dir, release, debian_version, *, upload=True):
-    return publish(pool_dir, "postgresql-17", debian_version, {"configure": "#!/bin/sh\n", "README": release},
+    return publish(pool_dir, "postgresql-17", debian_version, {"configure": configure_of(release), "README": release},
                    upload=upload)
 
 
@@ -479,7 +490,7 @@ def _pool_case(tmp_path, pool, monkeypatch, uploaders, *, signer=0, dsc_lies=Fal
     pool_dir, url = pool
     monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
     listed = _pg_paragraph(pool_dir, "17.12", "17.12-0+deb13u1", upload=False)
-    publish(pool_dir, "postgresql-17", "17.11-0+deb13u1", {"configure": "#!/bin/sh\n", "README": "17.11"},
+    publish(pool_dir, "postgresql-17", "17.11-0+deb13u1", {"configure": configure_of("17.11"), "README": "17.11"},
             sign=uploaders[signer].sign, dsc_lies=dsc_lies)
     s = Settings(root=tmp_path / "root")
     chan = FakeApt(s, {"trixie": (url, listed)})
@@ -604,7 +615,7 @@ def test_source_package_that_does_not_exist_is_one_line(tmp_path, pool, monkeypa
     with pytest.raises(SourceError) as exc:
         fetch_source_package(s, ask, channel=chan)
     assert str(exc.value) == message
-    assert not (s.layout.published).exists()
+    assert not list(s.layout.published.glob("*"))   # nothing published, no lock or staging left
 
 
 def test_source_package_that_does_not_match_its_checksums_is_refused(tmp_path, pool, monkeypatch):
@@ -616,11 +627,313 @@ def test_source_package_that_does_not_match_its_checksums_is_refused(tmp_path, p
         fetch_source_package(s, "pgvector", channel=chan)
     assert str(exc.value).startswith("Debian source package pgvector cannot be fetched: 0.8.0-1 (sid) is listed but "
                                      "pgvector_0.8.0.orig.tar.gz does not match Debian's signed index")
-    assert not (s.layout.published).exists()
+    assert not list(s.layout.published.glob("*"))   # nothing published, no lock or staging left
     assert not (s.layout.downloads / "debian" / "pgvector_0.8.0-1" / "pgvector_0.8.0.orig.tar.gz").exists()
 
     s2, chan2 = _published(tmp_path / "b", pool, monkeypatch,
                            publish(pool_dir, "hypopg", "1.4.1-2", {"x": "y"}, dsc_lies=True))
     with pytest.raises(SourceError, match=r"1.4.1-2 \(sid\) is listed but its .dsc and Debian's signed index disagree"):
         fetch_source_package(s2, "hypopg", channel=chan2)
-    assert not (s2.layout.root / "published").exists()
+    assert not list(s2.layout.published.glob("*"))
+
+
+# ---- every channel checks that it got what was asked ------------------------------------
+
+def _dsc_text(source, version, orig_name, orig):
+    return (f"Format: 3.0 (quilt)\nSource: {source}\nVersion: {version}\nChecksums-Sha256:\n"
+            f" {_sha(orig)} {len(orig)} {orig_name}\n").encode()
+
+
+POOL = "pool/main/p/postgresql-17"
+ASKED = "not postgresql-17 17.11 (postgresql-17_17.11.orig.tar.*); removed"
+
+
+@pytest.mark.parametrize("served,describes", [
+    ("older", "postgresql-17 17.10-0+deb13u1 (postgresql-17_17.10.orig.tar.gz)"),
+    ("another package", "postgresql-16 16.10-0+deb13u1 (postgresql-16_16.10.orig.tar.gz)"),
+    ("another tarball", "postgresql-17 17.11-0+deb13u1 (postgresql-17_17.10.orig.tar.gz)"),
+])
+def test_debian_refuses_a_signed_pool_dsc_of_another_release_under_the_requested_name(
+        tmp_path, pool, monkeypatch, uploaders, served, describes):
+    """A mirror hands back, as 17.11's .dsc, one a developer signed for something else: an
+    older point release, another major, or 17.11 with 17.10's tarball.  Refused in one line;
+    17.10, which the pool carries under its own name, is then taken for what it is."""
+    s, chan = _pool_case(tmp_path, pool, monkeypatch, uploaders)
+    publish(pool[0], "postgresql-17", "17.10-0+deb13u1", {"configure": configure_of("17.10"), "README": "17.10"},
+            sign=uploaders[0].sign)
+    older = pool[0] / POOL / "postgresql-17_17.10.orig.tar.gz"
+    dsc = {"older": (pool[0] / POOL / "postgresql-17_17.10-0+deb13u1.dsc").read_bytes(),
+           "another package": uploaders[0].sign(_dsc_text("postgresql-16", "16.10-0+deb13u1",
+                                                          "postgresql-16_16.10.orig.tar.gz", b"16.10")),
+           "another tarball": uploaders[0].sign(_dsc_text("postgresql-17", "17.11-0+deb13u1",
+                                                          older.name, older.read_bytes()))}[served]
+    (pool[0] / POOL / "postgresql-17_17.11-0+deb13u1.dsc").write_bytes(dsc)
+    why = f"has a .dsc signed by Pat Uploader <pat@example.org> for {describes}, {ASKED}"
+
+    chan.catalog()
+    assert chan.unlisted(VersionSpec.parse("17.11"), [R("17.12")]) == [R("17.11")]
+    with pytest.raises(Unfetchable) as exc:
+        chan.fetch(R("17.11"))
+    assert (str(exc.value), exc.value.why) == (
+        f"postgresql-17_17.11-0+deb13u1.dsc: signed by Pat Uploader <pat@example.org>, but for {describes}, {ASKED}",
+        why)
+    assert not list(s.layout.sources.glob("*")) and not list(s.layout.downloads.rglob("*17.11*"))
+
+    got = obtain(VersionSpec.parse("17"), [chan])
+    assert (got.tree.release, (got.tree.path / "README").read_text()) == (R("17.10"), "17.10")
+    assert got.notes == [f"debian: 17.12 is listed but {MISSING}", f"debian: not listed, looked for too: 17.11 {why}"]
+    assert sorted(p.name for p in s.layout.sources.iterdir()) == ["17.10", "17.10.json"]
+
+
+def _tar_bz2(top, files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:bz2") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def upstream_site(folder, release, tarball):
+    """The release tarball site's layout for one release: vN/, its tarball and .sha256."""
+    name = f"postgresql-{release}.tar.bz2"
+    (folder / f"v{release}").mkdir(parents=True)
+    (folder / f"v{release}" / name).write_bytes(tarball)
+    (folder / f"v{release}" / f"{name}.sha256").write_text(f"{_sha(tarball)}  {name}\n")
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+
+
+def test_the_tarball_channel_refuses_another_releases_tree_under_the_requested_name(tmp_path, pool):
+    """13.22's tree, as postgresql-13.23.tar.bz2 with a .sha256 that matches it."""
+    site, url = pool
+    upstream_site(site, "13.23", _tar_bz2("postgresql-13.22", {"configure": configure_of("13.22")}))
+    s = Settings(root=tmp_path / "root", tarball_url=url)
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("13.23"), [TarballChannel(s)])
+    assert str(exc.value) == (
+        "PostgreSQL 13.23 cannot be obtained here: 13.23 is listed by tarball but delivers a tree that says it is "
+        f"PostgreSQL 13.22 (configure's PACKAGE_VERSION), not 13.23 (from {url}/v13.23/postgresql-13.23.tar.bz2); "
+        "nothing of it was kept")
+    assert _files(s.layout.root) == [] and list(s.layout.sources.iterdir()) == []   # no tree, staging, lock or tarball
+
+
+def test_the_tarball_channel_refuses_a_tree_that_names_no_version(tmp_path, pool):
+    site, url = pool
+    upstream_site(site, "13.23", _tar_bz2("postgresql-13.23", {"configure": "#!/bin/sh\n"}))
+    s = Settings(root=tmp_path / "root", tarball_url=url)
+    with pytest.raises(Unfetchable) as exc:
+        TarballChannel(s).fetch(R("13.23"))
+    assert exc.value.why == ("delivers a tree that names no version (configure's PACKAGE_VERSION), not 13.23 "
+                             f"(from {url}/v13.23/postgresql-13.23.tar.bz2); nothing of it was kept")
+    assert _files(s.layout.root) == []
+
+
+def _git_repo(folder, tag, files):
+    """A repository with one commit of `files`, tagged `tag`."""
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@pglab.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@pglab.invalid", "PATH": "/usr/bin:/bin"}
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    for args in (["init", "--quiet"], ["add", "-A"], ["commit", "--quiet", "-m", "stamp"], ["tag", tag]):
+        subprocess.run(["git", *args], cwd=folder, env=env, check=True, capture_output=True)
+    return folder
+
+
+def test_the_git_channel_refuses_a_tag_whose_tree_says_another_release(tmp_path):
+    repo = _git_repo(tmp_path / "postgresql", "REL_13_23", {"configure": configure_of("13.22")})
+    s = Settings(root=tmp_path / "root", git_url=str(repo))
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("13.23"), [GitChannel(s)])
+    assert str(exc.value) == (
+        "PostgreSQL 13.23 cannot be obtained here: 13.23 is listed by git but delivers a tree that says it is "
+        f"PostgreSQL 13.22 (configure's PACKAGE_VERSION), not 13.23 (from {repo} REL_13_23); nothing of it was kept")
+    assert _files(s.layout.root) == []
+
+
+def test_the_git_channel_checks_the_clone_is_the_commit_its_tag_was_listed_with(tmp_path):
+    repo = _git_repo(tmp_path / "postgresql", "REL_13_23", {"configure": configure_of("13.23")})
+    s = Settings(root=tmp_path / "root", git_url=str(repo))
+    chan = GitChannel(s)
+    assert chan.catalog() == [R("13.23")]
+    listed = chan.commits["REL_13_23"]
+    chan.commits["REL_13_23"] = "0" * 40            # the tag moved between ls-remote and the clone
+    with pytest.raises(Unfetchable) as exc:
+        chan.fetch(R("13.23"))
+    assert exc.value.why == f"its clone is of commit {listed}, not the {'0' * 40} its tag was listed with"
+    assert _files(s.layout.root) == []
+    chan.commits["REL_13_23"] = listed
+    tree = chan.fetch(R("13.23"))
+    assert (tree.identity, tree.origin) == (f"git:{listed}", f"{repo} REL_13_23")
+
+
+def test_an_annotated_tag_is_listed_with_its_commit():
+    out = ("1" * 40 + "\trefs/tags/REL_17_11\n" + "2" * 40 + "\trefs/tags/REL_17_11^{}\n"
+           + "3" * 40 + "\trefs/tags/REL_19_RC1\n")
+    assert tag_commits(out) == {"REL_17_11": "2" * 40, "REL_19_RC1": "3" * 40}
+    assert parse_tags(out) == [R("17.11"), R("19rc1")]
+
+
+def test_the_debian_channel_refuses_a_listed_tarball_whose_tree_says_another_release(tmp_path, pool, monkeypatch):
+    pool_dir, url = pool
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    listed = publish(pool_dir, "postgresql-17", "17.12-0+deb13u1", {"configure": configure_of("17.11")})
+    s = Settings(root=tmp_path / "root")
+    chan = FakeApt(s, {"trixie": (url, listed)})
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("17.12"), [chan])
+    assert str(exc.value) == (
+        "PostgreSQL 17.12 cannot be obtained here: 17.12 is listed by debian but delivers a tree that says it is "
+        "PostgreSQL 17.11 (configure's PACKAGE_VERSION), not 17.12 (from Debian postgresql-17 17.12-0+deb13u1 "
+        "(trixie): upstream tarball, Debian's patches not applied); nothing of it was kept")
+    assert list(s.layout.sources.iterdir()) == []
+    assert not list(s.layout.downloads.rglob("*.orig.tar.gz"))
+
+
+def test_the_cache_refuses_and_drops_a_tree_that_says_another_release(tmp_path):
+    s = Settings(root=tmp_path / "root")
+    tree = s.layout.sources / "13.23"
+    tree.mkdir(parents=True)
+    (tree / "configure").write_text(configure_of("13.22"))
+    record_cached(s, tree, R("13.23"), channel="tarball", identity="sha256:" + "a" * 64, origin="http://x/13.23")
+    with pytest.raises(SourceError) as exc:
+        obtain(VersionSpec.parse("13.23"), [CacheChannel(s)])
+    assert str(exc.value) == (
+        "PostgreSQL 13.23 cannot be obtained here: 13.23 is listed by cache but delivers a tree that says it is "
+        f"PostgreSQL 13.22 (configure's PACKAGE_VERSION), not 13.23 (from {tree}, fetched from http://x/13.23); "
+        "removed from the cache")
+    assert list(s.layout.sources.iterdir()) == []
+
+
+# ---- one fetch per release, however many processes ask ------------------------------------
+
+class _Counting(SimpleHTTPRequestHandler):
+    """Counts the GETs of each path, and serves archives slowly (`delay` s): long enough
+    for a second process to come to a release's lock while the first holds it."""
+
+    delay = 0.0
+    counts = None
+
+    def do_GET(self):
+        self.counts[self.path] += 1
+        if self.path.endswith((".tar.bz2", ".tar.gz")):
+            time.sleep(self.delay)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def slow_site(tmp_path):
+    """(folder, url, counts): a folder served on 127.0.0.1 whose archives take 3 s to come."""
+    root = tmp_path / "site"
+    root.mkdir()
+    counts = collections.Counter()
+    handler = type("Handler", (_Counting,), {"delay": 3.0, "counts": counts})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_port}", counts
+    server.shutdown()
+    server.server_close()
+
+
+def _together(script, *args):
+    """Two processes running `script ARGS` started together: [(process, stdout)], each run to its end."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}     # the scripts import this module's FakeApt
+    procs = [subprocess.Popen([sys.executable, str(script), *map(str, args)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+        done.append((proc, out))
+    return done
+
+
+def _first_and_second(done, doing):
+    """(first, second): the process that did `doing` (a phase line) and the one that waited."""
+    [first] = [(p, out) for p, out in done if f"▸ {doing}\n" in out]
+    [second] = [(p, out) for p, out in done if p is not first[0]]
+    return first, second
+
+
+FETCH_RELEASE = """import sys
+from pathlib import Path
+from pglab.config import Settings
+from pglab.pg.sources import obtain
+from pglab.pg.sources.tarball import TarballChannel
+from pglab.pg.versions import VersionSpec
+settings = Settings(root=Path(sys.argv[1]), tarball_url=sys.argv[2])
+tree = obtain(VersionSpec.parse(sys.argv[3]), [TarballChannel(settings)]).tree
+print("got", tree.path, tree.channel, tree.identity)
+"""
+
+
+def test_two_processes_fetching_one_release_download_and_unpack_it_once(tmp_path, slow_site):
+    site, url, counts = slow_site
+    tarball = _tar_bz2("postgresql-13.23", {"configure": configure_of("13.23"), "README": "13.23"})
+    upstream_site(site, "13.23", tarball)
+    script = tmp_path / "fetch.py"
+    script.write_text(FETCH_RELEASE)
+    root = tmp_path / "root"
+    done = _together(script, root, url, "13.23")
+
+    (first, first_out), (second, second_out) = _first_and_second(done, "download postgresql-13.23.tar.bz2")
+    assert first_out.count("▸ unpack postgresql-13.23.tar.bz2\n") == 1
+    assert "▸ download" not in second_out and "▸ unpack" not in second_out
+    waiting = f"  · another pglab is fetching PostgreSQL 13.23: waiting for it (pid {first.pid}: fetch.py {root} {url} 13.23)"
+    assert [l for l in second_out.splitlines() if "waiting" in l] == [waiting]
+    assert "waiting" not in first_out
+    got = f"got {root}/src/13.23 tarball sha256:{_sha(tarball)}\n"
+    assert first_out.endswith(got) and second_out.endswith(got)
+    assert counts["/v13.23/postgresql-13.23.tar.bz2"] == 1
+    assert sorted(p.name for p in (root / "src").iterdir()) == ["13.23", "13.23.json"]   # no staging, no lock
+    assert sorted(p.name for p in (root / "downloads").iterdir()) == ["postgresql-13.23.tar.bz2"]   # no part file
+    assert (root / "src" / "13.23" / "README").read_text() == "13.23"
+
+    # fetched: a third run takes the cached tree without downloading or unpacking again
+    again = subprocess.run([sys.executable, str(script), root, url, "13.23"], capture_output=True, text=True, check=True)
+    assert again.stdout == got and counts["/v13.23/postgresql-13.23.tar.bz2"] == 1
+
+
+FETCH_PUBLISHED = """import sys
+from pathlib import Path
+from pglab.config import Settings
+from pglab.pg.sources import debian
+from pglab.pg.sources.debian import fetch_source_package
+from tests.unit.test_sources import FakeApt
+debian.shutil.which = lambda name: f"/usr/bin/{name}"
+settings = Settings(root=Path(sys.argv[1]))
+channel = FakeApt(settings, {"sid": (sys.argv[2], Path(sys.argv[3]).read_text())})
+path, info = fetch_source_package(settings, "hypopg", channel=channel)
+print("got", path, info.version, info.sha256)
+"""
+
+
+def test_two_processes_fetching_one_published_extension_download_and_unpack_it_once(tmp_path, slow_site):
+    site, url, counts = slow_site
+    index = tmp_path / "Sources"
+    index.write_text(publish(site, "hypopg", "1.4.1-2", {"hypopg.control": "1.4.1"}) + "\n")
+    script = tmp_path / "fetch.py"
+    script.write_text(FETCH_PUBLISHED)
+    root = tmp_path / "root"
+    done = _together(script, root, url, index)
+
+    (first, first_out), (second, second_out) = _first_and_second(done, "download hypopg_1.4.1.orig.tar.gz")
+    assert first_out.count("▸ unpack hypopg_1.4.1.orig.tar.gz\n") == 1
+    assert "▸ download" not in second_out and "▸ unpack" not in second_out
+    waiting = (f"  · another pglab is fetching Debian's hypopg 1.4.1-2: waiting for it "
+               f"(pid {first.pid}: fetch.py {root} {url} {index})")
+    assert [l for l in second_out.splitlines() if "another pglab is fetching" in l] == [waiting]
+    orig = (site / "pool/main/h/hypopg/hypopg_1.4.1.orig.tar.gz").read_bytes()
+    got = f"got {root}/published/hypopg_1.4.1-2 1.4.1-2 {_sha(orig)}\n"
+    assert first_out.endswith(got) and second_out.endswith(got)
+    assert counts["/pool/main/h/hypopg/hypopg_1.4.1.orig.tar.gz"] == 1
+    assert sorted(p.name for p in (root / "published").iterdir()) == ["hypopg_1.4.1-2", "hypopg_1.4.1-2.json"]
+    assert (root / "published" / "hypopg_1.4.1-2" / "hypopg.control").read_text() == "1.4.1"

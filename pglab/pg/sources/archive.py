@@ -246,6 +246,16 @@ def source_of_binary(text, binary):
     return None
 
 
+def parse_dsc(text):
+    """A .dsc's fields (Source, Version, ...) as {field: value}."""
+    return _fields(text.strip("\n").split("\n\n", 1)[0])
+
+
+def is_upstream_tarball(name):
+    """Whether a file of a source package is its upstream (orig) tarball."""
+    return bool(_ORIG_RE.search(name))
+
+
 def parse_dsc_checksums(text):
     """{filename: sha256} from a .dsc's Checksums-Sha256 field."""
     sums, inside = {}, False
@@ -284,7 +294,7 @@ def read_index(path, needle):
 def upstream_tarball(record):
     """The name of a record's upstream tarball: the .orig tarball, or a native package's only one."""
     names = list(record["files"])
-    orig = [n for n in names if _ORIG_RE.search(n)]
+    orig = [n for n in names if is_upstream_tarball(n)]
     if orig:
         return orig[0]
     if "native" in record["format"]:

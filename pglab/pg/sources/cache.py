@@ -1,23 +1,20 @@
 """The cache channel: releases pglab already downloaded and unpacked into src/."""
 
-import json
-
-from ..versions import Release
-from . import Channel, ChannelSkip, SourceTree
+from ..versions import Release, VersionError
+from . import Channel, ChannelSkip, Unfetchable, drop_cached, in_cache, refuse_other_release, release_lock
 
 
 def cached_trees(settings):
     """{Release: SourceTree} for every complete tree in the cache."""
     trees = {}
     for meta_path in sorted(settings.layout.sources.glob("*.json")):
-        path = meta_path.with_suffix("").resolve()  # configure's VPATH set-up does not follow a symlinked top
         try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
+            release = Release.parse(meta_path.stem)
+        except VersionError:
             continue
-        if (path / "configure").is_file():
-            release = Release.parse(meta["release"])
-            trees[release] = SourceTree(path, release, meta["channel"], meta["identity"], meta["origin"])
+        tree = in_cache(settings, release)
+        if tree is not None:
+            trees[release] = tree
     return trees
 
 
@@ -36,4 +33,16 @@ class CacheChannel(Channel):
         return None
 
     def fetch(self, release):
-        return cached_trees(self.settings)[release]
+        """The cached tree, once more checked to be `release`; one that says it is
+        another release is refused and removed from the cache."""
+        tree = cached_trees(self.settings)[release]
+        origin = f"{tree.path}, fetched from {tree.origin}"
+        try:
+            refuse_other_release(tree.path, release, origin, fate="removed from the cache")
+        except Unfetchable:
+            with release_lock(self.settings, release):
+                now = in_cache(self.settings, release)     # another process may have replaced it meanwhile
+                if now is not None and now.identity == tree.identity:
+                    drop_cached(self.settings, release)
+            raise
+        return tree

@@ -15,8 +15,11 @@ release of a major can be had (or an earlier point release is asked for by name)
 the channel looks in the listed one's pool folder for the point releases before it
 (the .dsc named as the listed one is, with an earlier upstream version), and takes
 one whose .dsc carries a good signature from a key of debian-keyring (Debian's
-developers, the uploaders); the tarball is then checked against that .dsc, and the
-build's origin says so.
+developers, the uploaders) and describes the release asked for: its Source is the
+postgresql-NN asked for, its Version's upstream part the release, and its upstream
+tarball the one named for that release (a mirror could otherwise hand back another
+signed release under this one's name).  The tarball is then checked against that
+.dsc, and the build's origin says so.
 
 `fetch_source_package` does the same for any source package (published
 extensions such as pgvector or hypopg), for ext-test.
@@ -36,9 +39,11 @@ from urllib.parse import quote
 from ... import locks, ui
 from ...errors import SourceError
 from ..versions import Release
-from . import Channel, ChannelSkip, Memo, Unfetchable, download, sha256_of, unpack, unpack_into_cache
+from . import (Channel, ChannelSkip, Memo, Unfetchable, download, place_tree, release_lock, reuse_cached, sha256_of,
+               unpack_into_cache)
 from .archive import (read_index, upstream_tarball, archive_from_apt, compare_versions, find_source_records,
-                      parse_dsc_checksums, parse_sources_index, source_of_binary, upstream_version)
+                      is_upstream_tarball, parse_dsc, parse_dsc_checksums, parse_sources_index, source_of_binary,
+                      upstream_version)
 
 CATALOG_FORMAT = 2       # catalog.json's layout; another one is rebuilt, not misread
 KEYRINGS = (Path("/usr/share/keyrings/debian-keyring.gpg"),)   # Debian developers' keys (debian-keyring)
@@ -188,9 +193,9 @@ class DebianChannel(Channel):
         if tarball is None:
             raise Unfetchable(f"{package} {version}: the index lists no upstream tarball",
                               "the index lists no upstream tarball for it")
-        where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
+        where = self.settings.layout.debian_downloads(package, version)
         with locks.exclusive(where.with_name(f".{where.name}.lock"),
-                             f"another pglab is downloading {package} {version}: waiting for it"):
+                             f"another pglab is downloading {package} {version}: waiting for it", remove=True):
             where.mkdir(parents=True, exist_ok=True)
             try:
                 self._fetch_checked(record, tarball, where)
@@ -263,12 +268,14 @@ class DebianChannel(Channel):
 
     def _fetch_from_pool(self, place):
         """A release the index does not list, from the pool: its .dsc, signed by a key of
-        self.keyrings, names the upstream tarball's SHA-256."""
+        self.keyrings, must describe that release (source package, upstream version and
+        upstream tarball) and names the upstream tarball's SHA-256."""
         package, version = place["package"], place["version"]
+        release = Release.parse(place["release"])
         dsc = f"{package}_{version}.dsc"
-        where = self.settings.layout.downloads / "debian" / f"{package}_{version}"
+        where = self.settings.layout.debian_downloads(package, version)
         with locks.exclusive(where.with_name(f".{where.name}.lock"),
-                             f"another pglab is downloading {package} {version}: waiting for it"):
+                             f"another pglab is downloading {package} {version}: waiting for it", remove=True):
             where.mkdir(parents=True, exist_ok=True)
             try:
                 if not (where / dsc).exists():
@@ -277,35 +284,45 @@ class DebianChannel(Channel):
                     except Unfetchable as exc:
                         raise Unfetchable(str(exc), f"is not in the pool either ({exc.why})") from None
                 signer, text = verify_signed(where / dsc, self.keyrings)
-                sums = parse_dsc_checksums(text)
-                tarball = next((n for n in sums if ".orig.tar." in n and not n.endswith(".asc")), None)
-                if tarball is None:
-                    raise Unfetchable(f"{dsc} names no upstream tarball", "has a .dsc that names no upstream tarball")
-                record = {**place, "files": {tarball: [None, sums[tarball]]}}
+                tarball, digest = dsc_tarball(where / dsc, text, signer, package, upstream_version(version))
+                origin = (f"Debian {package} {version} (in {place['suite']}'s pool, no longer in its index; .dsc "
+                          f"signed by {signer}): upstream tarball, Debian's patches not applied")
+                tree = reuse_cached(self.settings, release, {f"sha256:{digest}": origin}, channel=self.name)
+                if tree is not None:
+                    return tree
+                record = {**place, "files": {tarball: [None, digest]}}
                 self._fetch_checked(record, tarball, where, vouched_by=f"{dsc}, signed by {signer}")
             finally:
                 if not any(where.iterdir()):
                     where.rmdir()
-        return unpack_into_cache(
-            self.settings, where / tarball, Release.parse(place["release"]), channel=self.name,
-            identity=f"sha256:{sums[tarball]}",
-            origin=f"Debian {package} {version} (in {place['suite']}'s pool, no longer in its index; .dsc "
-                   f"signed by {signer}): upstream tarball, Debian's patches not applied")
+        return unpack_into_cache(self.settings, where / tarball, release, channel=self.name,
+                                 identity=f"sha256:{digest}", origin=origin)
 
     def download_release(self, release):
         """The .dsc and upstream tarball of a PostgreSQL release the catalog lists:
         (dsc, tarball, record)."""
+        return self.download(self._records(release))
+
+    def _records(self, release):
         data = self._load() or self.update()
-        return self.download([e for e in data["postgresql"] if e["release"] == str(release)])
+        return [e for e in data["postgresql"] if e["release"] == str(release)]
 
     def fetch(self, release):
-        if release in self._unlisted:
-            return self._fetch_unlisted(release)
-        _dsc, tarball, record = self.download_release(release)
-        return unpack_into_cache(
-            self.settings, tarball, release, channel=self.name, identity=f"sha256:{record['files'][tarball.name][1]}",
-            origin=f"Debian {record['package']} {record['version']} ({record['suite']}): upstream tarball, "
-                   f"Debian's patches not applied")
+        with release_lock(self.settings, release):
+            if release in self._unlisted:
+                return self._fetch_unlisted(release)
+            records = self._records(release)
+            origins = {}
+            for record in records:
+                tarball = upstream_tarball(record)
+                if tarball is not None:
+                    origins.setdefault(f"sha256:{record['files'][tarball][1]}", _origin(record))
+            tree = reuse_cached(self.settings, release, origins, channel=self.name)
+            if tree is not None:
+                return tree
+            _dsc, tarball, record = self.download(records)
+            return unpack_into_cache(self.settings, tarball, release, channel=self.name,
+                                     identity=f"sha256:{record['files'][tarball.name][1]}", origin=_origin(record))
 
     # -- any source package
 
@@ -323,6 +340,34 @@ class DebianChannel(Channel):
             if source:
                 return source
         return None
+
+
+def _origin(record):
+    return (f"Debian {record['package']} {record['version']} ({record['suite']}): upstream tarball, "
+            f"Debian's patches not applied")
+
+
+def dsc_tarball(path, text, signer, package, upstream):
+    """(upstream tarball, its SHA-256) of a signed .dsc (`text`), when it describes
+    source package `package` at upstream version `upstream` with that version's
+    upstream tarball; otherwise Unfetchable (a mirror handing back another signed
+    release under this one's name), and the .dsc removed."""
+    fields = parse_dsc(text)
+    sums = parse_dsc_checksums(text)
+    origs = [n for n in sums if is_upstream_tarball(n)]
+    if not origs:
+        path.unlink(missing_ok=True)
+        raise Unfetchable(f"{path.name} names no upstream tarball; removed", "has a .dsc that names no upstream tarball")
+    wanted = f"{package}_{upstream}.orig.tar."
+    tarball = next((n for n in origs if n.startswith(wanted)), None)
+    source, version = fields.get("Source", ""), fields.get("Version", "")
+    if source == package and upstream_version(version) == upstream and tarball is not None:
+        return tarball, sums[tarball]
+    path.unlink(missing_ok=True)
+    says = f"{source or '(no Source)'} {version or '(no Version)'} ({', '.join(origs)})"
+    asked = f"{package} {upstream} ({wanted}*)"
+    raise Unfetchable(f"{path.name}: signed by {signer}, but for {says}, not {asked}; removed",
+                      f"has a .dsc signed by {signer} for {says}, not {asked}; removed")
 
 
 def verify_signed(path, keyrings):
@@ -397,37 +442,38 @@ def fetch_source_package(settings, package, version=None, *, channel=None):
     for debian_version in versions:
         group = [r for r in chosen if r["version"] == debian_version]
         dest = settings.layout.published / f"{package}_{debian_version}"
-        meta = Path(f"{dest}.json")
-        if dest.is_dir() and meta.is_file():
-            info = json.loads(meta.read_text())
-            return dest, Published(**{**info, "path": dest})
-        try:
-            _dsc, tarball, record = channel.download(group)
-        except Unfetchable as exc:
-            failures.append(f"{debian_version} ({', '.join(r['suite'] for r in group)}) is listed but {exc.why}")
-            continue
-        if failures:
-            ui.note(f"Debian {package}: {'; '.join(failures)}; taking {debian_version} ({record['suite']})")
-        info = Published(package, debian_version, upstream_version(debian_version), record["suite"],
-                         record["files"][tarball.name][1],
-                         f"{record['uri']}/{record['directory']}/{quote(tarball.name)}", dest)
-        _unpack_published(tarball, dest)
-        meta.write_text(json.dumps({k: str(v) for k, v in info.__dict__.items() if k != "path"}, indent=1) + "\n")
-        return dest, info
+        found = _published(dest)
+        if found is not None:
+            return dest, found
+        with locks.exclusive(settings.layout.published_lock(dest.name),
+                             f"another pglab is fetching Debian's {package} {debian_version}: waiting for it",
+                             remove=True):
+            found = _published(dest)        # another process fetched it while this one waited
+            if found is not None:
+                return dest, found
+            try:
+                _dsc, tarball, record = channel.download(group)
+            except Unfetchable as exc:
+                failures.append(f"{debian_version} ({', '.join(r['suite'] for r in group)}) is listed but {exc.why}")
+                continue
+            if failures:
+                ui.note(f"Debian {package}: {'; '.join(failures)}; taking {debian_version} ({record['suite']})")
+            info = Published(package, debian_version, upstream_version(debian_version), record["suite"],
+                             record["files"][tarball.name][1],
+                             f"{record['uri']}/{record['directory']}/{quote(tarball.name)}", dest)
+            place_tree(tarball, dest)
+            meta = Path(f"{dest}.json")
+            part = meta.with_name(f"{meta.name}.{os.getpid()}")
+            part.write_text(json.dumps({k: str(v) for k, v in info.__dict__.items() if k != "path"}, indent=1) + "\n")
+            part.replace(meta)      # the tree is complete: now it is a published one
+            return dest, info
     raise SourceError(f"Debian source package {package} cannot be fetched: {'; '.join(failures)}")
 
 
-def _unpack_published(tarball, dest):
-    """Unpack into dest/ (the tarball's single top folder becomes dest), atomically."""
-    staging = dest.with_name(f".unpack-{dest.name}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+def _published(dest):
+    """The Published unpacked at `dest`, or None: complete once its .json is there."""
     try:
-        unpack(tarball, staging)
-        tops = list(staging.iterdir())
-        top = tops[0] if len(tops) == 1 and tops[0].is_dir() else staging
-        shutil.rmtree(dest, ignore_errors=True)
-        Path(f"{dest}.json").unlink(missing_ok=True)
-        top.rename(dest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        info = json.loads(Path(f"{dest}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return Published(**{**info, "path": dest}) if dest.is_dir() else None

@@ -7,10 +7,12 @@ import subprocess
 
 from ... import ui
 from ..versions import Release
-from . import Channel, ChannelSkip, Memo, Unfetchable, record_cached
+from . import (Channel, ChannelSkip, Memo, Unfetchable, private_staging, refuse_other_release, release_lock,
+               replace_cached, reuse_cached)
 
 _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password prompt
 _TAG_RE = re.compile(r"refs/tags/REL_(\d+)_(\d+|BETA\d+|RC\d+)$")
+_PEELED_RE = re.compile(r"^([0-9a-f]{40,64})\trefs/tags/(REL_\w+?)(\^\{\})?$")
 
 
 def tag_for(release):
@@ -33,6 +35,17 @@ def parse_tags(ls_remote_output):
     return releases
 
 
+def tag_commits(ls_remote_output):
+    """{tag: commit} from `git ls-remote --tags`: an annotated tag's commit is the
+    line with ^{} (its peeled value), a lightweight tag's the tag's own line."""
+    commits = {}
+    for line in ls_remote_output.splitlines():
+        m = _PEELED_RE.match(line.strip())
+        if m and (m.group(3) or m.group(2) not in commits):
+            commits[m.group(2)] = m.group(1)
+    return commits
+
+
 def first_error(stderr):
     """The line of git's stderr that says what went wrong: the first fatal or error
     line (the server's own, when it sent one), not the fallout after it."""
@@ -47,6 +60,10 @@ def first_error(stderr):
 class GitChannel(Channel):
     name = "git"
 
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.commits = {}       # tag -> the commit ls-remote listed for it
+
     def catalog(self):
         if shutil.which("git") is None:
             raise ChannelSkip("git is not installed")
@@ -56,7 +73,7 @@ class GitChannel(Channel):
             raise ChannelSkip(recent)
         url = self.settings.git_url
         try:
-            out = subprocess.run(["git", "ls-remote", "--tags", "--refs", url], capture_output=True, text=True,
+            out = subprocess.run(["git", "ls-remote", "--tags", url], capture_output=True, text=True,
                                  timeout=30, env=_GIT_ENV)
         except subprocess.TimeoutExpired:
             out = None
@@ -66,14 +83,34 @@ class GitChannel(Channel):
             reason = f"upstream repository unreachable ({detail})"
             memo.failed(self.name, reason)
             raise ChannelSkip(reason)
+        self.commits = tag_commits(out.stdout)
         return parse_tags(out.stdout)
 
     def fetch(self, release):
+        """A shallow clone of the release's tag, checked to be the commit the tag
+        was listed with and to say it is `release`."""
         tag = tag_for(release)
-        dest = self.settings.layout.sources / str(release)
-        staging = self.settings.layout.sources / f".clone-{release}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.parent.mkdir(parents=True, exist_ok=True)
+        origin = f"{self.settings.git_url} {tag}"
+        listed = self.commits.get(tag)
+        with release_lock(self.settings, release):
+            if listed:
+                tree = reuse_cached(self.settings, release, {f"git:{listed}": origin}, channel=self.name)
+                if tree is not None:
+                    return tree
+            staging = private_staging(self.settings.layout.sources / str(release), "clone")
+            try:
+                commit = self._clone(tag, staging)
+                if listed and commit != listed:
+                    raise Unfetchable(f"git clone of {tag} gave commit {commit}, not {listed} as the tag was listed",
+                                      f"its clone is of commit {commit}, not the {listed} its tag was listed with")
+                refuse_other_release(staging, release, origin)
+                return replace_cached(self.settings, staging, release, channel=self.name, identity=f"git:{commit}",
+                                      origin=origin)
+            finally:   # renamed into place, or gone: no half-made clone stays behind
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _clone(self, tag, staging):
+        """Clone the tag into the (empty) staging folder; its commit."""
         with ui.phase(f"git clone {tag}"):
             try:
                 done = subprocess.run(["git", "clone", "--quiet", "--depth", "1", "--branch", tag,
@@ -82,13 +119,7 @@ class GitChannel(Channel):
             except subprocess.TimeoutExpired:
                 done = subprocess.CompletedProcess([], 1, "", "no progress in 30 minutes")
             if done.returncode != 0:  # raised inside the phase, so it is not reported as done
-                shutil.rmtree(staging, ignore_errors=True)
                 why = first_error(done.stderr)
                 raise Unfetchable(f"git clone of {tag} failed: {why}", f"git clone of {tag} failed ({why})")
-        commit = subprocess.run(["git", "-C", str(staging), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dest.with_name(f"{dest.name}.json").unlink(missing_ok=True)  # the tree it described goes now
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)
-        return record_cached(self.settings, dest, release, channel=self.name, identity=f"git:{commit}",
-                             origin=f"{self.settings.git_url} {tag}")
+        return subprocess.run(["git", "-C", str(staging), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()

@@ -5,14 +5,11 @@ changed tree is rebuilt incrementally in the same build directory."""
 
 import hashlib
 import os
-import re
 from pathlib import Path
 
 from ...errors import SourceError
 from ..versions import Release
-from . import Channel, ChannelSkip, SourceTree
-
-_VERSION_RE = re.compile(r"^PACKAGE_VERSION='([^']+)'", re.M)
+from . import Channel, ChannelSkip, SourceTree, tree_says
 
 
 def release_of(path):
@@ -24,14 +21,14 @@ def release_of(path):
         raise SourceError(f"--source {path}: no such directory; {hint}")
     if not configure.is_file() or not (path / "src" / "backend").is_dir():
         raise SourceError(f"--source {path} is not a PostgreSQL source tree (no configure or src/backend); {hint}")
-    m = _VERSION_RE.search(configure.read_text(errors="replace"))
-    if not m:
+    said = tree_says(path)
+    if not said:
         raise SourceError(f"--source {path}: configure names no PACKAGE_VERSION; {hint}")
     if (path / "config.status").exists() or (path / "GNUmakefile").exists():
         raise SourceError(
             f"--source {path} was configured in place; pglab builds out of tree and needs it clean: "
             f"run `make distclean` in {path} (your changes are kept)")
-    return Release.parse(m.group(1))
+    return Release.parse(said)
 
 
 def fingerprint(path):

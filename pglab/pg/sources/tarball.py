@@ -6,7 +6,8 @@ import urllib.request
 from urllib.parse import urlparse
 
 from ..versions import Release, VersionError
-from . import Channel, ChannelSkip, Memo, Unfetchable, download, sha256_of, unpack_into_cache
+from . import (Channel, ChannelSkip, Memo, Unfetchable, download, release_lock, reuse_cached, sha256_of,
+               unpack_into_cache)
 
 _DIR_RE = re.compile(r'href="v([0-9a-z.]+)/"')
 _SHA256_RE = re.compile(r"\s*([0-9a-fA-F]{64})\b")
@@ -62,14 +63,18 @@ class TarballChannel(Channel):
         name = f"postgresql-{release}.tar.bz2"
         url = f"{self.settings.tarball_url.rstrip('/')}/v{release}/{name}"
         published = published_sha256(url + ".sha256", name)
-        target = self.settings.layout.downloads / name
-        if not target.exists() or sha256_of(target) != published:
-            download(url, target)
-        actual = sha256_of(target)
-        if actual != published:
-            target.unlink()
-            raise Unfetchable(f"{name}: SHA-256 {actual} does not match the published {published}; download removed",
-                              f"{name} does not match its published SHA-256 (published {published}, "
-                              f"downloaded {actual}; the download was removed)")
-        return unpack_into_cache(self.settings, target, release, channel=self.name,
-                                 identity=f"sha256:{actual}", origin=url)
+        with release_lock(self.settings, release):
+            tree = reuse_cached(self.settings, release, {f"sha256:{published}": url}, channel=self.name)
+            if tree is not None:
+                return tree
+            target = self.settings.layout.downloads / name
+            if not target.exists() or sha256_of(target) != published:
+                download(url, target)
+            actual = sha256_of(target)
+            if actual != published:
+                target.unlink()
+                raise Unfetchable(f"{name}: SHA-256 {actual} does not match the published {published}; download removed",
+                                  f"{name} does not match its published SHA-256 (published {published}, "
+                                  f"downloaded {actual}; the download was removed)")
+            return unpack_into_cache(self.settings, target, release, channel=self.name,
+                                     identity=f"sha256:{actual}", origin=url)
