@@ -6,12 +6,13 @@ names its folders: builds/<id>/ (VPATH build tree and logs) and install/<id>/ (t
 prefix).  A prefix is complete only when pglab-build.json is in it, and that file
 is written into a staged copy which is then renamed into place, so an interrupted
 or failed build never leaves a prefix that looks complete.  An install a server
-is running on is never replaced or removed.
+is running on is never replaced or removed.  One build-pg makes a build at a time:
+another one (a second terminal, `invoke ci`) waits for it, saying for which
+process, and then finds the build made.
 
 Which builds exist is pglab.pg.builds' business (read-only); this module makes them.
 """
 
-import fcntl
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .. import ui
+from .. import locks, ui
 from ..errors import BuildError, BuildInUse, PglabError, SourceError
 from ..run import run_logged
 from . import doctor
@@ -134,21 +135,20 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
     prefix = settings.layout.prefix(bid)
     fp = fingerprint(tree.path) if tree.local else None
 
-    existing = _complete_meta(prefix)
-    if existing and existing["identity_hash"] == ihash and existing.get("fingerprint") == fp:
-        if got.substituted_for and not existing.get("substituted_for"):
-            _record_stand_in(prefix, existing, got.substituted_for)
-        ui.say(f"up to date: {bid} at {prefix}", style="green")
-        return Build.load(prefix)
-
-    if existing and existing["identity_hash"] != ihash:
-        changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
-        ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
-    if existing:
-        refuse_if_running(settings, Build.load(prefix), "replace")
+    done = _up_to_date(prefix, ihash, fp, got, bid)
+    if done is not None:
+        return done
     builddir = settings.layout.build_dir(bid)
-    builddir.parent.mkdir(parents=True, exist_ok=True)
     with _build_lock(settings, bid):
+        done = _up_to_date(prefix, ihash, fp, got, bid)     # built by the build-pg this one waited for
+        if done is not None:
+            return done
+        existing = _complete_meta(prefix)
+        if existing and existing["identity_hash"] != ihash:
+            changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
+            ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
+        if existing:
+            refuse_if_running(settings, Build.load(prefix), "replace")
         srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
         builddir.mkdir(exist_ok=True)  # only once the patches applied: a refused patch leaves nothing
         started = time.monotonic()
@@ -170,6 +170,18 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
     return Build.load(prefix)
 
 
+def _up_to_date(prefix, ihash, fp, got, bid):
+    """The Build at `prefix` when it is this very build (identity, and a local tree's
+    state), saying so; else None."""
+    existing = _complete_meta(prefix)
+    if not (existing and existing["identity_hash"] == ihash and existing.get("fingerprint") == fp):
+        return None
+    if got.substituted_for and not existing.get("substituted_for"):
+        _record_stand_in(prefix, existing, got.substituted_for)
+    ui.say(f"up to date: {bid} at {prefix}", style="green")
+    return Build.load(prefix)
+
+
 def _record_stand_in(prefix, meta, major):
     """A build made for one request (`--version 17`) now also stands in for the default
     major that cannot be had: recorded, so that commands without a version find it."""
@@ -186,30 +198,13 @@ def _complete_meta(prefix):
         return None
 
 
-class _build_lock:
-    """One build-pg per build id at a time; a second one fails fast and says who holds it."""
-
-    def __init__(self, settings, bid):
-        self.path = settings.layout.build_lock(bid)
-        self.builddir = settings.layout.build_dir(bid)
-        self.bid = bid
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode().strip() or "?"
-            os.close(self.fd)
-            raise BuildError(f"another build-pg is building {self.bid} (pid {holder}); wait for it to finish") from None
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
-        return self
-
-    def __exit__(self, *exc):
-        if not self.builddir.exists():  # nothing was built (a patch was refused): leave no trace
-            self.path.unlink(missing_ok=True)
-        os.close(self.fd)
+def _build_lock(settings, bid):
+    """One build-pg per build id at a time: another one waits, saying for which process,
+    then finds the build made.  A lock file that built nothing (a patch was refused)
+    goes when it is let go."""
+    builddir = settings.layout.build_dir(bid)
+    return locks.exclusive(settings.layout.build_lock(bid), f"another build-pg is building {bid}: waiting for it",
+                           remove=lambda: not builddir.exists())
 
 
 def _patched_tree(settings, tree, patches, ident, fingerprint=None):
