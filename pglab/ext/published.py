@@ -10,7 +10,9 @@ does a real, published extension still give the verdict it gives elsewhere?
     pgxn:NAME[@VERSION]    the distribution NAME from PGXN, downloaded by
                            pgxnclient (`pgxn download`) where PGXN is reachable
 
-Either way the sources land in the working area (published/), unpacked once.
+Either way the sources land in the build cache's published/, unpacked once, under a
+lock per package and version: two ext-tests of one published extension fetch and
+unpack it once, the second waiting for the first.
 """
 
 import shutil
@@ -18,8 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import archives, ui
-from ..errors import ExtensionError
+from .. import locks
+from ..errors import ExtensionError, SourceError
+from ..pg.sources import place_tree
 from .discover import at_path, is_extension
 
 KINDS = ("debian", "pgxn")
@@ -57,15 +60,35 @@ def extension_folder(path, spec):
 
 
 def pgxn_download(settings, name, version=None):
-    """The distribution from PGXN through pgxnclient, unpacked into published/."""
-    dest_root = settings.layout.published
-    done_marker = dest_root / f"pgxn_{name}_{version or 'latest'}"
-    if done_marker.is_dir():
-        return done_marker
-    downloads = dest_root / ".pgxn-downloads"
-    shutil.rmtree(downloads, ignore_errors=True)
-    downloads.mkdir(parents=True)
+    """The distribution from PGXN through pgxnclient, unpacked into published/.
+
+    pgxnclient downloads into a folder of this spec's own (downloads/pgxn/NAME_VERSION/),
+    under the spec's lock, so the one archive there is this spec's."""
+    dest = settings.layout.published / f"pgxn_{name}_{version or 'latest'}"
+    if dest.is_dir():
+        return dest
     spec = f"{name}=={version}" if version else name
+    with locks.exclusive(settings.layout.published_lock(dest.name),
+                         f"another pglab is fetching pgxn:{name}{'@' + version if version else ''}: waiting for it",
+                         remove=True):
+        if dest.is_dir():           # another process fetched it while this one waited
+            return dest
+        downloads = settings.layout.pgxn_downloads(name, version)
+        shutil.rmtree(downloads, ignore_errors=True)   # what a killed run left: only the lock's holder writes here
+        downloads.mkdir(parents=True)
+        try:
+            archive = _pgxn_fetch(name, spec, downloads)
+            try:
+                place_tree(archive, dest)
+            except SourceError as exc:
+                raise ExtensionError(f"pgxn:{name}: {exc}") from None
+        finally:
+            shutil.rmtree(downloads, ignore_errors=True)
+    return dest
+
+
+def _pgxn_fetch(name, spec, downloads):
+    """`pgxn download SPEC` into the empty folder `downloads`: the archive it wrote there."""
     pgxn = Path(sys.executable).parent / "pgxn"   # pgxnclient's command, installed with pglab
     done = subprocess.run([str(pgxn), "download", "--target", str(downloads), spec],
                           capture_output=True, text=True, timeout=300)
@@ -77,17 +100,7 @@ def pgxn_download(settings, name, version=None):
             raise ExtensionError(f"pgxn:{name}: PGXN cannot be reached from here ({why}); "
                                  f"Debian's source archive may carry it: ext-test debian:{name}")
         raise ExtensionError(f"pgxn download {spec} failed: {why}")
-    staging = dest_root / f".unpack-{done_marker.name}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        done = archives.extract(zips[0], staging)
-    except archives.ArchiveError as exc:
-        raise ExtensionError(f"pgxn:{name}: {exc}") from None
-    if done.skipped:
-        ui.warn(f"{zips[0].name}: {done.summary()}")
-    tops = list(staging.iterdir())
-    top = tops[0] if len(tops) == 1 and tops[0].is_dir() else staging
-    top.rename(done_marker)
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(downloads, ignore_errors=True)
-    return done_marker
+    if len(zips) != 1:
+        raise ExtensionError(f"pgxn download {spec} left {len(zips)} archives in {downloads} "
+                             f"({', '.join(z.name for z in zips)}), not one")
+    return zips[0]
