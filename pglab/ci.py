@@ -4,7 +4,8 @@
 
 For each major: obtain and build it (cached; one that cannot be obtained is
 "skipped: why", never a pass), then ext-test every selected extension on it.
-Writes, under `out`:
+Writes, under `out` (a folder pglab makes, or replaces only if it made it:
+pglab.out; a folder of anything else is refused before any build):
 
     matrix.md             the matrix (extension × major), the same as on the terminal
     junit.xml             one testcase per extension × major × test (build included)
@@ -22,6 +23,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import out as out_mod
 from . import ui
 from .ext import discover, published, report
 from .ext.runner import test_extension
@@ -45,6 +47,7 @@ class Cell:
 class CiResult:
     cells: list
     out: Path
+    ours: bool = False          # out is the working area's ci-results: replaced, marked or not
 
     @property
     def ok(self):
@@ -59,7 +62,8 @@ def parse_majors(text, settings):
 
 def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
     """The matrix; prints progress and the matrix, writes the reports; returns CiResult."""
-    out = Path(out or settings.layout.ci_results)
+    ours = out is None or Path(out) == settings.layout.ci_results
+    out = out_mod.check_folder(out or settings.layout.ci_results, ours=ours)
     extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
     wanted = parse_majors(majors, settings)
     cells = []
@@ -78,7 +82,7 @@ def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
                             ", ".join(f"{r.suite} {r.status}" for r in bad), time.monotonic() - start, results)
                 p.detail = cell.status if not bad else f"FAIL: {cell.why}"
             cells.append(cell)
-    result = CiResult(cells, out)
+    result = CiResult(cells, out, ours)
     write_reports(result, wanted)
     show(result, wanted)
     return result
@@ -130,15 +134,21 @@ def _styled(text):
 
 
 def write_reports(result, majors):
-    out = result.out
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    with out_mod.folder(result.out, ours=result.ours) as out:
+        _write_reports(out, result, majors)
+    _step_summary(result, majors)
+
+
+def _write_reports(out, result, majors):
     (out / "matrix.md").write_text(matrix_markdown(result, majors))
     (out / "junit.xml").write_text(junit_xml(result))
     for cell in result.cells:
         for r in cell.results:
             if not r.ok:
                 _keep_failure(out / cell.extension / cell.build / r.suite, r)
+
+
+def _step_summary(result, majors):
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a") as f:

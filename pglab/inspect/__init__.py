@@ -9,6 +9,7 @@ and diffs, render/ draws text, JSON, SVG and HTML.
 """
 
 import json
+import sys
 from contextlib import contextmanager
 
 from ..errors import InspectError
@@ -153,6 +154,19 @@ def inspect_relation(settings, spec, *, block=None, all_blocks=False, pg=None, n
     with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
         rel = find(conn, cluster, lay, spec)
         return decode(lay, rel, choose_blocks(rel, block, all_blocks))
+
+
+@contextmanager
+def output(path):
+    """Where `inspect` writes: the terminal, or PATH (`--out`), written whole once everything
+    is decoded (pglab.out: a failure leaves PATH as it was)."""
+    from .. import out
+
+    if not path:
+        yield sys.stdout
+        return
+    with out.file(path) as stream:
+        yield stream
 
 
 def write(settings, spec, stream, *, fmt="text", block=None, all_blocks=False, pg=None, name="main",
