@@ -76,6 +76,12 @@ def error_level(build):
     return int(m.group(1))
 
 
+def gdb_quote(text):
+    """TEXT as one argument of a gdb command that splits its arguments as a shell would
+    (`directory`): in double quotes, with backslashes and double quotes escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def gdb_script(plan, *, attach=True, resume="continue"):
     """The commands gdb runs before handing the prompt to the learner."""
     lines = [
@@ -83,9 +89,9 @@ def gdb_script(plan, *, attach=True, resume="continue"):
         "set confirm off",                 # `quit` detaches and leaves the process running
         "set print pretty on",
         "set breakpoint pending on",        # an extension's functions: its library loads on first use
-        f"directory {plan.source_dir}",
-        f"directory {plan.build_dir}",     # generated files (gram.c, ...) are in the build tree
-        f"source {plan.loader}",
+        f"directory {gdb_quote(plan.source_dir)}",
+        f"directory {gdb_quote(plan.build_dir)}",     # generated files (gram.c, ...) are in the build tree
+        f"source {plan.loader}",           # `source` takes the rest of the line as the file's name, unquoted
         # the printers and pg-* commands; a failure is said and the session goes on without them
         "python",
         "try:",

@@ -24,9 +24,19 @@ def _say(text):
     sys.stdout.flush()
 
 
-def _statement(sql):
-    """--sql as one psql statement: its own trailing semicolons dropped (go.sql adds one)."""
-    return sql.rstrip().rstrip(";")
+def psql_quote(text):
+    """TEXT as one single-quoted argument of a psql meta-command (\\echo, \\i): psql reads C-like
+    escapes there, so a backslash is doubled, a quote doubled and a line break written \\n."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''").replace("\n", "\\n").replace("\r", "\\r") + "'"
+
+
+def go_script(sql):
+    """What go.sql holds for --sql: a line saying what runs, then the SQL as it was given (any
+    number of lines) and a `;` on a line of its own, which also ends a last line that is a comment."""
+    sql = sql.strip()
+    while sql.endswith(";"):
+        sql = sql[:-1].rstrip()
+    return f"\\echo {psql_quote('pglab: running: ' + sql)}\n{sql}\n;\n"
 
 
 def main(plan_path):
@@ -54,8 +64,7 @@ def main(plan_path):
         return 1
     _say("gdb is attached and the breakpoints are set; it stops the backend when one is hit")
     if plan.sql:
-        sql = _statement(plan.sql)
-        go.write_text(f"\\echo 'pglab: running: {sql.replace(chr(39), chr(39) * 2)}'\n{sql};\n")
+        go.write_text(go_script(plan.sql))
     else:
         go.write_text("")
     return 0

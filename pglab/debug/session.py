@@ -12,9 +12,10 @@ import tempfile
 from pathlib import Path
 
 from .. import ui
-from ..config import PROJECT_ROOT
+from ..config import PROJECT_ROOT, as_typed, via
 from ..errors import DebugError
 from . import Plan, error_level, gdb_argv, gdb_script
+from .pane import psql_quote
 
 KEEP_SESSIONS = 20      # session folders kept under the working area's debug/
 
@@ -23,13 +24,14 @@ def make_plan(settings, build, *, breaks=(), sql=None, on_error=False, new_backe
     from ..debugger import find_gdb
     from ..trace.driver import loader_path
 
+    gdb, loader, level = find_gdb(), str(loader_path()), error_level(build)    # each may refuse: before any file
     root = settings.layout.debug_sessions
     root.mkdir(parents=True, exist_ok=True)
     _prune(root)
     workdir = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=root))
-    return Plan(build_id=build.id, gdb=find_gdb(), postgres=str(build.bin("postgres")),
-                source_dir=str(build.source_dir), build_dir=str(build.build_dir), loader=str(loader_path()),
-                error_level=error_level(build), breaks=list(breaks), sql=sql, on_error=on_error,
+    return Plan(build_id=build.id, gdb=gdb, postgres=str(build.bin("postgres")),
+                source_dir=str(build.source_dir), build_dir=str(build.build_dir), loader=loader,
+                error_level=level, breaks=list(breaks), sql=sql, on_error=on_error,
                 new_backends=new_backends, workdir=str(workdir))
 
 
@@ -52,18 +54,21 @@ def run(settings, *, pg=None, name="main", breaks=(), sql=None, on_error=False, 
         raise DebugError("--sql runs in the psql session debug opens; with --backend, --bgworker or --core "
                          "there is none: run the SQL yourself once gdb is attached")
     build = find_build(settings, pg)
+    cluster = Cluster.named(settings, build, name)       # the name is checked before anything is made
+    if core is not None:
+        core = _core_file(core)
     plan = make_plan(settings, build, breaks=breaks, sql=sql, on_error=on_error, new_backends=new_backends)
     if core is not None:
-        return _exec_gdb(plan, core=_core_file(core), attach=False)
-    cluster = Cluster.named(settings, build, name)
+        return _exec_gdb(plan, core=core, attach=False)
     cluster.start()
     if backend is not None:
         return _exec_gdb(plan, pid=_check_backend(cluster, backend))
     if bgworker:
         return _exec_gdb(plan, pid=find_bgworker(cluster, bgworker))
     if new_backends:
-        ui.say(f"gdb follows every process the postmaster (PID {cluster.pid()}) forks: open a session "
-               f"(`invoke psql{'' if name == 'main' else ' --name ' + name}`) and run SQL that reaches a breakpoint")
+        ui.say(as_typed(f"gdb follows every process the postmaster (PID {cluster.pid()}) forks: open a session "
+                        f"(`invoke psql{'' if name == 'main' else ' --name ' + name}`) and run SQL that reaches "
+                        f"a breakpoint"))
         return _exec_gdb(plan, pid=cluster.pid())
     return _session(plan, cluster)
 
@@ -121,15 +126,21 @@ def _in_tmux():
     return bool(os.environ.get("TMUX"))
 
 
+def _this_command():
+    """The command that runs this same debug session again: with the `pglab` program, or with
+    invoke and the clone's tasks (found from wherever the user stands, so relative paths hold)."""
+    if via() == "pglab":
+        return [sys.executable, "-m", "pglab", *sys.argv[1:]]
+    return [sys.executable, "-m", "invoke", "--search-root", str(PROJECT_ROOT), *sys.argv[1:]]
+
+
 def _session(plan, cluster):
     """psql on the cluster, its psqlrc opening gdb on the session's backend."""
     if not _in_tmux() and shutil.which("tmux") and sys.stdin.isatty() and sys.stdout.isatty():
         # start a tmux session running this same command: psql on the left, gdb on the right
-        argv = [sys.executable, "-m", "invoke", *sys.argv[1:]]
-        cmd = " ".join(shlex.quote(a) for a in argv)
         session = f"pglab-debug-{os.getpid()}"
-        os.chdir(PROJECT_ROOT)          # where invoke finds tasks.py
-        os.execvp("tmux", ["tmux", "new-session", "-s", session, cmd])
+        cmd = " ".join(shlex.quote(a) for a in _this_command())
+        os.execvp("tmux", ["tmux", "new-session", "-s", session, "-c", os.getcwd(), cmd])
     plan_path = plan.save()
     go = Path(plan.workdir) / "go.sql"
     go.write_text("\\echo 'pglab: gdb was not started (see the lines above)'\n")
@@ -140,7 +151,7 @@ def _session(plan, cluster):
         "\\setenv PGLAB_DEBUG_PID :pglab_pid",
         f"\\! {shlex.quote(sys.executable)} -m pglab.debug.pane {shlex.quote(str(plan_path))}",
         "\\set QUIET off",
-        f"\\i {go}",
+        f"\\i {psql_quote(str(go))}",
         "",
     ]))
     sys.stdout.flush()
