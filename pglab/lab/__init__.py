@@ -34,6 +34,8 @@ from ..errors import LabError
 
 LABS_DIR = PROJECT_ROOT / "labs"
 WEEKS = 20
+FIELDS = ("name", "title", "week", "commands", "source", "checks", "starter")
+CHECK_FIELDS = ("id", "says", "hint", "sql", "evidence")
 
 
 @dataclass(frozen=True)
@@ -58,55 +60,171 @@ class Lab:
     starter: object = None     # starter.Starter
 
 
-def parse(path):
-    """The Lab in PATH; a clear error naming the file for anything malformed."""
-    text = Path(path).read_text()
+@dataclass(frozen=True)
+class Problem:
+    """A lab file that cannot be used: its path, the lab's name when the file gives one, why."""
+
+    path: Path
+    name: str | None
+    error: LabError
+
+    def __str__(self):
+        return str(self.error)
+
+
+def _kind(value):
+    """VALUE's YAML kind, as a lab's author wrote it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _text(path, where, value, *, empty=False):
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        raise LabError(f"{path}: {where}: must be {'' if empty else 'non-empty '}text, not {_kind(value)}")
+    return value
+
+
+def _texts(path, where, value):
+    """An optional list of text (commands, source)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise LabError(f"{path}: {where}: must be a list of text, not {_kind(value)}")
+    return tuple(_text(path, f"{where}[{i}]", v) for i, v in enumerate(value))
+
+
+def _check(path, i, c):
+    where = f"checks[{i}]"
+    if not isinstance(c, dict):
+        raise LabError(f"{path}: {where}: each check needs id, says, hint and one of sql or evidence "
+                       f"(got {_kind(c)})")
+    missing = [k for k in ("id", "says", "hint") if k not in c]
+    if missing or ("sql" in c) == ("evidence" in c):
+        raise LabError(f"{path}: {where}: each check needs id, says, hint and one of sql or evidence (got {c!r})")
+    unknown = sorted(str(k) for k in c if k not in CHECK_FIELDS)
+    if unknown:
+        raise LabError(f"{path}: {where}: unknown keys {', '.join(unknown)} (a check has {', '.join(CHECK_FIELDS)})")
+    ident = c["id"]
+    if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
+        raise LabError(f"{path}: {where}.id: must be text (progress is kept by it), not {_kind(ident)}")
+    kind = "sql" if "sql" in c else "evidence"
+    return Check(id=str(ident), says=_text(path, f"{where}.says", c["says"]),
+                 hint=_text(path, f"{where}.hint", c["hint"]),
+                 **{kind: _text(path, f"{where}.{kind}", c[kind])})
+
+
+def _front_matter(path):
+    """(meta, body) of the lab file PATH; a LabError naming the file when it cannot be read as one."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise LabError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise LabError(f"{path}: cannot read it: {exc.strerror}") from None
     if not text.startswith("---\n") or "\n---\n" not in text[4:]:
         raise LabError(f"{path}: a lab starts with a YAML front matter between two --- lines")
     head, body = text[4:].split("\n---\n", 1)
     try:
-        meta = yaml.safe_load(head) or {}
+        meta = yaml.safe_load(head)
     except yaml.YAMLError as exc:
         raise LabError(f"{path}: the front matter is not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(meta, dict):
+        raise LabError(f"{path}: the front matter must be a mapping of fields ({', '.join(FIELDS)}), "
+                       f"not {_kind(meta)}")
+    return meta, body
+
+
+def parse(path):
+    """The Lab in PATH; a LabError naming the file and the field for anything malformed."""
+    from ..layout import check_name
+
+    meta, body = _front_matter(path)
     missing = [k for k in ("name", "title", "week", "checks") if k not in meta]
     if missing:
         raise LabError(f"{path}: the front matter lacks {', '.join(missing)}")
-    checks = []
-    for c in meta["checks"]:
-        if not isinstance(c, dict) or not {"id", "says", "hint"} <= set(c) or ("sql" in c) == ("evidence" in c):
-            raise LabError(f"{path}: each check needs id, says, hint and one of sql or evidence (got {c!r})")
-        checks.append(Check(id=str(c["id"]), says=c["says"], hint=c["hint"], sql=c.get("sql"),
-                            evidence=c.get("evidence")))
+    unknown = sorted(str(k) for k in meta if k not in FIELDS)
+    if unknown:
+        raise LabError(f"{path}: unknown fields {', '.join(unknown)} (a lab has {', '.join(FIELDS)})")
+    name = _text(path, "name", meta["name"])
+    try:
+        check_name(name, "lab name", LabError)
+    except LabError as exc:
+        raise LabError(f"{path}: name: {exc}") from None
+    week = meta["week"]
+    if isinstance(week, bool) or not isinstance(week, int) or not 1 <= week <= WEEKS:
+        raise LabError(f"{path}: week: must be a whole number from 1 to {WEEKS}, not {_kind(week)}")
+    if not isinstance(meta["checks"], list) or not meta["checks"]:
+        raise LabError(f"{path}: checks: must be a list of checks (id, says, hint, sql or evidence), "
+                       f"not {_kind(meta['checks'])}")
+    checks = [_check(path, i, c) for i, c in enumerate(meta["checks"])]
     if len({c.id for c in checks}) != len(checks):
         raise LabError(f"{path}: two checks share an id")
-    week = int(meta["week"])
-    if not 1 <= week <= WEEKS:
-        raise LabError(f"{path}: week {week} is outside 1..{WEEKS}")
     starter = None
     if "starter" in meta:
         from . import starter as starter_mod
 
-        starter = starter_mod.parse(path, str(meta["name"]), meta["starter"])
-    return Lab(name=str(meta["name"]), title=meta["title"], week=week, path=Path(path), body=body.strip(),
-               commands=tuple(meta.get("commands") or ()), source=tuple(meta.get("source") or ()),
-               checks=tuple(checks), starter=starter)
+        starter = starter_mod.parse(path, name, meta["starter"])
+    return Lab(name=name, title=_text(path, "title", meta["title"]), week=week, path=Path(path), body=body.strip(),
+               commands=_texts(path, "commands", meta.get("commands")),
+               source=_texts(path, "source", meta.get("source")), checks=tuple(checks), starter=starter)
+
+
+def _name_in(path):
+    """The name a lab file gives, when it gives one that can be read (for a file that fails to parse)."""
+    try:
+        name = _front_matter(path)[0].get("name")
+    except LabError:
+        return None
+    return name if isinstance(name, str) else None
+
+
+def survey(folder=LABS_DIR):
+    """(labs, problems): every lab that parses, in curriculum order (week, then file name), and a
+    Problem for each file that does not, so that one bad file leaves the others usable."""
+    if not Path(folder).is_dir():
+        raise LabError(f"no labs here ({folder} is not a folder): the labs come with a clone of pglab")
+    labs, problems = [], []
+    for path in sorted(Path(folder).glob("*.md")):
+        try:
+            labs.append(parse(path))
+        except LabError as exc:
+            problems.append(Problem(path, _name_in(path), exc))
+    names = [lab.name for lab in labs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        same = [lab for lab in labs if lab.name == name]
+        error = LabError(f"two labs are called {name}: {', '.join(str(lab.path) for lab in same)}")
+        problems += [Problem(lab.path, name, error) for lab in same]
+        labs = [lab for lab in labs if lab.name != name]
+    labs.sort(key=lambda lab: (lab.week, lab.path.name))
+    problems.sort(key=lambda p: str(p.path))
+    return labs, problems
 
 
 def load(folder=LABS_DIR):
-    """Every lab, in curriculum order (week, then file name)."""
-    labs = [parse(p) for p in sorted(Path(folder).glob("*.md"))]
-    names = [lab.name for lab in labs]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise LabError(f"two labs are called {', '.join(sorted(dup))}")
-    return sorted(labs, key=lambda lab: (lab.week, lab.path.name))
+    """Every lab that parses, in curriculum order (week, then file name); survey() says why a file is left out."""
+    return survey(folder)[0]
 
 
 def find(name, folder=LABS_DIR):
-    labs = load(folder)
+    """The lab called NAME; a LabError saying why when there is none, or its file is malformed."""
+    labs, problems = survey(folder)
     for lab in labs:
         if lab.name == name:
             return lab
+    for problem in problems:
+        if problem.name == name:
+            raise problem.error
     raise LabError(f"no lab {name!r}: `invoke labs` lists them ({', '.join(lab.name for lab in labs)})")
 
 

@@ -1,10 +1,12 @@
 """What `invoke lab` prints: the list, one lab, check results, the 20-week tracker."""
 
 import json
+import sys
 
 from rich.markdown import Markdown
 
 from .. import ui
+from ..config import as_typed
 from . import WEEKS, progress, source
 
 
@@ -18,14 +20,21 @@ def status_of(lab, data):
 def listing(labs, data):
     ui.table("labs", ["week", "lab", "title", "progress"],
              [(lab.week, lab.name, lab.title, status_of(lab, data)) for lab in labs])
-    ui.say("`invoke lab NAME` walks through one; `invoke lab NAME --check` checks your work; "
-           "`invoke labs --status` shows the 20 weeks")
+    ui.say(as_typed("`invoke lab NAME` walks through one; `invoke lab NAME --check` checks your work; "
+                    "`invoke labs --status` shows the 20 weeks"))
 
 
 def as_json(labs, data):
     return json.dumps([{"name": lab.name, "title": lab.title, "week": lab.week, "status": status_of(lab, data),
                         "checks": [{"id": c.id, "says": c.says, "passed": c.id in progress.passed(data, lab)}
                                    for c in lab.checks]} for lab in labs], indent=1)
+
+
+def problems(found):
+    """One line on stderr for each lab file that cannot be used (lab.Problem); the others are listed."""
+    for problem in found:
+        sys.stdout.flush()
+        print(f"! {problem} (the other labs are listed)", file=sys.stderr)
 
 
 def walk(lab, data, build=None, fork_build=None):
@@ -44,7 +53,7 @@ def walk(lab, data, build=None, fork_build=None):
         for name in lab.source:
             ui.raw(f"    {name:28} {found.get(name, '(not in this major)')}")
     done = progress.passed(data, lab)
-    ui.say("\nChecks (`invoke lab " + lab.name + " --check`):", style="bold")
+    ui.say(as_typed(f"\nChecks (`invoke lab {lab.name} --check`):"), style="bold")
     for c in lab.checks:
         ui.raw(f"    [{'x' if c.id in done else ' '}] {c.says}")
 
@@ -57,8 +66,8 @@ def started(lab, done):
     ui.say(f"created {where}: {done.made}, with the lab's TODOs:")
     for rel, line in done.todos:
         ui.raw(f"    {where}/{rel}:{line}")
-    ui.say(f"next: {done.next}, then do the TODOs (grep -rn 'TODO(lab {lab.name})' {where}) and check them with "
-           f"`invoke lab {lab.name} --check`")
+    ui.say(as_typed(f"next: {done.next}, then do the TODOs (grep -rn 'TODO(lab {lab.name})' {where}) and check "
+                    f"them with `invoke lab {lab.name} --check`"))
 
 
 def results(lab, got):

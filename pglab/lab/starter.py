@@ -48,6 +48,7 @@ def _not_copied(top):
 
 
 _PLACES = ("append", "before ", "in ")
+_EXTENSION = re.compile(r"[a-z_][a-z0-9_]{0,62}")     # new-ext's rule for a name
 _PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 
 
@@ -73,13 +74,18 @@ def parse(lab_path, name, data):
         raise LabError(f"{where} must be a mapping (extension and template, or fork: true; next; files)")
     unknown = set(data) - {"extension", "template", "fork", "next", "files"}
     if unknown:
-        raise LabError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        raise LabError(f"{where} has unknown keys: {', '.join(sorted(str(k) for k in unknown))}")
+    if "fork" in data and not isinstance(data["fork"], bool):
+        raise LabError(f"{where}.fork: must be true or false, not {data['fork']!r}")
     fork = data.get("fork") is True
     if fork == ("extension" in data or "template" in data):
         raise LabError(f"{where} needs either extension and template, or fork: true")
     if not fork and not ({"extension", "template"} <= set(data)):
         raise LabError(f"{where} needs both extension and template")
-    if not fork and data["template"] not in scaffold.templates():
+    if not fork and (not isinstance(data["extension"], str) or not _EXTENSION.fullmatch(data["extension"])):
+        raise LabError(f"{where}.extension: {data['extension']!r} is not an extension name (lower-case letters, "
+                       f"digits and _, starting with a letter or _)")
+    if not fork and (not isinstance(data["template"], str) or data["template"] not in scaffold.templates()):
         raise LabError(f"{where}: no template {data['template']!r} (new-ext has {', '.join(scaffold.templates())})")
     if not isinstance(data.get("next"), str) or not data["next"].startswith("invoke "):
         raise LabError(f"{where}: next must be the command to run after --start (invoke ...)")
@@ -88,6 +94,8 @@ def parse(lab_path, name, data):
         raise LabError(f"{where}: files must map each file of the starter to where its TODO goes")
     folder = Path(lab_path).parent / "starters" / name
     for rel, place in files.items():
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise LabError(f"{where}: files: {rel!r} is not a path inside the starter (relative, without ..)")
         if not isinstance(place, str) or not (place == "append" or place.startswith(_PLACES[1:])):
             raise LabError(f"{where}: {rel}: {place!r} is not append, before LINE or in FUNCTION")
         if not (folder / rel).is_file():

@@ -49,8 +49,8 @@ def test_every_evidence_a_lab_names_exists(labfile):
 def test_a_malformed_lab_is_refused_naming_the_file(tmp_path):
     bad = tmp_path / "x.md"
     bad.write_text("---\nname: x\ntitle: X\nweek: 3\nchecks:\n  - id: a\n    says: s\n    hint: h\n---\ntext\n")
-    with pytest.raises(LabError, match=rf"^{re.escape(str(bad))}: each check needs id, says, hint and one of sql "
-                                      rf"or evidence"):
+    with pytest.raises(LabError, match=rf"^{re.escape(str(bad))}: checks\[0\]: each check needs id, says, hint and "
+                                      rf"one of sql or evidence"):
         lab.parse(bad)
     bad.write_text("no front matter\n")
     with pytest.raises(LabError, match=r"a lab starts with a YAML front matter"):
