@@ -1,33 +1,105 @@
-"""pglab's commands: `invoke --list`.  Each task parses its flags, calls one
-library function and turns a PglabError into a one-line message and a non-zero
-exit.  Grouped by capability: PostgreSQL builds and clusters, extensions, tracing,
-pglab's own tests."""
+"""pglab's commands: `invoke --list` in a clone, `pglab --list` from an installed pglab
+(pglab.cli).  Each task parses its flags, calls one library function and turns a
+PglabError into a one-line message and a non-zero exit.  Grouped by capability:
+PostgreSQL builds and clusters, extensions, tracing, pglab's own tests."""
 
+import math
 import os
 from contextlib import contextmanager
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Program, Task
+from invoke import task as invoke_task
 
 from pglab import signals, ui
-from pglab.config import PROJECT_ROOT, Settings
-from pglab.errors import PglabError
+from pglab.config import IN_CLONE, PROJECT_ROOT, Settings, as_typed, via
+from pglab.errors import ClusterError, PglabError
 from pglab_tracing import targets as trace_targets
+
+HELP_FLAGS = ("--help", "-h")
 
 
 def _via():
-    """How the user called us: `./lab` before set-up is activated, else `invoke`."""
-    return os.environ.get("PGLAB_VIA", "invoke")
+    """How the user called us: `./lab`, `invoke` or `pglab` (pglab.config.via)."""
+    return via()
+
+
+class HelpfulTask(Task):
+    """A task whose required argument, given as --help or -h, shows the task's help: invoke's
+    parser hands a missing positional argument whatever comes next, flags too, so that
+    `invoke trace --help` would trace a function called --help."""
+
+    def __call__(self, *args, **kwargs):
+        if any(kwargs.get(name) in HELP_FLAGS for name in self.positional):
+            with _errors():
+                show_help(self.name)
+            return None
+        return super().__call__(*args, **kwargs)
+
+
+def task(*args, **kwargs):
+    return invoke_task(*args, klass=HelpfulTask, **kwargs)
+
+
+def show_help(name):
+    """`--help NAME` as the program the user runs prints it (`inv[oke]` or `pglab` in its usage line)."""
+    binary = "pglab" if via() == "pglab" else "inv[oke]"
+    Program(namespace=ns, binary=binary).run([binary, "--help", name], exit=False)
 
 
 def _not_a_flag(value, task_name):
-    """invoke hands a required positional argument whatever comes first, flags too."""
+    """invoke hands a required positional argument whatever comes first, flags too (and an
+    empty one, "", would mean every extension to the commands that take several)."""
     if value.startswith("-"):
         raise Exit(f"error: {task_name} needs its argument before any flag (got {value}); "
-                   f"for help: invoke --help {task_name}", code=1)
+                   f"for help: {_via()} {task_name} --help", code=1)
+    if not value.strip():
+        raise Exit(f"error: {task_name} needs its argument, not {value!r}; for help: {_via()} {task_name} --help",
+                   code=1)
 
 
 def _settings(c):
     return Settings.from_mapping(c.config.pglab)
+
+
+def _whole(value, flag, what, least=0):
+    """A flag's whole number (LEAST or more), or None when not given; else a one-line Exit."""
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < least:
+        raise Exit(f"error: {flag} takes {what}, not {value!r}", code=1)
+    return number
+
+
+def _seconds(value, flag, default):
+    """A flag's number of seconds, above 0 (DEFAULT when not given); else a one-line Exit."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise Exit(f"error: {flag} takes a number of seconds above 0, not {value!r}", code=1)
+    return seconds
+
+
+def _statement(sql, flag):
+    """SQL a flag gives, refused in one line when there is nothing in it to run."""
+    if sql is not None and not sql.strip().strip(";").strip():
+        raise Exit(f"error: {flag} needs a statement to run, not {sql!r}", code=1)
+    return sql
+
+
+def _cluster_name(name):
+    """--name as a cluster's folder name, checked before anything is started or made."""
+    from pglab.layout import check_name
+
+    with _errors():
+        return check_name(name, "cluster name", ClusterError)
 
 
 @contextmanager
@@ -35,7 +107,7 @@ def _errors():
     try:
         yield
     except PglabError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise Exit(as_typed(f"error: {exc}"), code=1) from None
     except KeyboardInterrupt as exc:      # Ctrl-C, and SIGTERM/SIGHUP (pglab.signals): cleaned up on the way
         raise Exit("interrupted" if signals.exit_code(exc) == 130 else f"terminated ({exc})",
                    code=signals.exit_code(exc)) from None
@@ -62,19 +134,20 @@ def doctor(c, install=True):
         "version": "a major (16), a release (17.11, 19rc1) or 'latest'; default from invoke.yaml (16)",
         "source": "auto (default), a channel (cache, git, tarball, debian) or a path to your own tree",
         "patch": "a patch file to apply to a copy of the source (repeatable); makes a distinct build",
-        "jobs": "parallel make jobs (default: one per core)",
+        "jobs": "parallel make jobs, 1 or more (default: one per core)",
         "flavour": "debug (-O0 -g3, cassert; default) or opt (-O2 -g)",
         "refresh": "ask the network channels again now (unreachable ones, Debian's release list)",
     },
 )
-def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, refresh=False):
+def build_pg(c, version=None, source="auto", patch=None, jobs=None, flavour=None, refresh=False):
     """Build PostgreSQL from source as a debug build (cached; several side by side)."""
     from pglab.pg import build, builds
 
+    jobs = _whole(jobs, "--jobs", "a number of parallel jobs, 1 or more", least=1)
     with _errors():
         settings = _settings(c)
         b = build.build_pg(settings, version=version, source=source, patches=patch or [],
-                           jobs=jobs or None, flavour=flavour, refresh=refresh)
+                           jobs=jobs, flavour=flavour, refresh=refresh)
         ui.say(f"pg_config: {b.pg_config}")
         default = builds.default_build(settings)
         flag = "" if default and default.id == b.id else f" --version {b.id}"
@@ -85,9 +158,12 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=0, flavour=None, r
 def build_key(c, version=None):
     """Print the build cache's key for a major (for a CI cache step)."""
     from pglab.pg import build
+    from pglab.pg.versions import VersionSpec
 
-    settings = _settings(c)
-    print(build.cache_key(settings, version or settings.version))
+    with _errors():
+        settings = _settings(c)
+        VersionSpec.parse(version or settings.version)     # a key only for a version pglab could build
+        print(build.cache_key(settings, version or settings.version))
 
 
 @task(name="pg-list")
@@ -99,18 +175,19 @@ def pg_list(c):
         settings = _settings(c)
         rows = builds.describe_builds(settings)
         if not rows:
-            ui.say("no builds yet: run `invoke build-pg`")
+            ui.say(f"no builds yet: run `{_via()} build-pg`")
             return
         ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
         ui.say(f"the build cache, shared by every clone on this machine: {settings.layout.cache} "
-               f"(`invoke pg-clean BUILD` deletes one build; deleting the folder clears it)")
+               f"(`{_via()} pg-clean BUILD` deletes one build; deleting the folder clears it)")
 
 
-@task(name="pg-clean", help={"build_id": "the build to delete, as `invoke pg-list` names it"})
+@task(name="pg-clean", help={"build_id": "the build to delete, as `pg-list` names it"})
 def pg_clean(c, build_id):
     """Delete one build (its prefix and build tree; sources and clusters stay)."""
     from pglab.pg import build
 
+    _not_a_flag(build_id, "pg-clean")
     with _errors():
         build.remove_build(_settings(c), build_id)
         ui.say(f"removed {build_id}")
@@ -144,13 +221,14 @@ def _cluster(c, version, name="main", tcp=None):
     return Cluster.named(settings, find_build(settings, version), name, tcp=tcp)
 
 
-_CLUSTER_HELP = {"version": "which build: a major, a release or a build id (invoke pg-list); default: the default build",
+_CLUSTER_HELP = {"version": "which build: a major, a release or a build id (pg-list); default: the default build",
                  "name": "cluster name under the build (default: main)"}
 
 
 @task(name="pg-start", help={**_CLUSTER_HELP, "tcp": "also listen on 127.0.0.1 (password auth; see the password file)"})
 def pg_start(c, version=None, name="main", tcp=False):
     """Start a cluster on a build (initdb on first use; socket only, free port)."""
+    _cluster_name(name)
     with _errors():
         cl = _cluster(c, version, name, tcp)
         remark = cl.start()
@@ -170,6 +248,7 @@ def pg_stop(c, version=None, name="main", all=False):
     from pglab import servers
     from pglab.ext import prestart
 
+    _cluster_name(name)
     with _errors():
         if all:
             settings = _settings(c)
@@ -190,7 +269,7 @@ def pg_status(c):
     with _errors():
         rows = servers.describe_clusters(_settings(c))
         if not rows:
-            ui.say("no clusters yet: `invoke pg-start` makes one on the default build")
+            ui.say(f"no clusters yet: `{_via()} pg-start` makes one on the default build")
             return
         ui.table("pglab clusters", ["build", "name", "state", "port", "pid", "data"], rows)
 
@@ -198,6 +277,8 @@ def pg_status(c):
 @task(help={**_CLUSTER_HELP, "command": "run this SQL and exit (psql -c)"})
 def psql(c, version=None, name="main", command=None):
     """Open psql on a debug server (starting it if needed)."""
+    _cluster_name(name)
+    _statement(command, "--command")
     with _errors():
         cl = _cluster(c, version, name)
         cl.start()
@@ -218,18 +299,18 @@ def psql(c, version=None, name="main", command=None):
             "debug": "hold the first test's backend before its first statement and open gdb on it "
                      "(regress and pytest suites; one extension, one build)",
             "break_": "with --debug: a function gdb stops in (repeat for several)"})
-def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=0.0, fresh=False, debug=False,
+def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=None, fresh=False, debug=False,
              break_=None):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import report, runner
 
     _not_a_flag(what, "ext-test")
+    idle_timeout = _seconds(idle_timeout, "--idle-timeout", None)
     with _errors():
         if break_ and not debug:
             raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
         results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
-                                  idle_timeout=float(idle_timeout) or None, fresh=fresh, debug=debug,
-                                  breaks=break_ or [])
+                                  idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [])
         report.table(results)
         report.details(results)
         line = report.summary(results)
@@ -244,6 +325,7 @@ def new_ext(c, name, template="udf"):
     """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
     from pglab.ext import scaffold
 
+    _not_a_flag(name, "new-ext")
     with _errors():
         dest = scaffold.scaffold(name, template)
         ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
@@ -253,7 +335,8 @@ def new_ext(c, name, template="udf"):
                   "skipped with the reason",
             "ext": "extensions under extensions/ (a,b), 'all' (default), a folder's path or debian:NAME",
             "werror": "fail on any compiler warning",
-            "out": "where the reports go (default pg_source/ci-results): matrix.md, junit.xml, failures"})
+            "out": "the folder the reports go in (default: ci-results in the working area): matrix.md, "
+                   "junit.xml, failures; a new or empty folder, or one pglab made (it replaces it whole)"})
 def ci(c, pg=None, ext="all", werror=False, out=None):
     """Build each major (cached) and ext-test every extension on it: a matrix, JUnit XML, failures kept."""
     from pglab import ci as ci_mod
@@ -277,24 +360,25 @@ def ci(c, pg=None, ext="all", werror=False, out=None):
             "other": "SQL a second session runs at the same time, once the traced one holds its locks "
                      "(its waits are recorded; any target)",
             "user_only": "locks only: hide lock events on catalogs and other databases"})
-def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=60.0, other=None,
+def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False, timeout=None, other=None,
           user_only=False):
     """Trace PostgreSQL internals with gdb while a session runs your SQL."""
+    from pglab import out as out_mod
     from pglab.trace import render, trace_build
 
     _not_a_flag(target, "trace")
+    timeout = _seconds(timeout, "--timeout", 60.0)
+    _statement(sql, "--sql")
+    _statement(other, "--other")
     with _errors():
         render.check_format(format)
-        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=float(timeout), other=other,
+        if out:
+            out_mod.check_file(out)
+        result = trace_build(_settings(c), target, sql, pg=pg, bt=bt, timeout=timeout, other=other,
                              user_only=user_only)
         text = render.render(result, format)
         if out:
-            try:
-                os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-                with open(out, "w") as f:
-                    f.write(text)
-            except OSError as exc:
-                raise Exit(f"error: cannot write {out}: {exc.strerror}", code=1) from None
+            out_mod.write_file(out, text)
             ui.say(f"wrote {len(result.events)} events to {out}")
         else:
             ui.raw(text)
@@ -321,10 +405,12 @@ def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backen
     """Step through PostgreSQL in gdb: psql on the left, gdb on its backend on the right."""
     from pglab.debug import session
 
+    _cluster_name(name)
+    backend = _whole(backend, "--backend", "a process id (a number above 0)", least=1)
+    _statement(sql, "--sql")
     with _errors():
         session.run(_settings(c), pg=pg, name=name, breaks=break_ or [], sql=sql, on_error=on_error,
-                    backend=_int_option(backend, "--backend"), bgworker=bgworker, new_backends=new_backends,
-                    core=core)
+                    backend=backend, bgworker=bgworker, new_backends=new_backends, core=core)
 
 
 # ---- pages ---------------------------------------------------------------------------------
@@ -346,50 +432,19 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
     from pglab.inspect import render
 
     _not_a_flag(relation, "inspect")
+    _cluster_name(name)
+    block = _whole(block, "--block", "a block number, 0 or more")
+    _statement(watch, "--watch")
     with _errors():
         render.check_format(format)
         if block is not None and all:
             raise Exit("error: --block and --all pick different pages: give one", code=1)
-        with _output(out) as stream:
-            what = inspect_mod.write(_settings(c), relation, stream, fmt=format, block=_int_option(block, "--block"),
+        with inspect_mod.output(out) as stream:
+            what = inspect_mod.write(_settings(c), relation, stream, fmt=format, block=block,
                                      all_blocks=all, pg=pg, name=name, db=db, watch_sql=watch,
                                      progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
         if out:
             ui.say(f"wrote {what} to {out}")
-
-
-def _int_option(value, flag):
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise Exit(f"error: {flag} takes a block number, not {value!r}", code=1) from None
-
-
-@contextmanager
-def _output(path):
-    """The terminal, or PATH written whole only when everything succeeded."""
-    import sys
-
-    if not path:
-        yield sys.stdout
-        return
-    if os.path.exists(path) and not os.path.isfile(path):   # /dev/null, a FIFO: write to it as it is
-        with open(path, "w") as f:
-            yield f
-        return
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(tmp, "w") as f:
-            yield f
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise Exit(f"error: cannot write {path}: {exc.strerror}", code=1) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # ---- labs --------------------------------------------------------------------------------
@@ -402,13 +457,14 @@ def labs(c, status=False, json=False):
     from pglab.lab import progress, show
 
     with _errors():
-        found, data = lab_mod.load(), progress.load(_settings(c))
+        (found, problems), data = lab_mod.survey(), progress.load(_settings(c))
         if json:
             ui.raw(show.as_json(found, data))
         elif status:
             show.tracker(found, data)
         else:
             show.listing(found, data)
+        show.problems(problems)
 
 
 @task(positional=["name"],
@@ -423,6 +479,7 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
     from pglab.lab import show
 
     _not_a_flag(name, "lab")
+    _cluster_name(cluster)
     if check and start:
         raise Exit(f"error: --start and --check are two steps: `{_via()} lab {name} --start` first, "
                    f"--check once you have done the TODOs", code=1)
@@ -467,11 +524,18 @@ def _test_workers(jobs):
             "jobs": f"pytest-xdist workers (default {TEST_WORKERS}, or 1 on one core; 1 runs in this process)"})
 def test(c, majors=None, k=None, quick=False, jobs=None):
     """Set up (toolchain, builds) and run pglab's own test suite."""
+    import importlib.util
+
     import pytest
 
     from pglab.pg import build, doctor as doctor_mod
 
     workers = _test_workers(jobs)
+    if not IN_CLONE:
+        raise Exit("error: pglab's own test suite comes with a clone of pglab: run `./lab test` there", code=1)
+    if workers > 1 and importlib.util.find_spec("xdist") is None:
+        raise Exit(f"error: the test suite's own packages (pytest-xdist, hypothesis) are not installed: `./lab test` "
+                   f"installs them (or pip install -e '{PROJECT_ROOT}[test]')", code=1)
 
     with _errors():
         settings = _settings(c)
@@ -547,6 +611,7 @@ def ext_install(c, spec, pg=None, name="main", check=False):
     from pglab.pg.builds import find_build
 
     _not_a_flag(spec, "ext-install")
+    _cluster_name(name)
     with _errors():
         settings = _settings(c)
         build = find_build(settings, pg)

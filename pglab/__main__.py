@@ -1,0 +1,5 @@
+"""`python -m pglab`: the `pglab` command (pglab.cli)."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""The `pglab` command: invoke's Program with pglab's own tasks (pglab/tasks.py), so that
+an installed pglab (a wheel, no clone) has every command `invoke` has in a clone, with the
+same flags, help and exit codes:
+
+    pglab build-pg --version 17      pglab ext-test ./my_ext      pglab --list
+
+In a clone it also reads the clone's invoke.yaml, as `invoke` does there.
+"""
+
+import os
+from importlib import metadata
+
+from invoke import Program
+
+from .config import IN_CLONE, PROJECT_ROOT
+
+
+def _version():
+    try:
+        return metadata.version("pglab")
+    except metadata.PackageNotFoundError:     # imported from a clone that was never installed
+        return "unknown (not installed)"
+
+
+class PglabProgram(Program):
+    def parse_collection(self):
+        super().parse_collection()
+        if IN_CLONE:        # the clone's invoke.yaml, where `invoke` would find it
+            self.config.set_project_location(str(PROJECT_ROOT))
+            self.config.load_project()
+
+
+def program():
+    from .tasks import ns
+
+    return PglabProgram(name="pglab", binary="pglab", binary_names=["pglab"], namespace=ns, version=_version())
+
+
+def main():
+    os.environ["PGLAB_VIA"] = "pglab"       # messages name the command the user runs
+    program().run()
