@@ -1,0 +1,7 @@
+"""pglab's packages, found rather than listed (everything else is in pyproject.toml):
+pglab and every package under it, and the folder tracing/ as pglab_tracing, the package
+gdb loads into its own Python, whose name pyproject's own package finder cannot change."""
+
+from setuptools import find_packages, setup
+
+setup(packages=[*find_packages(include=["pglab", "pglab.*"]), "pglab_tracing"])
