@@ -28,6 +28,10 @@ class HelpfulTask(Task):
     parser hands a missing positional argument whatever comes next, flags too, so that
     `invoke trace --help` would trace a function called --help."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.help_texts = dict(self.help)      # invoke's parser consumes self.help when it reads the flags
+
     def __call__(self, *args, **kwargs):
         if any(kwargs.get(name) in HELP_FLAGS for name in self.positional):
             with _errors():
@@ -43,6 +47,8 @@ def task(*args, **kwargs):
 def show_help(name):
     """`--help NAME` as the program the user runs prints it (`inv[oke]` or `pglab` in its usage line)."""
     binary = "pglab" if via() == "pglab" else "inv[oke]"
+    for t in ns.tasks.values():
+        t.help = dict(t.help_texts)
     Program(namespace=ns, binary=binary).run([binary, "--help", name], exit=False)
 
 
