@@ -483,6 +483,7 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
     """Walk through one lab of the curriculum, start its code (--start) or check your work (--check)."""
     from pglab import lab as lab_mod
     from pglab.lab import show
+    from pglab.pg.builds import find_build
 
     _not_a_flag(name, "lab")
     _cluster_name(cluster)
@@ -492,6 +493,8 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
     with _errors():
         settings = _settings(c)
         chosen = lab_mod.find(name)
+        if pg is not None:       # a --pg that names no build is said once, not by every check
+            find_build(settings, pg)
         if start:
             show.started(chosen, lab_mod.start(settings, chosen, pg=pg))
             return
@@ -598,6 +601,8 @@ def ext_bundle(c, what, allow_dirty=False, out=None):
     from pglab.ext import discover, pgxn, pgxn_meta
 
     _not_a_flag(what, "ext-bundle")
+    if out is not None and os.path.exists(out) and not os.path.isdir(out):
+        raise Exit(f"error: --out {out} is not a folder: give the folder to write NAME-VERSION.zip in", code=1)
     with _errors():
         for ext in discover.resolve(what):
             made = pgxn.bundle(_settings(c), ext, allow_dirty=allow_dirty, out=out)

@@ -78,7 +78,22 @@ def _core_file(core):
     if not path.is_file():
         raise DebugError(f"no core file at {path}: ext-test keeps a crashed backend's core under its build "
                          f"folder and prints its path")
+    if not _is_core(path):
+        raise DebugError(f"{path} is not a core file (an ELF core dump, as ext-test keeps for a crashed backend)")
     return path
+
+
+def _is_core(path):
+    """Whether PATH is an ELF file of type ET_CORE (what gdb opens as a core; anything else it
+    would take as a program, or refuse and wait at its prompt)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(18)
+    except OSError:
+        return False
+    if len(head) < 18 or head[:4] != b"\x7fELF" or head[5] not in (1, 2):
+        return False
+    return int.from_bytes(head[16:18], "little" if head[5] == 1 else "big") == 4     # ET_CORE
 
 
 def _check_backend(cluster, pid):
