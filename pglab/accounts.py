@@ -1,8 +1,14 @@
-"""The OS account PostgreSQL servers run as.
+"""The OS account PostgreSQL servers, and every piece of code pglab did not write, run as.
 
-PostgreSQL refuses to run as root, so under root pglab runs servers as an
-unprivileged account: an existing `postgres`, else a `pglab` system account that
-`ensure()` creates.  Reading state never creates anything: `existing()` only looks.
+PostgreSQL refuses to run as root, so under root pglab runs its servers as an
+unprivileged account, and with them everything that runs an extension's or a
+learner's code: their make, their test suites (pglab.boundary says how work and
+files cross between root and the account).  That account is one pglab creates
+itself (`pglab`, a system account with no home and no shell, marked by its
+comment), never an existing one: on a machine with a packaged PostgreSQL the
+`postgres` account owns production data, and code under test must not run as it.
+An account of that name that pglab did not make is refused.  Not as root, the
+account is the caller.  Reading state never creates anything: `existing()` only looks.
 """
 
 import os
@@ -13,7 +19,8 @@ from pathlib import Path
 
 from .errors import ClusterError
 
-FALLBACK = "pglab"
+NAME = "pglab"                        # the default; the setting `account` names another
+MARK = "pglab PostgreSQL servers"     # the comment pglab's accounts are made with
 
 
 @dataclass(frozen=True)
@@ -33,21 +40,6 @@ class Account:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
-    def chown(self, path):
-        if self.switching:
-            os.chown(path, self.uid, self.gid)
-
-    def give(self, path):
-        """Hand a tree to this account (files pglab wrote there as root)."""
-        if not self.switching:
-            return
-        for dirpath, dirnames, filenames in os.walk(path):
-            os.chown(dirpath, self.uid, self.gid)
-            for name in filenames + dirnames:
-                full = os.path.join(dirpath, name)
-                if os.lstat(full).st_uid != self.uid:
-                    os.lchown(full, self.uid, self.gid)
-
     def cannot_reach(self, path):
         """The first directory above `path` this account cannot traverse, or None."""
         for parent in reversed(Path(path).resolve().parents):
@@ -63,15 +55,16 @@ class Account:
         return None
 
 
-def _candidates(preferred):
-    return [preferred] if preferred else ["postgres", FALLBACK]
-
-
 def _entry(name):
+    """The account NAME if it exists and is one pglab made; None if it does not exist."""
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         return None
+    if entry.pw_uid == 0 or entry.pw_gecos != MARK:
+        raise ClusterError(f"the account '{name}' exists and pglab did not make it (it may own other data, and "
+                           f"code under test runs as pglab's account): set pglab.account (INVOKE_PGLAB_ACCOUNT) to "
+                           f"a name no account has, and pglab creates that account")
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
@@ -80,11 +73,7 @@ def existing(preferred=""):
     if os.geteuid() != 0:
         me = pwd.getpwuid(os.geteuid())
         return Account(me.pw_name, me.pw_uid, me.pw_gid)
-    for name in _candidates(preferred):
-        account = _entry(name)
-        if account is not None:
-            return account
-    return None
+    return _entry(preferred or NAME)
 
 
 def ensure(preferred=""):
@@ -92,9 +81,9 @@ def ensure(preferred=""):
     account = existing(preferred)
     if account is not None:
         return account
-    name = preferred or FALLBACK
+    name = preferred or NAME
     done = subprocess.run(["useradd", "--system", "--user-group", "--home-dir", "/nonexistent", "--no-create-home",
-                           "--shell", "/usr/sbin/nologin", "--comment", "pglab PostgreSQL servers", name],
+                           "--shell", "/usr/sbin/nologin", "--comment", MARK, name],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise ClusterError(f"could not create the account {name} to run PostgreSQL as: {done.stderr.strip()}")

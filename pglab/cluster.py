@@ -6,6 +6,11 @@ password authentication; trust is for the socket alone).  Under root the server
 runs as an unprivileged account (pglab.accounts); clients connect as the
 `postgres` role over the socket.  Only this module starts or stops postgres.
 
+The cluster's folder is root's; in it, only data/ (and server.log, which pg_ctl
+writes) belong to the account.  Root's own files (port, tcp, password and
+pglab.conf, which postgresql.conf includes by its full path) sit beside them, where
+nothing running as the account can replace them with a link (pglab.boundary).
+
     with Cluster.throwaway(build, settings) as cl:
         cl.psql("-c", "select 1")
 """
@@ -24,12 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import accounts, ui
+from . import accounts, boundary
 from .errors import ClusterError
-from .procs import Ports, alive, port_free, processes_in
+from .procs import Ports, alive, port_free, server_processes, start_time
 
 SUPERUSER = "postgres"        # the bootstrap role, whoever runs the server
-CONF_FILE = "pglab.conf"      # included by postgresql.conf; pglab rewrites it at each start
+CONF_FILE = "pglab.conf"      # root's, beside data/; postgresql.conf includes it; rewritten at each start
+ROOT_FILES = ("port", "tcp", "password", CONF_FILE)
 
 
 class State(enum.Enum):
@@ -77,7 +83,7 @@ class Cluster:
         parent.mkdir(parents=True, exist_ok=True)
         os.chmod(parent, 0o755)
         base = Path(tempfile.mkdtemp(prefix=f"{build.id}-", dir=parent))
-        (base / "owner").write_text(f"{os.getpid()}\n")   # see reap_orphans
+        (base / "owner").write_text(f"{os.getpid()} {start_time(os.getpid())}\n")   # see owner_alive
         return cls(build, base, throwaway=True, preferred_account=settings.account, template=source, **kw)
 
     def __repr__(self):
@@ -155,12 +161,15 @@ class Cluster:
         pid = self.pid()
         if pid is None:
             return State.STOPPED
-        if alive(pid) and pid in processes_in(self.datadir):
+        if alive(pid) and pid in self.processes():
             return State.RUNNING
         return State.CRASHED
 
     def processes(self):
-        return processes_in(self.datadir)
+        """The server's processes: postgres processes of the account working in data/ (a
+        shell someone opened there is not one)."""
+        account = self._account or accounts.existing(self._preferred)
+        return server_processes(self.datadir, account.uid if account else None)
 
     # -- running things as the account
     def server_env(self):
@@ -174,78 +183,116 @@ class Cluster:
         return subprocess.run([str(c) for c in cmd], env=full_env, check=check, **self.account.subprocess_kwargs(),
                               **kw)
 
-    def own_dir(self, path, mode=0o700):
-        path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, mode)
-        self.account.chown(path)
+    def account_dir(self, path, mode=0o700):
+        """A folder of the account's inside one of root's (pglab.boundary.account_dir)."""
+        return boundary.account_dir(self.account, path, mode)
 
     def ensure_reachable(self, *paths):
         """The server's account must reach the build, the cluster and `paths`: as
         root, let it traverse (o+x, not list) the directories in the way, and say so."""
-        if not self.account.switching:
-            return
-        for path in (self.build.bindir / "postgres", self.base, *paths):
-            blocked = self.account.cannot_reach(path)
-            while blocked is not None:
-                try:
-                    os.chmod(blocked, blocked.stat().st_mode | 0o001)
-                except OSError as exc:
-                    raise ClusterError(
-                        f"the account '{self.account.name}' that runs PostgreSQL cannot enter {blocked} ({exc}); "
-                        f"run `chmod o+x {blocked}` or set pglab.root (INVOKE_PGLAB_ROOT) to a directory it can reach"
-                    ) from None
-                ui.note(f"let the account '{self.account.name}' traverse {blocked} (chmod o+x) to reach {path}")
-                blocked = self.account.cannot_reach(path)
+        try:
+            boundary.reach(self.account, self.build.bindir / "postgres", self.base, *paths)
+        except boundary.BoundaryError as exc:
+            raise ClusterError(str(exc)) from None
 
     # -- lifecycle
     def init(self):
         """initdb, once.  Trust over the socket; TCP needs the generated password."""
         if self.initialized:
             return self
-        self._ensure_account()
-        self.base.parent.mkdir(parents=True, exist_ok=True)
-        self.own_dir(self.base, 0o755)
+        account = self._ensure_account()
+        self._root_base()
         self.ensure_reachable()
+        boundary.account_dir(account, self.datadir, 0o700)
         if self.template is not None:
             with open(_template_lock(self.template), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_SH)   # template_for replaces it only under LOCK_EX
                 if (self.template / "data" / "PG_VERSION").is_file():
-                    subprocess.run(["cp", "-a", str(self.template / "data"), str(self.datadir)], check=True)
-                    shutil.copy2(self.template / "password", self.base / "password")
+                    done = self.run(["cp", "-a", f"{self.template / 'data'}/.", self.datadir],
+                                    capture_output=True, text=True)
+                    if done.returncode != 0:
+                        raise ClusterError(f"copying the template {self.template} failed: {last_line(done.stderr)}")
+                    boundary.write_file(self.base / "password", (self.template / "password").read_text(), 0o600)
                     return self
-        pwfile = self.base / "password"
-        pwfile.write_text(secrets.token_urlsafe(18) + "\n")
-        os.chmod(pwfile, 0o600)
-        self.account.chown(pwfile)
-        done = self.run([self.build.bin("initdb"), "-D", self.datadir, "-U", SUPERUSER, "--no-locale", "-E", "UTF8",
-                         "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-sync"],
-                        capture_output=True, text=True)
+        password = secrets.token_urlsafe(18)
+        boundary.write_file(self.base / "password", password + "\n", 0o600)
+        pwfile = self.base / ".initdb-password"     # for initdb alone, which reads it as the account
+        boundary.remove(pwfile)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+        try:
+            os.write(fd, (password + "\n").encode())
+            if account.switching:
+                os.fchown(fd, account.uid, account.gid)
+        finally:
+            os.close(fd)
+        try:
+            done = self.run([self.build.bin("initdb"), "-D", self.datadir, "-U", SUPERUSER, "--no-locale", "-E",
+                             "UTF8", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
+                             "--no-sync"], capture_output=True, text=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             out = f"{done.stdout}\n{done.stderr}"
             why = next((l.strip() for l in out.splitlines() if re.search(r"FATAL|error:|could not|PANIC", l)),
                        last_line(out))
             raise ClusterError(f"initdb failed: {why} (data: {self.datadir})")
-        with open(self.datadir / "postgresql.conf", "a") as conf:
-            conf.write(f"\n# pglab: socket, port and extension settings live here\ninclude_if_exists = '{CONF_FILE}'\n")
         return self
+
+    def _root_base(self):
+        """The cluster's folder as root's (0755), so nothing running as the account can put a
+        link among root's files.  One an earlier pglab handed to the account is taken back: its
+        root files are read without following links and written afresh."""
+        self.base.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            st = os.lstat(self.base)
+        except FileNotFoundError:
+            os.mkdir(self.base, 0o755)
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise ClusterError(f"{self.base} is not a folder: remove it, then start again")
+        if st.st_uid == os.geteuid():
+            if stat.S_IMODE(st.st_mode) != 0o755:
+                os.chmod(self.base, 0o755)      # mkdtemp's 0700: the account must reach data/
+            return
+        os.lchown(self.base, os.geteuid(), os.getegid())
+        os.chmod(self.base, 0o755)      # not a link (lstat above), in a folder of root's
+        for name in ROOT_FILES:
+            path = self.base / name
+            kept = boundary.read_file(path) if path.is_file() and not path.is_symlink() else None
+            boundary.remove(path)
+            if kept is not None and name != CONF_FILE:
+                boundary.write_file(path, kept, 0o600 if name == "password" else 0o644)
 
     def _write_conf(self, port):
         listen = "127.0.0.1" if self.tcp else ""
-        lines = [f"port = {port}", f"unix_socket_directories = '{self.socket_dir}'",
+        lines = [f"port = {port}", f"unix_socket_directories = {conf_value(str(self.socket_dir))}",
                  f"listen_addresses = '{listen}'"]
         if self.throwaway:
             lines.append("fsync = off")  # a throwaway cluster never needs to survive a power cut
         for key, value in self.conf.items():
             lines.append(f"{key} = {conf_value(value)}")
-        path = self.datadir / CONF_FILE
-        path.write_text("\n".join(lines) + "\n")
-        self.account.chown(path)
-        (self.base / "port").write_text(f"{port}\n")
+        boundary.write_file(self.base / CONF_FILE, "\n".join(lines) + "\n")
+        self._include_conf()
+        boundary.write_file(self.base / "port", f"{port}\n")
         if self.tcp:
-            (self.base / "tcp").touch()
+            boundary.write_file(self.base / "tcp", "")
         else:
             (self.base / "tcp").unlink(missing_ok=True)
         self._port = port
+
+    def _include_conf(self):
+        """postgresql.conf's last word is pglab.conf, by its full path (a cluster copied from a
+        template, moved, or made by an earlier pglab says otherwise): appended as the account."""
+        line = f"include_if_exists = {conf_value(str(self.base / CONF_FILE))}"
+        conf = self.datadir / "postgresql.conf"
+        ours = [l.strip() for l in boundary.read_file(conf).splitlines() if l.strip().startswith("include_if_exists")]
+        if ours and ours[-1] == line:
+            return
+        done = self.run(["sh", "-c", 'printf "%s\n" "$1" >> "$2"', "sh",
+                         f"\n# pglab: port, socket and extension settings\n{line}", conf],
+                        capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ClusterError(f"cannot add pglab's settings to {conf}: {last_line(done.stderr)}")
 
     def _clear_stale_pid(self):
         pid = self.pid()
@@ -256,14 +303,18 @@ class Cluster:
         (self.datadir / "postmaster.pid").unlink()
         return f"removed a stale postmaster.pid (pid {pid} is gone: the server crashed or the machine restarted)"
 
-    def _check_socket_dir(self):
-        """The socket directory's name is predictable: use it only if it is ours."""
+    def _ensure_socket_dir(self):
+        """The socket folder, made by the account itself (root never chmods or chowns in the
+        shared temporary folder); its name is predictable, so it is used only if it is the
+        account's own, private folder."""
+        if not os.path.lexists(self.socket_dir):
+            self.run(["mkdir", "-m", "0700", self.socket_dir], capture_output=True)
         try:
             st = os.lstat(self.socket_dir)
         except FileNotFoundError:
-            return
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid not in (self.account.uid, 0):
-            raise ClusterError(f"{self.socket_dir} exists and is not a directory of {self.account.name}'s: "
+            raise ClusterError(f"cannot make the socket folder {self.socket_dir}") from None
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != self.account.uid or st.st_mode & 0o077:
+            raise ClusterError(f"{self.socket_dir} exists and is not a private folder of {self.account.name}'s: "
                                f"remove it, then start again")
 
     def start(self, *, timeout=60):
@@ -276,17 +327,16 @@ class Cluster:
             if self.tcp and not (self.base / "tcp").exists():
                 return "already running without TCP: `invoke pg-stop`, then `invoke pg-start --tcp`"
             return None
+        self._root_base()
         self.ensure_reachable()
-        self._check_socket_dir()
-        self.own_dir(self.socket_dir)
+        self._ensure_socket_dir()
         taken = self.ports.taken()
         port = self.port if self.port and self.port not in taken else None  # keep the port it had
         for attempt in range(3):
             if port is None or (self.tcp and not port_free(port)):
                 port = self.ports.pick(attempt, taken)
             self._write_conf(port)
-            self.log.touch()
-            self.account.chown(self.log)
+            boundary.account_file(self.account, self.log, 0o640)   # pg_ctl writes it as the account
             cores = ["-c"] if self.core_dumps else []
             done = self.run([self.build.bin("pg_ctl"), "-D", self.datadir, "-l", self.log, "-w", "-t", str(timeout),
                              *cores, "start"], capture_output=True, text=True)
@@ -333,8 +383,8 @@ class Cluster:
         """Stop and delete the cluster's directory and socket directory."""
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
-        if self._account is not None:
-            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self._account is not None and os.path.lexists(self.socket_dir):
+            self.run(["rm", "-rf", "--", self.socket_dir], capture_output=True)   # the account's folder
 
     # -- clients
     def log_size(self):
@@ -345,18 +395,10 @@ class Cluster:
 
     def log_since(self, offset):
         """The server log from byte `offset` on (what one test run logged)."""
-        try:
-            with open(self.log, errors="replace") as f:
-                f.seek(offset)
-                return f.read()
-        except OSError:
-            return ""
+        return boundary.read_bytes(self.log, offset).decode(errors="replace")
 
     def log_tail(self, lines=20):
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return "\n".join(boundary.read_file(self.log).splitlines()[-lines:])
 
     def psql(self, *args, dbname="postgres", input=None, check=True):
         """Run psql (as the caller) against this cluster; returns CompletedProcess."""
@@ -383,6 +425,20 @@ class Cluster:
         os.execve(psql, [psql, *args], {**os.environ, **self.env, **(env or {})})
 
 
+def owner_alive(base, *, us_too=True, name="owner"):
+    """The pglab process that made the throwaway cluster BASE still runs (the same process: its
+    pid and start time, in BASE/NAME); us_too=False counts this process as gone (the test
+    janitor's view)."""
+    try:
+        pid, _, started = (base / name).read_text().strip().partition(" ")
+        pid = int(pid)
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return us_too
+    return alive(pid) and (not started or str(start_time(pid)) == started)
+
+
 def template_for(build, settings):
     """The build's template data directory, initdb'd on first use (under a lock).
 
@@ -390,7 +446,8 @@ def template_for(build, settings):
     whose catalog changed, say) gets a fresh template instead of one its server
     would refuse to start."""
     base = settings.layout.template(build.id)
-    stamp = f"{build.meta.get('built_at')} {build.meta.get('fingerprint')}"
+    account = accounts.ensure(settings.account)
+    stamp = f"{build.meta.get('built_at')} {build.meta.get('fingerprint')} {account.uid}"
 
     def current():
         try:

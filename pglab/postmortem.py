@@ -144,6 +144,7 @@ class Supervised:
     def __init__(self, cmd, *, cwd=None, env=None, account=None, proc=None):
         """Start `cmd`, or watch `proc`: something Popen-like already running in a
         process group of its own (pid, stdout, wait, returncode)."""
+        self.account = account
         if proc is None:
             extra = account.subprocess_kwargs() if account is not None else {}
             proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -209,7 +210,7 @@ class Supervised:
             outcome.crash = find_crash(cluster, offset, lost=outcome.lost_connection)
         build = build or (cluster.build if cluster is not None else None)
         for where in core_dirs if outcome.crash is None and build is not None else ():
-            outcome.crash = crash_from_cores(build, where)
+            outcome.crash = crash_from_cores(build, where, account=self.account)
             if outcome.crash:
                 break
         return outcome
@@ -235,15 +236,18 @@ def _allow_cores():
 
 
 def _kill_group(proc, *, graceful):
-    """End the command and everything it started (psql children, make's shells)."""
+    """End the command and everything it started (psql children, make's shells).  A process
+    pglab did not start itself (a pre-started pytest's child) only while it is still that one."""
+    owned = getattr(proc, "owned", lambda: True)
     try:
-        if graceful:
+        if graceful and owned():
             os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(3)
             except subprocess.TimeoutExpired:
                 pass
-        os.killpg(proc.pid, signal.SIGKILL)
+        if owned():
+            os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
 
@@ -308,7 +312,7 @@ def find_crash(cluster, offset, *, lost, test=""):
     m = CRASH_RE.search(log_text)
     if not m and "TRAP:" not in log_text:
         return None
-    trace = core_backtrace(cluster.build, cluster.datadir)
+    trace = core_backtrace(cluster.build, cluster.datadir, account=cluster.account)
     lines = log_text.splitlines()
     keep = [i for i, l in enumerate(lines) if "TRAP:" in l]
     death = next((i for i, l in enumerate(lines) if CRASH_RE.search(l)), None)
@@ -318,7 +322,7 @@ def find_crash(cluster, offset, *, lost, test=""):
     return Crash(test, m.group(2) if m else "assertion failure (SIGABRT)", excerpt, trace)
 
 
-def crash_from_cores(build, where):
+def crash_from_cores(build, where, account=None):
     """A Crash from core files left under `where` (a TAP suite's nodes), else None."""
     where = Path(where)
     if not where.is_dir():
@@ -327,18 +331,18 @@ def crash_from_cores(build, where):
     if not cores:
         return None
     core = max(cores, key=lambda p: p.stat().st_mtime)
-    trace = backtrace_from_core(build, core)
+    trace = backtrace_from_core(build, core, account=account)
     return Crash("", f"core file {core.relative_to(where)}", "", trace)
 
 
-def core_backtrace(build, datadir):
+def core_backtrace(build, datadir, account=None):
     """The backtrace of the newest core in a data directory (removing them all)."""
-    cores = sorted(Path(datadir).glob("core*"), key=lambda p: p.stat().st_mtime)
+    cores = sorted((p for p in Path(datadir).glob("core*") if not p.is_symlink()), key=lambda p: p.stat().st_mtime)
     if not cores:
         pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
         return (f"no core file was written (kernel.core_pattern is '{pattern}'); "
                 f"for backtraces run `sysctl -w kernel.core_pattern=core`")
-    trace = backtrace_from_core(build, cores[-1])
+    trace = backtrace_from_core(build, cores[-1], account=account)
     for core in cores:
         core.unlink()
     return trace
@@ -352,8 +356,10 @@ def _frames(gdb_output):
     return "\n".join(frames)
 
 
-def _gdb_bt(args):
-    """gdb's `bt` for a core or a live pid, or a line saying why there is none."""
+def _gdb_bt(args, account=None):
+    """gdb's `bt` for a core or a live pid, or a line saying why there is none.  A core file is
+    read as the account that wrote it (gdb parsing a file code under test could shape runs
+    unprivileged); gdb never auto-loads scripts from the files it reads."""
     from .debugger import find_gdb
     from .errors import GdbNotFound
 
@@ -362,15 +368,17 @@ def _gdb_bt(args):
     except GdbNotFound as exc:
         return f"no backtrace: {exc}"
     try:
-        done = subprocess.run([gdb, "-nx", "-batch", *args, "-ex", "bt"], capture_output=True, text=True,
-                              timeout=GDB_TIMEOUT)
+        done = subprocess.run([gdb, "-nx", "-batch", "-iex", "set auto-load gdb-scripts off",
+                               "-iex", "set auto-load python-scripts off", *args, "-ex", "bt"],
+                              capture_output=True, text=True, timeout=GDB_TIMEOUT, cwd="/",
+                              **(account.subprocess_kwargs() if account is not None else {}))
     except subprocess.TimeoutExpired:
         return f"no backtrace: gdb took longer than {GDB_TIMEOUT} s"
     return _frames(done.stdout) or done.stderr.strip()
 
 
-def backtrace_from_core(build, core):
-    return _gdb_bt([str(build.bin("postgres")), str(core)])
+def backtrace_from_core(build, core, account=None):
+    return _gdb_bt([str(build.bin("postgres")), str(core)], account=account)
 
 
 def backtrace_of(pid):

@@ -28,6 +28,32 @@ def processes_in(datadir):
     return pids
 
 
+def is_postgres(pid):
+    """The process runs a postgres executable (a server or one of its children)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return False
+    return exe.removesuffix(" (deleted)").endswith("/postgres")   # (deleted): its install was rebuilt
+
+
+def server_processes(datadir, uid=None):
+    """The postgres processes working in `datadir` (of `uid` when given): a cluster's server and
+    its children, never another program that happens to sit in that folder (a user's shell)."""
+    return [pid for pid in processes_in(datadir)
+            if is_postgres(pid) and (uid is None or owner_uid(pid) == uid)]
+
+
+def start_time(pid):
+    """When PID started (clock ticks after boot; /proc/PID/stat field 22), or None: with the pid,
+    it tells a process from a later one that got the same pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def alive(pid):
     """The process exists and is not a zombie."""
     try:
@@ -81,10 +107,9 @@ def reap_all(under):
             continue
         try:
             cwd = os.readlink(f"/proc/{entry.name}/cwd")
-            exe = os.readlink(f"/proc/{entry.name}/exe")
         except OSError:
             continue
-        if (cwd == root or cwd.startswith(root + "/")) and exe.endswith("/postgres"):
+        if (cwd == root or cwd.startswith(root + "/")) and is_postgres(entry.name):
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed.append(int(entry.name))

@@ -13,8 +13,9 @@ from .errors import BuildError
 TAIL_LINES = 25
 
 
-def run_logged(cmd, log, *, cwd=None, env=None, on_line=None, step=None, error=BuildError, user=None, group=None):
-    """Run `cmd` (an argument list), appending its output to `log`.
+def run_logged(cmd, log, *, cwd=None, env=None, on_line=None, step=None, error=BuildError, account=None):
+    """Run `cmd` (an argument list), appending its output to `log` (as `account` when given:
+    pglab.accounts; the log itself is written by the caller).
 
     Returns nothing; raises `error` naming the step, the exit code, the tail of the
     output and the log path if the command fails."""
@@ -27,7 +28,8 @@ def run_logged(cmd, log, *, cwd=None, env=None, on_line=None, step=None, error=B
         out.flush()
         proc = subprocess.Popen(
             [str(c) for c in cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1, user=user, group=group,
+            stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1,
+            **(account.subprocess_kwargs() if account is not None else {}),
         )
         try:
             for line in proc.stdout:

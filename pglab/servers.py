@@ -1,14 +1,63 @@
 """Every pglab server on the machine: named clusters, throwaway clusters and
 ext-test's warm servers — listing them (pg-status), stopping them (pg-stop
 --all), telling whether a build is in use, and the test runs' janitor.
-Starting and stopping one server is pglab.cluster's business."""
+Starting and stopping one server is pglab.cluster's business.
+
+ext-test's warm servers are bounded: at most KEEP stay warm (the least recently
+used is stopped first when another would be one too many), and one unused for
+IDLE seconds stops by itself: a small watcher process, running as the servers'
+account (`python -m pglab.servers`), stops it and exits once none is left
+running.  pg-status says why each one is kept.
+
+A throwaway cluster belongs to the pglab process that made it (its `owner` file:
+pid and start time).  When that process died without cleaning up (SIGKILL, a
+power cut), its server is an orphan: pg-stop --all and the "is this build in
+use" check of build-pg and pg-clean stop it instead of counting it.
+"""
 
 import fcntl
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-from .cluster import Cluster, State, warm_lock
-from .procs import alive, processes_in, reap_all
+from . import accounts, boundary
+from .cluster import Cluster, State, owner_alive, warm_lock
+from .procs import processes_in, reap_all, server_processes, start_time
+
+KEEP = 3                # warm servers kept at most, across the working area's builds and extensions
+IDLE = 30 * 60.0        # seconds unused before a warm server stops by itself
+
+
+def orphans(settings):
+    """Folders of throwaway clusters whose pglab process is gone."""
+    root = settings.layout.throwaways
+    return [base for base in (sorted(root.iterdir()) if root.is_dir() else ())
+            if base.is_dir() and not owner_alive(base)]
+
+
+def stop_orphans(settings, build_id=None):
+    """Stop and delete the throwaway clusters of pglab processes that are gone (of one build);
+    returns how many servers ran."""
+    from .pg.builds import load_build
+
+    stopped = 0
+    for base in orphans(settings):
+        bid = base.name.rsplit("-", 1)[0]      # mkdtemp's BUILD-XXXXXXXX
+        if build_id is not None and bid != build_id:
+            continue
+        build = load_build(settings, bid)
+        running = bool(processes_in(base / "data"))
+        if build is not None:
+            Cluster(build, base, preferred_account=settings.account, throwaway=True).destroy()
+        else:
+            reap_all(base)
+            shutil.rmtree(base, ignore_errors=True)
+        stopped += running
+    return stopped
 
 
 def reap_orphans(settings):
@@ -18,11 +67,7 @@ def reap_orphans(settings):
     killed = []
     root = settings.layout.throwaways
     for base in root.iterdir() if root.is_dir() else ():
-        try:
-            owner = int((base / "owner").read_text())
-        except (OSError, ValueError):
-            owner = None
-        if owner is None or owner == os.getpid() or not alive(owner):
+        if not owner_alive(base, us_too=False):
             killed += reap_all(base)
     return killed
 
@@ -45,6 +90,7 @@ def running_on(settings, build):
     """Names of this build's clusters whose server runs now (named and throwaway)."""
     names = [name for bid, name, base in clusters(settings)
              if bid == build.id and Cluster(build, base, preferred_account=settings.account).state() is State.RUNNING]
+    stop_orphans(settings, build.id)     # a killed pglab's: nobody else will stop them
     tmp = settings.layout.throwaways
     if tmp.is_dir():
         for base in tmp.glob(f"{build.id}-*"):
@@ -89,6 +135,12 @@ def stop_warm(settings, build_id=None):
     return stopped
 
 
+def stop_all(settings):
+    """pg-stop --all: every server of this working area (named, warm, and the throwaway ones of
+    pglab processes that are gone; a running pglab's own are left to it); returns how many ran."""
+    return stop_warm(settings) + stop_named(settings) + stop_orphans(settings)
+
+
 def stop_named(settings):
     """Stop every named cluster's server; returns how many ran."""
     from .pg.builds import load_build
@@ -125,5 +177,117 @@ def describe_clusters(settings):
             continue
         cl = Cluster(build, base, preferred_account=settings.account)
         if cl.state() is State.RUNNING:
-            rows.append((build_id, f"ext-test {tag}", "running (kept warm)", cl.port or "", cl.pid(), str(cl.datadir)))
+            rows.append((build_id, f"ext-test {tag}", f"running ({why_kept(settings, base)})", cl.port or "",
+                         cl.pid(), str(cl.datadir)))
     return rows
+
+
+# ---- ext-test's warm servers: the bound ----------------------------------------------------------------------------
+
+def last_used(base):
+    try:
+        return float((base / "used").read_text())
+    except (OSError, ValueError):
+        return 0.0
+
+
+def running_warm(settings):
+    """[(base, last used)] of the warm servers running now, most recently used first."""
+    root = settings.layout.warm_servers
+    found = []
+    for base in sorted(root.glob("*/*")) if root.is_dir() else ():
+        pid = _postmaster(base)
+        if pid is not None:
+            found.append((base, last_used(base)))
+    return sorted(found, key=lambda f: -f[1])
+
+
+def _postmaster(base):
+    """The warm server's postmaster pid when it runs, else None."""
+    try:
+        pid = int(boundary.read_file(base / "data" / "postmaster.pid").split("\n", 1)[0])
+    except ValueError:
+        return None
+    return pid if pid in server_processes(base / "data") else None
+
+
+def bound(settings, keep=None):
+    """Stop the least recently used warm servers beyond KEEP (never KEEP itself, nor one a
+    run is using); returns the folders of those stopped."""
+    stopped = []
+    for base, _used in running_warm(settings)[KEEP:]:
+        if base != keep and _stop_if_idle(base, 0.0):
+            stopped.append(base)
+    return stopped
+
+
+def _stop_if_idle(base, idle):
+    """Stop the warm server in BASE when unused for IDLE seconds and no run holds it: a fast
+    shutdown (SIGINT to its postmaster), which the account may send as well as root."""
+    if time.time() - last_used(base) < idle:
+        return False
+    try:
+        lock = os.open(warm_lock(base), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return False
+    try:
+        pid = _postmaster(base)
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while server_processes(base / "data") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return True
+    finally:
+        os.close(lock)
+
+
+def why_kept(settings, base):
+    """pg-status's words for a warm server: why it is running and until when."""
+    ranked = [b for b, _used in running_warm(settings)]
+    minutes = (time.time() - last_used(base)) / 60
+    place = f"{ranked.index(base) + 1} of at most {KEEP}" if base in ranked else f"at most {KEEP}"
+    return f"kept warm for ext-test, used {minutes:.0f} min ago; stops {IDLE / 60:.0f} min unused ({place})"
+
+
+# ---- the watcher ----------------------------------------------------------------------------
+
+def _watcher_file(settings):
+    return settings.layout.warm_servers / "watcher.pid"
+
+
+def watch(settings):
+    """Start the watcher that stops warm servers left unused for IDLE seconds, unless one runs;
+    it runs as the servers' account and exits once none is left running."""
+    record = _watcher_file(settings)
+    if owner_alive(record.parent, name=record.name):
+        return
+    account = accounts.ensure(settings.account)
+    proc = subprocess.Popen([sys.executable, "-m", "pglab.servers", str(settings.layout.warm_servers),
+                             str(IDLE)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
+                            env=boundary.account_env(account), **account.subprocess_kwargs())
+    boundary.write_file(record, f"{proc.pid} {start_time(proc.pid)}\n")
+
+
+def _watch(root, idle):
+    """The watcher's loop: stop what was unused for IDLE seconds; exit when nothing runs."""
+    root = Path(root)
+    step = min(max(idle / 10, 0.2), 30.0)
+    while True:
+        running = [base for base in sorted(root.glob("*/*")) if base.is_dir() and _postmaster(base) is not None]
+        if not running:
+            return
+        for base in running:
+            _stop_if_idle(base, idle)
+        time.sleep(step)
+
+
+if __name__ == "__main__":
+    _watch(sys.argv[1], float(sys.argv[2]))

@@ -21,6 +21,7 @@ import hashlib
 import netrc
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,15 +34,15 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import archives, ui
+from .. import accounts, archives, boundary, ui
 from ..cluster import Cluster, last_line
 from ..errors import BuildError, ExtensionError
 from ..postmortem import RegressTally, supervise
 from ..run import run_logged
 from . import pgxn_meta
-from .discover import looks_like_path
+from .discover import Extension, looks_like_path
 from .pgxn_spec import load, loads
-from .pgxs import BUILD_PRODUCTS, makefile_vars, sync_source, temp_config
+from .pgxs import BUILD_PRODUCTS, makefile_vars, sync_copy, sync_source, temp_config
 
 UPLOAD_URL = "https://manager.pgxn.org/upload"
 
@@ -238,6 +239,11 @@ class Distribution:
     path: Path = None
     top: str = ""
     meta: dict = None
+    given: str = None      # what the user named, when pgxnclient is given a copy of it
+
+    @property
+    def label(self):
+        return self.given or self.spec
 
     @property
     def local(self):
@@ -304,7 +310,7 @@ def check_settings(settings, dist, build):
             ui.warn(f"{dist.path.name}: {done.summary()}")
     folder = copy / dist.top
     main = (dist.extensions or [dist.top])[0]
-    conf, _files = temp_config(main, makefile_vars(build, folder), folder)
+    conf, _files = temp_config(main, makefile_vars(build, folder, account=_account(settings)), folder)
     return conf
 
 
@@ -322,23 +328,40 @@ def _pgxn_failure(action, dist, text, log=None):
                               f"install a local distribution instead, e.g. `invoke ext-install "
                               f"pg_source/dist/NAME-VERSION.zip` (`invoke ext-bundle` makes one)")
     if "resource not found" in why or "no suitable version" in why:
-        return ExtensionError(f"PGXN has no distribution {dist.spec} ({why})")
-    return ExtensionError(f"pgxn {action} {dist.spec} failed: {why}" + (f" (log: {log})" if log else ""))
+        return ExtensionError(f"PGXN has no distribution {dist.label} ({why})")
+    return ExtensionError(f"pgxn {action} {dist.label} failed: {why}" + (f" (log: {log})" if log else ""))
 
 
 def pgxn_install(settings, dist, build):
-    """pgxnclient's `install` of the distribution into the build (make, make install)."""
+    """pgxnclient's `install` of the distribution into the build (make, make install).  As root
+    pgxnclient runs as the server's account and its `make install` goes to a staging folder
+    (its --sudo names `env DESTDIR=STAGE`), which root then installs (pglab.boundary)."""
+    account = _account(settings)
     log = workdir(settings, build) / "install.log"
     log.unlink(missing_ok=True)
     cmd = [pgxn_command(), "install", *_pgxn_args(dist), dist.spec, "--pg_config", build.pg_config]
-    with ui.phase(f"pgxn install {pgxn_meta.shown(dist.spec)} into {build.id}"):
+    stage = None
+    if account.switching:
+        stage = workdir(settings, build) / "stage"
+        boundary.remove(stage)
+        boundary.account_dir(account, stage)
+        cmd += ["--sudo", f"env DESTDIR={shlex.quote(str(stage))}"]
+    with ui.phase(f"pgxn install {pgxn_meta.shown(dist.label)} into {build.id}"):
         try:
-            run_logged(cmd, log, cwd=workdir(settings, build), step="pgxn install")
+            run_logged(cmd, log, cwd=run_dir(settings, build, account), step="pgxn install", account=account,
+                       env=boundary.account_env(account, home=boundary.account_home(settings, account)))
+            if stage is not None:
+                boundary.install_staged(account, stage, build.prefix)
         except BuildError as exc:
             text = log.read_text(errors="replace")
             if "network error" not in text:
                 ui.raw(exc.tail)
             raise _pgxn_failure("install", dist, text, log) from None
+        except boundary.BoundaryError as exc:
+            raise ExtensionError(f"pgxn install {dist.label}: {exc}; nothing was installed") from None
+        finally:
+            if stage is not None:
+                boundary.remove(stage)
 
 
 def pgxn_load(settings, dist, build, cluster, dbname="postgres"):
@@ -351,10 +374,12 @@ def pgxn_load(settings, dist, build, cluster, dbname="postgres"):
         if not todo:
             return []
         extra = todo if len(todo) != len(dist.extensions) else []
+    account = _account(settings)
     done = subprocess.run([str(c) for c in [pgxn_command(), "load", *_pgxn_args(dist), "-d", dbname, "--yes",
                                             dist.spec, "--pg_config", build.pg_config, *extra]],
-                          cwd=workdir(settings, build), env={**os.environ, **cluster.env}, capture_output=True,
-                          stdin=subprocess.DEVNULL, text=True, timeout=600)
+                          cwd=run_dir(settings, build, account), env=boundary.account_env(account, **cluster.env),
+                          capture_output=True, stdin=subprocess.DEVNULL, text=True, timeout=600,
+                          **account.subprocess_kwargs())
     if done.returncode != 0:
         raise _pgxn_failure("load", dist, done.stderr + done.stdout)
     return extra or dist.extensions or [dist.spec]
@@ -371,42 +396,56 @@ class CheckResult:
 def pgxn_check(settings, dist, build, cluster, *, idle_timeout=None):
     """pgxnclient's `check` (make installcheck) against the running cluster,
     supervised like every suite pglab runs; raises ExtensionError when it fails."""
-    cwd = workdir(settings, build)
+    account = _account(settings)
+    cwd = run_dir(settings, build, account)
     idle_timeout = idle_timeout or settings.ext_idle_timeout
     for name in ("regression.diffs", "regression.out"):
         (cwd / name).unlink(missing_ok=True)       # pgxnclient copies a failed run's here
     tally = RegressTally()
-    with ui.phase(f"pgxn check {pgxn_meta.shown(dist.spec)} on {build.id}") as phase:
+    with ui.phase(f"pgxn check {pgxn_meta.shown(dist.label)} on {build.id}") as phase:
         outcome = supervise([pgxn_command(), "check", *_pgxn_args(dist), dist.spec, "--pg_config", build.pg_config],
-                            tally=tally, cwd=cwd, env={**os.environ, **cluster.env}, cluster=cluster,
-                            idle_timeout=idle_timeout)
+                            tally=tally, cwd=cwd, env=boundary.account_env(account, **cluster.env), cluster=cluster,
+                            idle_timeout=idle_timeout, account=account)
         phase.detail = f"{len(tally.passed)} passed, {len(tally.failed)} failed"
-    (cwd / "check.log").write_text(outcome.output)
+    log = workdir(settings, build) / "check.log"
+    boundary.write_file(log, outcome.output)
     result = CheckResult(tally.passed, tally.failed, outcome.output)
-    if (cwd / "regression.diffs").is_file():
+    if boundary.read_file(cwd / "regression.diffs"):
         result.diffs = cwd / "regression.diffs"
     if outcome.crash:
         raise ExtensionError(f"pgxn check crashed the server on {build.id} in {outcome.crash.test or 'a test'} "
                              f"({outcome.crash.signal}); server log: {cluster.log}")
     if outcome.hung:
         raise ExtensionError(f"pgxn check hung on {build.id}: no test finished for {idle_timeout:.0f} s "
-                             f"(stalled in {outcome.stalled}); output: {cwd / 'check.log'}")
+                             f"(stalled in {outcome.stalled}); output: {log}")
     if tally.failed:
         if result.diffs:
-            ui.raw("\n".join(result.diffs.read_text(errors="replace").splitlines()[:40]))
+            ui.raw("\n".join(boundary.read_file(result.diffs).splitlines()[:40]))
         total = len(tally.failed) + len(tally.passed)
         raise ExtensionError(f"pgxn check failed on {build.id}: {len(tally.failed)} of {total} tests failed "
-                             f"({', '.join(tally.failed)}); diffs: {result.diffs or cwd / 'check.log'}")
+                             f"({', '.join(tally.failed)}); diffs: {result.diffs or log}")
     if outcome.returncode != 0:
-        raise _pgxn_failure("check", dist, outcome.output, cwd / "check.log")
+        raise _pgxn_failure("check", dist, outcome.output, log)
     return result
 
 
 def workdir(settings, build):
-    """Where pgxnclient runs (its logs, a failed check's regression.diffs): never the user's folder."""
+    """pglab's folder for pgxnclient's runs on `build` (its logs; root's): never the user's folder."""
     path = settings.layout.pgxn_work(build.id)
     path.mkdir(parents=True, exist_ok=True)
+    if path.lstat().st_uid != os.geteuid():     # an earlier pglab gave it to the account: made afresh
+        boundary.remove(path)
+        path.mkdir()
     return path
+
+
+def run_dir(settings, build, account):
+    """Where pgxnclient runs, as the account (its folder: a failed check's regression.diffs)."""
+    return boundary.account_dir(account, workdir(settings, build) / "run", 0o755)
+
+
+def _account(settings):
+    return accounts.ensure(settings.account)
 
 
 @dataclass
@@ -424,11 +463,20 @@ def install(settings, spec, build, *, cluster_name="main", check=False):
     cluster with the server settings the distribution's tests name."""
     dist = distribution(spec)
     if dist.local and dist.path.is_dir():
-        # pgxnclient builds (and checks) a folder in place: give it a copy, keep the user's folder clean
+        # pgxnclient builds (and checks) a folder in place: give it a copy (the account's, as root),
+        # keep the user's folder clean
         copy = workdir(settings, build) / "src" / dist.path.name
-        copy.mkdir(parents=True, exist_ok=True)
-        sync_source(dist.path, copy)
+        copy.parent.mkdir(exist_ok=True)
+        sync_copy(Extension(dist.path.name, dist.path), copy, _account(settings))
         dist = replace(dist, spec=str(copy))
+    elif dist.local:
+        # pgxnclient runs as the account: a copy of the zip it can read, wherever the user keeps theirs
+        copy = workdir(settings, build) / "zips" / dist.path.name
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(dist.path, copy)
+        os.chmod(copy, 0o644)
+        boundary.reach(_account(settings), copy)
+        dist = replace(dist, spec=str(copy), path=copy, given=dist.spec)
     pgxn_install(settings, dist, build)
     cluster = Cluster.named(settings, build, cluster_name)
     cluster.start()

@@ -1,11 +1,17 @@
 """PGXS for extensions: the build copy, make, the Makefile's variables and the
 server settings the tests ask for.  Only this module runs make for extensions.
 
-ext-test builds in a copy of the extension's folder (ext-builds/<build>/<ext>/),
+ext-test builds in a copy of the extension's folder (ext-builds/<build>/<ext>/src),
 never in the folder itself: the user's tree stays clean, and objects left there
 by a `make` for another major never reach the build.  The copy is the folder
 PGXS's `make installcheck` would run in, so relative paths in tests, `sql/`,
 `expected/`, `results/` and `regression.diffs` are where PGXS puts them.
+
+As root, the copy is the server's account's and every make in it runs as the
+account: the extension's Makefile is code pglab did not write.  `make install`
+goes to a staging folder (DESTDIR) and root copies the files under the build's
+prefix into place (pglab.boundary.install_staged), as packagers do.  The folder
+around the copy (logs, cached variables, warnings) is root's.
 """
 
 import fnmatch
@@ -20,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import boundary
 from ..errors import BuildError, ExtensionError
 from ..run import run_logged
 
@@ -86,8 +93,9 @@ def make_cmd(build, *targets, extra=()):
     return ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}", *extra, *targets]
 
 
-def makefile_vars(build, srcdir, env=None):
-    """What the extension's Makefile says, with PGXS included: {VAR: value}.
+def makefile_vars(build, srcdir, env=None, account=None):
+    """What the extension's Makefile says, with PGXS included: {VAR: value}.  make reads
+    it as `account` (as root: the server's account; the Makefile may run anything).
 
     Cached beside the copy and read again when the Makefile, the build or the
     environment (EXTRA_REGRESS_OPTS may come from there) changes."""
@@ -104,9 +112,13 @@ def makefile_vars(build, srcdir, env=None):
     except (OSError, ValueError):
         pass
     helper = srcdir.parent / "pglab-vars.mk"
-    helper.write_text("pglab-print-vars:\n" + "".join(f"\t$(info {v}=$({v}))\n" for v in VARS) + "\t@:\n")
+    boundary.write_file(helper, "pglab-print-vars:\n" + "".join(f"\t$(info {v}=$({v}))\n" for v in VARS) + "\t@:\n")
+    run_as, run_env = {}, dict(env)
+    if account is not None:
+        run_as = account.subprocess_kwargs()
+        run_env = boundary.account_env(account, **{k: env[k] for k in ("EXTRA_REGRESS_OPTS",) if k in env})
     done = subprocess.run([str(c) for c in make_cmd(build, "pglab-print-vars", extra=("-f", "Makefile", "-f", helper))],
-                          cwd=srcdir, capture_output=True, text=True, env=dict(env))
+                          cwd=srcdir, capture_output=True, text=True, env=run_env, **run_as)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["make failed"])[-1]
         raise ExtensionError(f"make could not read {makefile}: {last}")
@@ -115,7 +127,7 @@ def makefile_vars(build, srcdir, env=None):
         key_, sep, value = line.partition("=")
         if sep and key_ in VARS:
             values[key_] = value.strip()
-    cache.write_text(json.dumps({"key": key, "vars": values}))
+    boundary.write_file(cache, json.dumps({"key": key, "vars": values}))
     return values
 
 
@@ -145,15 +157,15 @@ def temp_config(ext_name, values, srcdir):
     for name in named:
         path = Path(name) if Path(name).is_absolute() else srcdir / name
         for candidate in (path, srcdir / path.name):
-            if candidate.is_file():
-                settings.update(parse_conf(candidate.read_text()))
+            if candidate.is_file():     # read without following a link: the copy is the account's
+                settings.update(parse_conf(boundary.read_file(candidate)))
                 used.append(candidate)
                 break
         else:
             raise ExtensionError(f"--temp-config {name}: no such file (looked in {srcdir}); "
                                  f"the Makefile names it, so the tests need it")
     if not named and (srcdir / f"{ext_name}.conf").is_file():
-        settings.update(parse_conf((srcdir / f"{ext_name}.conf").read_text()))
+        settings.update(parse_conf(boundary.read_file(srcdir / f"{ext_name}.conf")))
         used.append(srcdir / f"{ext_name}.conf")
     return settings, used
 
@@ -180,11 +192,26 @@ def user_path(line, srcdir, origin):
 _DIAG_RE = re.compile(r"(error|warning|note):|^\s+\||^\s*\d+ \|")
 
 
-def compile_ext(ext, build, srcdir, log, *, werror=False):
-    """make install in the copy (make compiles what changed first); skipped when
-    nothing changed since the prefix got this copy's build.  Returns a BuildResult."""
+def sync_copy(ext, srcdir, account=None):
+    """The build copy brought up to date with the extension's folder; True when anything
+    changed.  As root (ACCOUNT switching) the copy is the account's (pglab.boundary.copy_in)."""
+    if account is not None and account.switching:
+        boundary.account_dir(account, srcdir, 0o755)
+        boundary.reach(account, srcdir)
+        return boundary.copy_in(account, ext.path, srcdir, BUILD_PRODUCTS)
+    srcdir.mkdir(parents=True, exist_ok=True)
+    return sync_source(ext.path, srcdir)
+
+
+def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=None, home=None):
+    """make and make install in the copy (make compiles what changed first); skipped when
+    nothing changed since the prefix got this copy's build.  As root (ACCOUNT switching) the
+    copy is the account's, make runs as it (HOME: boundary.account_home) and the install is
+    staged.  SYNCED: what sync_copy said, when the caller synced already.  Returns a BuildResult."""
     start = time.monotonic()
-    synced = sync_source(ext.path, srcdir)
+    staged = account is not None and account.switching
+    if synced is None:
+        synced = sync_copy(ext, srcdir, account)
     # which folder's build of this extension, and with which flags, the prefix holds now
     stamp = srcdir.parent.parent / f".installed-{ext.name}"
     mark = f"{srcdir}|{build.meta.get('built_at', '')}|{'werror' if werror else ''}"
@@ -199,12 +226,26 @@ def compile_ext(ext, build, srcdir, log, *, werror=False):
     if previous != mark and previous.rsplit("|", 1)[0] == mark.rsplit("|", 1)[0]:
         extra += ("-B",)    # only --werror changed: objects up to date would hide their warnings
     lines = []
+    run_as = {"account": account, "env": boundary.account_env(account, home=home)} if staged else {}
     try:
-        run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, on_line=lines.append, step="make install")
+        if staged:
+            run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make", **run_as)
+            stage = srcdir.parent / "stage"
+            boundary.remove(stage)
+            boundary.account_dir(account, stage)
+            run_logged(make_cmd(build, "install", extra=(f"DESTDIR={stage}",)), log, cwd=srcdir,
+                       on_line=lines.append, step="make install", **run_as)
+            boundary.install_staged(account, stage, build.prefix)
+            boundary.remove(stage)
+        else:
+            run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, on_line=lines.append,
+                       step="make install")
     except BuildError as exc:
         diagnostics = [user_path(l, srcdir, ext.path) for l in lines if _DIAG_RE.search(l)]
         return BuildResult(False, time.monotonic() - start, diagnostics="\n".join(diagnostics) or exc.tail,
                            step="make")
+    except boundary.BoundaryError as exc:
+        return BuildResult(False, time.monotonic() - start, diagnostics=str(exc), step="make install")
     stamp.write_text(mark)
     warnings = [user_path(l, srcdir, ext.path) for l in lines if "warning:" in l]
     warnings_file.write_text("\n".join(warnings))

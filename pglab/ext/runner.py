@@ -6,15 +6,16 @@ server (warm when safe, pglab.ext.server), then run each suite that applies.
 """
 
 import hashlib
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import locks, ui
+from .. import accounts, boundary, locks, ui
 from ..debug.pause import TestPause
 from ..errors import ClusterError, ExtensionError, PglabError
 from ..pg.builds import resolve_builds
 from . import discover, published
-from .pgxs import compile_ext, makefile_vars, temp_config
+from .pgxs import compile_ext, makefile_vars, sync_copy, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
 from .suites import SUITES, Run, announce, finish_pytest, run_suite, skip_reason, start_pytest
@@ -63,22 +64,26 @@ def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=
         idle_timeout, together = DEBUG_IDLE_TIMEOUT, False
     builddir, tag = build_copy(settings, ext, build)
     srcdir = builddir / "src"
-    builddir.mkdir(parents=True, exist_ok=True)
-    run = Run(ext, build, None, srcdir, {}, idle_timeout, k, None if debug is not None else settings)
+    account = accounts.ensure(settings.account)
+    _root_folder(builddir)
+    synced = sync_copy(ext, srcdir, account)
+    run = Run(ext, build, None, srcdir, {}, idle_timeout, k, None if debug is not None else settings,
+              account=account)
     early = None
     if together and "pytest" in suites and skip_reason("pytest", run) is None:
         server_file = builddir / "server.json"
         server_file.unlink(missing_ok=True)
         early = start_pytest(run, server_file)
     try:
-        built = compile_ext(ext, build, srcdir, builddir / "build.log", werror=werror)
+        built = compile_ext(ext, build, srcdir, builddir / "build.log", werror=werror, account=account,
+                            synced=synced, home=boundary.account_home(settings, account))
         warnings = f"{len(built.warnings)} warning(s)" if built.warnings else ""
         if not built.ok:
             return [SuiteResult(ext.name, build.id, "build", "fail", built.seconds, f"{built.step} failed",
                                 built.diagnostics)]
         results = [SuiteResult(ext.name, build.id, "build", "pass", built.seconds, warnings,
                                "\n".join(built.warnings))]
-        run.values = makefile_vars(build, srcdir)
+        run.values = makefile_vars(build, srcdir, account=account)
         conf, conf_files = temp_config(ext.name, run.values, srcdir)
         wanted = [s for s in suites if skip_reason(s, run) is None]
         skipped = [run.result(s, "skip", detail=skip_reason(s, run)) for s in suites if s not in wanted]
@@ -89,7 +94,6 @@ def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=
             with server(settings, build, tag, conf, stamp=stamp_for(build, conf, srcdir, ext.name),
                         fresh=fresh) as warm:
                 cl = run.cluster = warm.cluster
-                cl.account.give(builddir)   # the suites write results/ there, as the server's account
                 settings_note = f"settings from {', '.join(p.name for p in conf_files)}; " if conf_files else ""
                 results.append(SuiteResult(ext.name, build.id, "server", "pass", time.monotonic() - start,
                                            settings_note + warm.remark))
@@ -115,6 +119,15 @@ def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=
                                fresh=True, together=False)
     order = {s: i for i, s in enumerate(SUITES)}
     return results + sorted([*by_suite.values(), *skipped], key=lambda r: order[r.suite])
+
+
+def _root_folder(path):
+    """The folder around a build copy is root's (an earlier pglab gave it to the account whole:
+    then it is made afresh)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or (path.exists() and path.lstat().st_uid != os.geteuid()):
+        boundary.remove(path)
+    path.mkdir(exist_ok=True)
 
 
 def _held_position(run, wanted):

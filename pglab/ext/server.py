@@ -16,15 +16,21 @@ and the next run reuses it when that is safe:
 
 Anything else gets a fresh server from the build's template.  `--fresh` asks
 for one every time; `invoke pg-stop --all` stops the warm ones.
+
+They are bounded (pglab.servers): at most a few stay warm, the least recently
+used stopped first, and one left unused stops by itself.
 """
 
 import fcntl
 import hashlib
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from .. import boundary
 from ..cluster import Cluster, State, template_for, warm_lock
+from ..servers import bound, watch
 
 # what a run may leave behind and a fresh server would not have
 _LEFTOVERS_SQL = """
@@ -106,6 +112,11 @@ def _serve(settings, build, base, conf, stamp, fresh):
     finally:
         if not handle.keep:
             cl.destroy()
+        else:
+            boundary.write_file(base / "used", f"{time.time()}\n")
+    if handle.keep:
+        bound(settings, keep=base)
+        watch(settings)
 
 
 def leftovers(cl):

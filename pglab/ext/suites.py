@@ -11,6 +11,8 @@ pglab.postmortem.supervise:
 The first three are PGXS's own installcheck with the other two kinds switched off
 on make's command line, run as the server's account in the extension's build
 copy: every option, path and expected file means what it means under PGXS.
+pytest runs as the server's account too, on the build copy's tests/ (test ids and
+paths in its output are the extension's own).
 """
 
 import json
@@ -20,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import postmortem
+from .. import boundary, postmortem
 from ..postmortem import RegressTally, Supervised, Tally, supervise
 from ..procs import reap_all
 from . import prestart
@@ -44,6 +46,7 @@ class Run:
     k: str = None
     settings: object = None      # for the pre-started pytest; None: always a new interpreter
     pause: object = None         # ext-test --debug: pglab.debug.pause.TestPause holding a test backend
+    account: object = None       # who runs the suites (pglab.accounts): the server's account
 
     def result(self, suite, status, seconds=0.0, **kw):
         return SuiteResult(self.ext.name, self.build.id, suite, status, seconds, **kw)
@@ -183,30 +186,30 @@ class PytestTally(Tally):
 
 
 def start_pytest(run, server_file):
-    """Start pytest now; its tests wait for `server_file` (see announce).  A
-    pre-started interpreter (pglab.ext.prestart) runs it when there is one."""
-    args = ["-v", "-p", "pglab.ext.pytest_plugin", "-p", "no:cacheprovider", f"--rootdir={run.ext.path}",
-            "-c", os.devnull, "--color=no", "-o", "console_output_style=classic", str(run.ext.tests_dir)]
+    """Start pytest now, as the server's account, on the build copy's tests (synced before
+    the build starts); its tests wait for `server_file` (see announce).  A pre-started
+    interpreter (pglab.ext.prestart) runs it when there is one."""
+    args = ["-v", "-p", "pglab.ext.pytest_plugin", "-p", "no:cacheprovider", f"--rootdir={run.srcdir}",
+            f"--confcutdir={run.srcdir}",   # no conftest.py from the folders above the copy
+            "-c", os.devnull, "--color=no", "-o", "console_output_style=classic", str(run.srcdir / "tests")]
     if run.k:
         args += ["-k", run.k]
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-           "PGLAB_TEST_SERVER": str(server_file)}
+    env = boundary.account_env(run.account, PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+                               PGLAB_TEST_SERVER=server_file)
     if run.pause is not None:
         env.update(run.pause.env(env))
-    cwd = run.ext.path      # the rootdir: test ids read tests/test_x.py::test_y (nothing is written there)
+    cwd = run.srcdir      # the rootdir: test ids read tests/test_x.py::test_y (nothing is written there)
     child = prestart.run(run.settings, args, env=env, cwd=cwd) if run.settings is not None else None
     if child is not None:
         return Supervised(None, proc=child)
-    return Supervised([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env)
+    return Supervised([sys.executable, "-m", "pytest", *args], cwd=cwd, env=env, account=run.account)
 
 
 def announce(server_file, cluster):
     """Tell a waiting pytest where the server is (written whole, then renamed)."""
     info = {"host": str(cluster.socket_dir), "port": cluster.port, "datadir": str(cluster.datadir),
             "log": str(cluster.log), "pg_config": str(cluster.build.pg_config)}
-    part = server_file.with_name(server_file.name + ".part")
-    part.write_text(json.dumps(info))
-    part.replace(server_file)
+    boundary.write_file(server_file, json.dumps(info))     # readable by the account's pytest
 
 
 def finish_pytest(run, started):
@@ -217,6 +220,7 @@ def finish_pytest(run, started):
         lost = [line.split()[0] for line in outcome.output.splitlines()
                 if postmortem.LOST_RE.search(line) and "::" in line]
         outcome.crash.test = f"pytest/{(lost or tally.failed or [tally.current or '?'])[0]}"
+    outcome.output = outcome.output.replace(str(run.srcdir), str(run.ext.path))   # the user's own paths
     result = _verdict(run, "pytest", outcome, tally)
     if outcome.returncode == 5:   # pytest: no tests collected (all deselected by -k, say)
         result.status, result.detail = "skip", "no test selected"
@@ -255,7 +259,4 @@ def _verdict(run, suite, outcome, tally, diffs=None, logs=None):
 
 
 def _read(path):
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
+    return boundary.read_file(path)     # the account's folder: never through a link

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import boundary
 from ..errors import InspectError
 from .values import Attr
 
@@ -47,36 +48,56 @@ class Relation:
     blcksz: int = 8192
     relseg_size: int = 131072
     toast: str = ""
+    datadir: Path = None      # where `path` lies: files are opened from here, never through a link
 
     @property
     def qualified(self):
         return f"{self.schema}.{self.name}"
 
+    def open_segments(self, fork=""):
+        """[(path, fd)] of the fork's segment files in order (path, path.1, ...), opened read-only
+        inside the data directory (pglab.boundary.open_in_tree); close the fds."""
+        rel = self.path.relative_to(self.datadir)
+        out = []
+        try:
+            while True:
+                name = f"{rel}{fork}" if not out else f"{rel}{fork}.{len(out)}"
+                fd = boundary.open_in_tree(self.datadir, name, links=("pg_tblspc/*",))
+                if fd is None:
+                    return out
+                out.append((self.datadir / name, fd))
+        except boundary.BoundaryError as exc:
+            for _path, fd in out:
+                os.close(fd)
+            raise InspectError(str(exc)) from None
+        except PermissionError as exc:
+            for _path, fd in out:
+                os.close(fd)
+            raise InspectError(f"cannot read {exc.filename or self.path}: permission denied (run inspect as "
+                               f"root, or as the account the server runs as)") from None
+
+    def _sizes(self, fork):
+        opened = self.open_segments(fork)
+        try:
+            return [(path, os.fstat(fd).st_size) for path, fd in opened]
+        finally:
+            for _path, fd in opened:
+                os.close(fd)
+
     def segments(self, fork=""):
         """The fork's segment files in order: path, path.1, path.2, ..."""
-        first = Path(f"{self.path}{fork}")
-        out = []
-        n = 0
-        while True:
-            seg = first if n == 0 else Path(f"{first}.{n}")
-            if not seg.exists():
-                return out
-            out.append(seg)
-            n += 1
+        return [path for path, _size in self._sizes(fork)]
 
     def nblocks(self, fork=""):
-        segs = self.segments(fork)
-        if not segs:
+        sizes = self._sizes(fork)
+        if not sizes:
             return 0
-        size = (len(segs) - 1) * self.relseg_size * self.blcksz + segs[-1].stat().st_size
+        size = (len(sizes) - 1) * self.relseg_size * self.blcksz + sizes[-1][1]
         return size // self.blcksz
 
     def short_file(self, fork=""):
         """A segment whose size is not a whole number of pages, or None."""
-        for seg in self.segments(fork):
-            if seg.stat().st_size % self.blcksz:
-                return seg
-        return None
+        return next((path for path, size in self._sizes(fork) if size % self.blcksz), None)
 
 
 def lookup(conn, datadir, spec, *, blcksz, relseg_size, checkpoint=True):
@@ -112,7 +133,7 @@ def lookup(conn, datadir, spec, *, blcksz, relseg_size, checkpoint=True):
              for r in conn.execute(ATTRS, (oid,)).fetchall()]
     return Relation(oid=oid, schema=schema, name=name, kind=kind, path=Path(datadir) / filepath,
                     checksums=checksums, attrs=attrs, blcksz=blcksz, relseg_size=relseg_size,
-                    toast=toastpath)
+                    toast=toastpath, datadir=Path(datadir))
 
 
 class BlockReader:
@@ -121,13 +142,7 @@ class BlockReader:
     def __init__(self, rel, fork=""):
         self.rel = rel
         self.fork = fork
-        self.fds = []
-        try:
-            self.fds = [os.open(seg, os.O_RDONLY) for seg in rel.segments(fork)]
-        except PermissionError as exc:
-            self.close()
-            raise InspectError(f"cannot read {exc.filename}: permission denied (run inspect as root, "
-                               f"or as the account the server runs as)") from None
+        self.fds = [fd for _path, fd in rel.open_segments(fork)]
 
     def __enter__(self):
         return self

@@ -4,12 +4,16 @@ It runs what `make installcheck-parallel` runs, but as the server's account and
 with its output in pg_source/check/<build>/, so it works as root and never writes
 into the source tree.  A learner who changed the planner sees which tests broke
 and the diff of each.
+
+check/<build>/ is root's: input/ (a copy of the tests) and pglab's own reports;
+pg_regress writes into run/ (results/, regression.diffs), a folder of the account's.
 """
 
+import os
 import shutil
 from dataclasses import dataclass, field
 
-from .. import locks, ui
+from .. import boundary, locks, ui
 from ..cluster import Cluster
 from ..errors import PglabError
 from ..postmortem import RegressTally, supervise
@@ -52,21 +56,23 @@ def run_check(settings, build, *, tests=(), idle_timeout=600):
                          f"another pg-check on {build.id} is running (its results go to {out} too): waiting for it"), \
             Cluster.throwaway(build, settings) as cl:
         shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        os.chmod(out, 0o755)
         cl.ensure_reachable(regress_build / "pg_regress")
-        cl.own_dir(out, 0o755)
         # the server reads test data from the input directory: a copy in pglab's own area
         # means a learner's tree (perhaps in a private home) is read only by pglab itself
         inputs = out / "input"
         shutil.copytree(src, inputs, ignore=shutil.ignore_patterns("results", "regression.*", "log", "tmp_check"))
-        for sub in ("testtablespace", "sql", "expected"):  # 13 and 14 write converted .source files there
-            cl.own_dir(out / sub)
+        run = cl.account_dir(out / "run", 0o755)
+        # 13 and 14 write converted .source files there (made by the account: the folder is its)
+        cl.run(["mkdir", "-p", *(run / sub for sub in ("testtablespace", "sql", "expected"))], check=True)
         cmd = [pg_regress, f"--inputdir={inputs}", f"--bindir={build.bindir}", f"--dlpath={regress_build}",
-               f"--outputdir={out}", "--max-concurrent-tests=20", f"--host={cl.socket_dir}", f"--port={cl.port}"]
+               f"--outputdir={run}", "--max-concurrent-tests=20", f"--host={cl.socket_dir}", f"--port={cl.port}"]
         cmd += list(tests) if tests else [f"--schedule={inputs / 'parallel_schedule'}"]
         tally = RegressTally(names)
         tally.current = names[0]
         with ui.phase(f"regression suite on {build.id}", total=len(names)) as p:
-            outcome = supervise(cmd, tally=tally, cwd=out, env={**cl.server_env(), **cl.env}, account=cl.account,
+            outcome = supervise(cmd, tally=tally, cwd=run, env={**cl.server_env(), **cl.env}, account=cl.account,
                                 cluster=cl, idle_timeout=idle_timeout,
                                 on_progress=lambda t: p.update(completed=t.finished))
             p.detail = f"{len(tally.passed)} passed, {len(tally.failed)} failed"
@@ -81,9 +87,10 @@ def run_check(settings, build, *, tests=(), idle_timeout=600):
             result.failed = result.failed or ["(server crash)"]
             ui.warn(f"a backend crashed ({outcome.crash.signal}); log lines and backtrace in {out / 'crash.txt'}")
         (out / "pg_regress.out").write_text(outcome.output)
-        diffs = out / "regression.diffs"
-        if diffs.exists() and diffs.stat().st_size:
-            result.diffs, result.diffs_path = diffs.read_text(errors="replace"), str(diffs)
+        diffs = run / "regression.diffs"
+        text = boundary.read_file(diffs)
+        if text:
+            result.diffs, result.diffs_path = text, str(diffs)
         if not result.passed and not result.failed:
             last = " | ".join(outcome.output.strip().splitlines()[-3:])
             raise PglabError(f"pg_regress ran no test: {last} (output: {out})")

@@ -186,10 +186,27 @@ def test_contrib_module_copied_out_of_the_source_tree(settings, default_build, t
     assert sorted(p.name for p in module.rglob("*")) == before  # nothing written into the user's folder
 
 
+def table_rows(text):
+    """A rich table's rows as lists of cells; a line whose first cell is empty continues the row
+    above (a cell wrapped over several lines, joined with spaces)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if rows and not cells[0]:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
+        else:
+            rows.append(cells)
+    return rows
+
+
 def test_warm_servers_are_listed_and_stopped_with_pg_stop_all(settings, default_build):
     assert invoke("ext-test", "pgl_funcs", "--suite", "regress").returncode == 0   # any suite leaves it warm
     status = invoke("pg-status")
-    assert "ext-test pgl_funcs-" in status.stdout and "running (kept warm)" in status.stdout
+    rows = [r for r in table_rows(status.stdout) if r[1].startswith("ext-test pgl_funcs-")]
+    assert len(rows) == 1, status.stdout
+    assert rows[0][2] == ("running (kept warm for ext-test, used 0 min ago; stops 30 min unused (1 of at most 3))")
     done = invoke("pg-stop", "--all")
     assert done.returncode == 0 and done.stdout.startswith("stopped ")
     base = _warm_base(settings, default_build, Path(__file__).resolve().parents[2] / "extensions" / "pgl_funcs")

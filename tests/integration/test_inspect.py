@@ -373,7 +373,7 @@ def _copy_of(server, name, tmp_path):
     rel = server.rel(name)
     copy = tmp_path / "copy"
     shutil.copyfile(rel.path, copy)
-    return replace(rel, path=copy), copy
+    return replace(rel, path=copy, datadir=tmp_path), copy
 
 
 def test_a_truncated_file_is_refused(server, heap, tmp_path):

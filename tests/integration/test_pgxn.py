@@ -328,7 +328,7 @@ def test_a_failing_check_says_which_test_failed_and_where_the_diffs_are(settings
                       "--name", name, "--check")
     finally:
         Cluster.named(settings, default_build, name).destroy()
-    diffs = settings.layout.root / "pgxn" / default_build.id / "regression.diffs"
+    diffs = settings.layout.root / "pgxn" / default_build.id / "run" / "regression.diffs"   # where pgxnclient ran, as the account
     assert done.returncode == 1
     assert done.stderr.strip() == (f"error: pgxn check failed on {default_build.id}: 1 of 1 tests failed "
                                    f"(pgxn_fails); diffs: {diffs}")
