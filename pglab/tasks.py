@@ -5,6 +5,7 @@ PostgreSQL builds and clusters, extensions, tracing, pglab's own tests."""
 
 import math
 import os
+import unicodedata
 from contextlib import contextmanager
 
 from invoke import Collection, Exit, Program, Task
@@ -108,12 +109,19 @@ def _cluster_name(name):
         return check_name(name, "cluster name", ClusterError)
 
 
+def one_line(text):
+    """TEXT with its control characters and line breaks escaped (\\r, \\n, \\x1b): a message that
+    quotes what the user typed stays one line, and a terminal shows it as typed."""
+    return "".join(ch.encode("unicode_escape").decode() if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch
+                   for ch in text)
+
+
 @contextmanager
 def _errors():
     try:
         yield
     except PglabError as exc:
-        raise Exit(as_typed(f"error: {exc}"), code=1) from None
+        raise Exit(as_typed(f"error: {one_line(str(exc))}"), code=1) from None
     except KeyboardInterrupt as exc:      # Ctrl-C, and SIGTERM/SIGHUP (pglab.signals): cleaned up on the way
         raise Exit("interrupted" if signals.exit_code(exc) == 130 else f"terminated ({exc})",
                    code=signals.exit_code(exc)) from None
