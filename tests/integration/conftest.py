@@ -1,14 +1,20 @@
 """Helpers the integration modules share: upstream's layout rebuilt on 127.0.0.1 from
-one real release (the tarball site), and free ports."""
+one real release (the tarball site), free ports, and processes run side by side."""
 
+import collections
 import functools
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from pglab.config import PROJECT_ROOT
 from pglab.pg.sources import ChannelSkip, Unfetchable, sha256_of
 from pglab.pg.sources.archive import parse_dsc_checksums
 from pglab.pg.sources.debian import DebianChannel
@@ -59,3 +65,73 @@ def serve_folder(folder):
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+class _Gated(_Quiet):
+    """Counts the GETs of each path; holds archives back until the server's gate opens."""
+
+    def do_GET(self):
+        self.server.counts[self.path] += 1
+        if self.path.endswith((".tar.bz2", ".tar.gz", ".zip")):
+            self.server.gate.wait(timeout=600)
+        super().do_GET()
+
+
+def serve_gated(folder):
+    """serve_folder, but an archive is sent only once `server.gate` (a threading.Event) is
+    set, so that whoever downloads it holds its lock until the test says; `server.counts`
+    counts the GETs of each path."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Gated, directory=str(folder)))
+    server.counts, server.gate = collections.Counter(), threading.Event()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class Running:
+    """A command started in the background whose output is read as it comes, so that a
+    test can wait for a line before it goes on (wait_until) and read it all at the end."""
+
+    def __init__(self, args, *, env, cwd):
+        self.proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.pid = self.proc.pid
+        self.lines, self.err = [], []
+        self._readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, into):
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    def stop(self):
+        """End it if it still runs (a test that failed half-way): SIGTERM, pglab's way out."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+    def finish(self, timeout):
+        """Wait for the command; a CompletedProcess with all it printed."""
+        self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join()
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, "\n".join(self.lines) + "\n",
+                                           "\n".join(self.err) + "\n")
+
+
+def invoke_in_background(*args, env):
+    """`invoke ARGS` as a user would type it (conftest.invoke), started in the background: a Running."""
+    base = {k: v for k, v in os.environ.items() if k != "PGLAB_VIA"}
+    return Running([sys.executable, "-m", "invoke", *args], env={**base, **env}, cwd=PROJECT_ROOT)
+
+
+def wait_until(condition, what, running, timeout=300):
+    """Wait for `condition()` to hold; fail naming `what`, with what the commands printed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline or any(r.proc.poll() is not None for r in running):
+            outputs = "\n\n".join(f"pid {r.pid}:\n" + "\n".join(r.lines[-40:] + r.err[-20:]) for r in running)
+            pytest.fail(f"{what} did not happen\n{outputs}")
+        time.sleep(0.1)

@@ -18,6 +18,13 @@ build-pg then builds from each into a temporary working area, as a user would
 (INVOKE_PGLAB_* environment), and a cluster starts on the result.  The
 working area keeps one path from run to run so that ccache serves the second
 build and later runs (a cold debug build of 13 takes about 5 minutes on 2 cores).
+
+The same area, emptied, then sees several pglab processes at once: two build-pg
+of the release and an `invoke ci` beside them must fetch, unpack and build it
+once, the second waiting for the first and saying so; two ext-test of one
+published extension must fetch and unpack it once.  Who goes first is decided
+by a gate the test holds (the tarball site holds the tarball back; the test
+holds the extension's download lock) until the second is seen waiting.
 """
 
 import os
@@ -25,6 +32,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -32,15 +40,19 @@ from types import SimpleNamespace
 
 import pytest
 
+from pglab import locks
 from pglab.cluster import Cluster
 from pglab.config import Settings
+from pglab.errors import SourceError
+from pglab.ext import prestart
 from pglab.pg.builds import Build
 from pglab.pg.sources import sha256_of
 from pglab.pg.sources.debian import fetch_source_package
 from pglab.pg.versions import Release
+from pglab.servers import stop_warm
 
 from ..conftest import invoke, stable_path
-from .conftest import free_port, release_13_tarball, serve_folder
+from .conftest import free_port, invoke_in_background, release_13_tarball, serve_folder, serve_gated, wait_until
 
 _GIT_ENV = {"GIT_AUTHOR_NAME": "pglab test", "GIT_AUTHOR_EMAIL": "test@pglab.invalid",
             "GIT_COMMITTER_NAME": "pglab test", "GIT_COMMITTER_EMAIL": "test@pglab.invalid",
@@ -131,7 +143,7 @@ def upstream(settings, tmp_path_factory):
     daemon, port = _git_daemon(base)
 
     yield SimpleNamespace(
-        release=release, previous=previous, sha256=sha, commit=commit, tag=tag,
+        release=release, previous=previous, sha256=sha, commit=commit, tag=tag, site=site, tarball=tarball,
         tarball_url=f"http://127.0.0.1:{server.server_port}/source",
         tampered_url=f"http://127.0.0.1:{server.server_port}/tampered",
         git_url=f"git://127.0.0.1:{port}/postgresql.git")
@@ -154,6 +166,9 @@ def area(tmp_path_factory):
     those results serve the next run (conftest.stable_path)."""
     with stable_path("pglab-test-channels", tmp_path_factory.mktemp("work-area"), keep=("configure",)) as (root, _):
         yield root
+        s = Settings.load(root=root, cache=root)
+        stop_warm(s)            # ext-test's warm servers and pre-started pytest, before the area is emptied
+        prestart.stop(s)
 
 
 def _built(root, upstream, channel, identity, origin, done):
@@ -214,6 +229,31 @@ def test_a_tarball_that_does_not_match_its_published_sha256_is_refused(upstream,
         f"match its published SHA-256 (published {'0' * 64}, downloaded {upstream.sha256}; the download was removed)"))
 
 
+def test_a_tarball_of_another_release_under_the_requested_name_is_refused(upstream, tmp_path):
+    """The site serves 13.<N-1>'s tree as postgresql-13.N.tar.bz2, with a .sha256 that matches it."""
+    release, previous, name = upstream.release, upstream.previous, f"postgresql-{upstream.release}.tar.bz2"
+    site = tmp_path / "site"
+    (site / f"v{release}").mkdir(parents=True)
+    configure = tmp_path / "configure"
+    configure.write_text(f"#!/bin/sh\nPACKAGE_NAME='PostgreSQL'\nPACKAGE_VERSION='{previous}'\n")
+    with tarfile.open(site / f"v{release}" / name, "w:bz2") as tar:
+        tar.add(configure, f"postgresql-{previous}/configure")
+    digest = sha256_of(site / f"v{release}" / name)
+    (site / f"v{release}" / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+    server = serve_folder(site)
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        done = invoke("build-pg", "--version", "13", "--source", "tarball",
+                      env=_env(tmp_path / "area", upstream, tarball_url=url))
+    finally:
+        server.shutdown()
+        server.server_close()
+    _refused(tmp_path / "area", done, re.escape(
+        f"error: PostgreSQL 13 cannot be obtained here: {release} is listed by tarball but delivers a tree that says "
+        f"it is PostgreSQL {previous} (configure's PACKAGE_VERSION), not {release} (from {url}/v{release}/{name}); "
+        f"nothing of it was kept"))
+
+
 def test_a_listed_tarball_whose_files_are_gone_is_refused(upstream, tmp_path):
     done = invoke("build-pg", "--version", str(upstream.previous), "--source", "tarball", env=_env(tmp_path, upstream))
     _refused(tmp_path, done, re.escape(
@@ -249,3 +289,137 @@ def test_a_published_extension_is_fetched_from_debian_as_upstream_released_it(se
     assert sha256_of(tarball) == info.sha256
     again, info2 = fetch_source_package(settings, "pgvector")
     assert (again, info2) == (path, info)
+
+
+# ---- several pglab processes at once ------------------------------------------------------
+
+def _empty_but(root, keep):
+    for child in root.iterdir():
+        if child.name not in keep:
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
+def _lines_with(text, part):
+    return [line for line in text.splitlines() if part in line]
+
+
+@pytest.mark.slow
+def test_two_build_pgs_and_a_ci_at_once_fetch_unpack_and_build_the_release_once(upstream, area, tmp_path):
+    """Two `build-pg --version 13 --source tarball` started together on an area that has
+    not fetched the release, then `ci --pg 13` while they work: one download, one unpack,
+    one build; the others wait, naming the process they wait for, and use what it made."""
+    _empty_but(area, keep=("configure",))      # nothing fetched or built; ccache still serves the compile
+    release, name = upstream.release, f"postgresql-{upstream.release}.tar.bz2"
+    server = serve_gated(upstream.site)
+    url = f"http://127.0.0.1:{server.server_port}/source"
+    env = _env(area, upstream, tarball_url=url)
+    build_pg = ("build-pg", "--version", "13", "--source", "tarball")
+    fetching = f"another pglab is fetching PostgreSQL {release}: waiting for it"
+    started = time.monotonic()
+    pair, ci = [invoke_in_background(*build_pg, env=env) for _ in range(2)], None
+    try:
+        # one of them downloads (the site holds the tarball back) while the other waits for it
+        wait_until(lambda: server.counts[f"/source/v{release}/{name}"] == 1
+                   and any(line.startswith(f"  · {fetching} (pid ") for r in pair for line in r.lines),
+                   "one build-pg downloading while the other waits for it", pair)
+        server.gate.set()
+        wait_until(lambda: (area / "src" / f"{release}.json").exists(), f"{release} in the cache", pair)
+        ci = invoke_in_background("ci", "--pg", "13", "--ext", "pgl_funcs", "--out", str(tmp_path / "ci"), env=env)
+        done = [r.finish(timeout=1800) for r in pair]
+        ci_done = ci.finish(timeout=1800)
+    finally:
+        server.gate.set()
+        for running in [*pair, ci]:
+            if running is not None:
+                running.stop()
+        server.shutdown()
+        server.server_close()
+    for d in [*done, ci_done]:
+        assert d.returncode == 0, d.stdout[-3000:] + d.stderr
+    print(f"\ntwo build-pg and a ci at once: {time.monotonic() - started:.0f} s")
+
+    # one download and one unpack, by one build-pg; the other waited for it, and ci came after
+    everything = "".join(d.stdout for d in done) + ci_done.stdout
+    assert server.counts[f"/source/v{release}/{name}"] == 1
+    assert everything.count(f"▸ download {name}\n") == 1 and everything.count(f"▸ unpack {name}\n") == 1
+    [fetcher] = [i for i in (0, 1) if f"▸ download {name}\n" in done[i].stdout]
+    waiter = 1 - fetcher
+    assert f"▸ unpack {name}\n" in done[fetcher].stdout
+    assert _lines_with(done[waiter].stdout, fetching) == [
+        f"  · {fetching} (pid {pair[fetcher].pid}: invoke {' '.join(build_pg)})"]
+    assert _lines_with(done[fetcher].stdout, fetching) == [] and _lines_with(ci_done.stdout, fetching) == []
+
+    # one build; the other build-pg and ci waited for it, naming it, and found it made
+    bid = f"{release}-debug"
+    assert everything.count("▸ make world-bin") == 1 and everything.count(f"built {bid} in ") == 1
+    [builder] = [i for i in (0, 1) if "▸ make world-bin" in done[i].stdout]
+    building = f"  · another build-pg is building {bid}: waiting for it (pid {pair[builder].pid}: invoke {' '.join(build_pg)})"
+    up_to_date = f"up to date: {bid} at {area / 'install' / bid}"
+    for d in (done[1 - builder], ci_done):
+        assert _lines_with(d.stdout, "another build-pg") == [building] and up_to_date in d.stdout.splitlines()
+    matrix = (tmp_path / "ci" / "matrix.md").read_text()
+    assert re.fullmatch(r"\| extension \| 13 \|\n\|---\|---\|\n\| pgl_funcs \| pass \d+ s \|\n", matrix), matrix
+
+    # the tree is the tarball's, whole, with nothing beside it; the build works
+    with tarfile.open(upstream.tarball) as tar:
+        members = {m.name.split("/", 1)[1]: m.size for m in tar if m.isreg() and "/" in m.name}
+    tree = area / "src" / str(release)
+    assert {str(p.relative_to(tree)): p.stat().st_size for p in tree.rglob("*") if p.is_file()} == members
+    assert sorted(p.name for p in (area / "src").iterdir()) == [str(release), f"{release}.json"]
+    assert sorted(p.name for p in (area / "downloads").iterdir()) == [name]
+    _built(area, upstream, "tarball", f"sha256:{upstream.sha256}", f"{url}/v{release}/{name}", done[builder])
+
+
+@pytest.mark.slow
+def test_two_ext_tests_of_one_published_extension_fetch_and_unpack_it_once(upstream, area, settings):
+    """Two `ext-test debian:hypopg@VERSION` started together on an area whose published/ is
+    empty: one downloads and unpacks it while the other waits for it, naming it; both pass.
+    VERSION is the one this machine's mirror serves (not every listed one is)."""
+    try:
+        _path, info = fetch_source_package(settings, "hypopg")      # in the session's own cache
+    except SourceError as exc:
+        pytest.skip(f"Debian's hypopg cannot be fetched here: {exc}")
+    version, upstream_name = info.version, f"hypopg_{info.upstream}.orig.tar.gz"
+    bid = f"{upstream.release}-debug"
+    built = invoke("build-pg", "--version", "13", "--source", "tarball", env=_env(area, upstream))  # made above
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    s = Settings.load(root=area, cache=area)
+    for made in (s.layout.published, s.layout.downloads / "debian", s.layout.apt_state):
+        shutil.rmtree(made, ignore_errors=True)
+    shutil.copytree(settings.layout.apt_state, s.layout.apt_state, symlinks=True)   # Debian's index, not again
+    gate = s.layout.debian_downloads("hypopg", version)
+    args = ("ext-test", f"debian:hypopg@{version}", "--pg", bid)
+    env = _env(area, upstream)
+    fetching = f"another pglab is fetching Debian's hypopg {version}: waiting for it"
+    downloading = f"  · another pglab is downloading hypopg {version}: waiting for it ({locks.this_process()})"
+    pair = []
+    try:
+        # this test holds the download: the first ext-test waits for it with the extension's
+        # lock held, so the second comes to that lock while the first fetches
+        with locks.exclusive(gate.with_name(f".{gate.name}.lock"), "unused", remove=True):
+            pair += [invoke_in_background(*args, env=env) for _ in range(2)]
+            wait_until(lambda: any(downloading in r.lines for r in pair)
+                       and any(line.startswith(f"  · {fetching} (pid ") for r in pair for line in r.lines),
+                       "one ext-test fetching while the other waits for it", pair)
+        done = [r.finish(timeout=1200) for r in pair]
+    finally:
+        for running in pair:
+            running.stop()
+    for d in done:
+        assert d.returncode == 0, d.stdout[-3000:] + d.stderr
+
+    [first] = [i for i in (0, 1) if downloading in done[i].stdout.splitlines()]
+    second = 1 - first
+    assert _lines_with(done[second].stdout, "another pglab is") == [
+        f"  · {fetching} (pid {pair[first].pid}: invoke {' '.join(args)})"]
+    assert _lines_with(done[first].stdout, "another pglab is") == [downloading]
+    both = done[0].stdout + done[1].stdout
+    assert both.count(f"▸ download {upstream_name}\n") == 1 and both.count(f"▸ unpack {upstream_name}\n") == 1
+    assert f"▸ unpack {upstream_name}\n" in done[first].stdout
+    verdicts = [[line for line in d.stdout.splitlines() if re.fullmatch(r"all \d+ suites passed", line)] for d in done]
+    assert verdicts[0] == verdicts[1] and len(verdicts[0]) == 1, [d.stdout[-2000:] for d in done]
+    assert sorted(p.name for p in s.layout.published.iterdir()) == [f"hypopg_{version}", f"hypopg_{version}.json"]
+    # what this mirror serves of it (the .dsc too, where it has it), as the session's own fetch left it
+    assert sorted(p.name for p in gate.iterdir()) == sorted(
+        p.name for p in settings.layout.debian_downloads("hypopg", version).iterdir())
+    assert upstream_name in [p.name for p in gate.iterdir()]
