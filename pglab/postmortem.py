@@ -158,6 +158,10 @@ class Supervised:
         self.proc.wait()
         self.proc.stdout.close()
 
+    def kill(self):
+        """End it and everything it started, while another thread watches it (wait() returns)."""
+        _kill_group(self.proc, graceful=False)
+
     def wait(self, *, tally, cluster=None, build=None, idle_timeout=300.0, core_dirs=(), on_progress=None, lost=None):
         """Watch until it ends or no test finished for `idle_timeout` s; returns an Outcome.
 

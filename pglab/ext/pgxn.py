@@ -48,8 +48,10 @@ UPLOAD_URL = "https://manager.pgxn.org/upload"
 
 
 def pgxn_command():
-    """pgxnclient's command, installed with pglab."""
-    return Path(sys.executable).parent / "pgxn"
+    """pgxnclient's command, installed with pglab: `pgxnclient`, which runs its builtin commands
+    itself.  (`pgxn` hands them to scripts whose first line names the Python of whichever venv
+    first built pgxnclient's wheel, kept in pip's cache: another venv's, or one long gone.)"""
+    return Path(sys.executable).parent / "pgxnclient"
 
 
 def dist_dir(settings):

@@ -147,8 +147,12 @@ def _run_suites(run, wanted, early, builddir):
     announce(builddir / "server.json", run.cluster)
     with ThreadPoolExecutor(1) as pool:
         watching = pool.submit(finish_pytest, run, early)
-        by_suite = {s: run_suite(s, run) for s in wanted if s != "pytest"}
-        by_suite["pytest"] = watching.result()
+        try:
+            by_suite = {s: run_suite(s, run) for s in wanted if s != "pytest"}
+            by_suite["pytest"] = watching.result()
+        except BaseException:       # Ctrl-C, SIGTERM: the watching thread returns once pytest is gone
+            early.kill()
+            raise
     return by_suite
 
 

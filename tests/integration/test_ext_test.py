@@ -4,15 +4,18 @@ and the warm server between runs."""
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from pglab.cluster import Cluster, State
+from pglab.config import Settings
 from pglab.errors import ExtensionError
 from pglab.ext import runner, scaffold
 from pglab.ext.discover import Extension, discover
+from pglab.servers import stop_warm
 
 from ..conftest import invoke
 
@@ -261,3 +264,59 @@ def test_a_tap_node_that_crashes_is_backtraced_from_its_core(settings, default_b
     assert tap.crash.signal == "core file t_001_crash_main_data/pgdata/core"
     assert " in tap_crash_deref (p=0x0) at tap_crash.c:" in tap.crash.backtrace.splitlines()[0]
     assert tap.logs.endswith("/tmp_check/log")
+
+
+def _warm_area():
+    path = Path(tempfile.mkdtemp(prefix="pglab-test-warm-"))
+    path.chmod(0o755)        # the servers' account reaches it (pytest's own folders are 0700)
+    return path
+
+
+def test_warm_servers_are_bounded_the_least_recently_used_stopped_first(default_build, monkeypatch):
+    from pglab import servers
+
+    area = _warm_area()
+    settings = Settings.load(root=area)
+    monkeypatch.setattr(servers, "KEEP", 2)
+    try:
+        for name in ("pgl_funcs", "pgl_rational", "pgl_planlog"):
+            regress = _by_suite(runner.ext_test(settings, name, suites="regress"))["regress"]
+            assert (regress.status, regress.failed) == ("pass", 0), name
+        kept = [base.name.rsplit("-", 1)[0] for base, _used in servers.running_warm(settings)]
+        assert kept == ["pgl_planlog", "pgl_rational"]          # most recently used first; pgl_funcs stopped
+        status = invoke("pg-status", env={"INVOKE_PGLAB_ROOT": str(area)})
+        states = {r[1].rsplit("-", 1)[0]: r[2] for r in table_rows(status.stdout) if r[1].startswith("ext-test ")}
+        assert states == {
+            "ext-test pgl_planlog": "running (kept warm for ext-test, used 0 min ago; stops 30 min unused "
+                                    "(1 of at most 3))",
+            "ext-test pgl_rational": "running (kept warm for ext-test, used 0 min ago; stops 30 min unused "
+                                     "(2 of at most 3))"}      # pg-status runs with the default bound
+    finally:
+        stop_warm(settings)
+        shutil.rmtree(area, ignore_errors=True)
+
+
+def test_a_warm_server_left_unused_stops_by_itself(default_build, monkeypatch):
+    from pglab import servers
+    from pglab.cluster import owner_alive
+
+    area = _warm_area()
+    settings = Settings.load(root=area)
+    monkeypatch.setattr(servers, "IDLE", 2.0)
+    try:
+        regress = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="regress"))["regress"]
+        assert regress.status == "pass"
+        assert [b.name.rsplit("-", 1)[0] for b, _ in servers.running_warm(settings)] == ["pgl_funcs"]
+        watcher = settings.layout.warm_servers
+        deadline = time.monotonic() + 30
+        while servers.running_warm(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert servers.running_warm(settings) == []
+        while owner_alive(watcher, name="watcher.pid") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not owner_alive(watcher, name="watcher.pid")     # nothing left to watch: it is gone too
+        again = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="regress"))
+        assert again["server"].detail == "restarted the server: it had stopped"
+    finally:
+        stop_warm(settings)
+        shutil.rmtree(area, ignore_errors=True)
