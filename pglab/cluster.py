@@ -150,9 +150,10 @@ class Cluster:
         return (self.datadir / "PG_VERSION").is_file()
 
     def pid(self):
+        """The postmaster's pid from postmaster.pid (read without following a link: data/ is the account's)."""
         try:
-            return int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
-        except (OSError, ValueError):
+            return int(boundary.read_file(self.datadir / "postmaster.pid").split("\n", 1)[0])
+        except ValueError:
             return None
 
     def state(self):
