@@ -96,7 +96,7 @@ def _seconds(value, flag, default):
 
 def _statement(sql, flag):
     """SQL a flag gives, refused in one line when there is nothing in it to run."""
-    if sql is not None and not sql.strip().strip(";").strip():
+    if sql is not None and not sql.replace(";", "").strip():
         raise Exit(f"error: {flag} needs a statement to run, not {sql!r}", code=1)
     return sql
 
