@@ -90,6 +90,16 @@ def check_folder(path, *, ours=False):
     return p
 
 
+def check_into(path):
+    """PATH as a folder a command adds its files to (ext-bundle's dist/): there, or one that can
+    be made; changing nothing."""
+    p = _path(path)
+    if p.exists() and not p.is_dir():
+        raise PglabError(f"cannot write into {p}: it is not a folder")
+    _check_parent(p, p)
+    return p
+
+
 def _umask():
     mask = os.umask(0o022)
     os.umask(mask)

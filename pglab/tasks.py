@@ -606,12 +606,13 @@ def ext_meta(c, what, check=False):
             "out": "the folder to write NAME-VERSION.zip in (default: pg_source/dist)"})
 def ext_bundle(c, what, allow_dirty=False, out=None):
     """Validate META.json and write NAME-VERSION.zip as PGXN expects (one top folder, no build products)."""
+    from pglab import out as out_mod
     from pglab.ext import discover, pgxn, pgxn_meta
 
     _not_a_flag(what, "ext-bundle")
-    if out is not None and os.path.exists(out) and not os.path.isdir(out):
-        raise Exit(f"error: --out {out} is not a folder: give the folder to write NAME-VERSION.zip in", code=1)
     with _errors():
+        if out is not None:
+            out_mod.check_into(out)
         for ext in discover.resolve(what):
             made = pgxn.bundle(_settings(c), ext, allow_dirty=allow_dirty, out=out)
             ui.say(f"bundled {made.name} {made.version}: {pgxn_meta.shown(made.path)} ({len(made.files)} entries, "

@@ -164,3 +164,16 @@ def test_a_symlinked_folder_stands_for_its_target(tmp_path):
         (stage / "two").write_text("2")
     assert (tmp_path / "link").is_symlink() and sorted(os.listdir(real)) == [out.MARKER, "two"]
     assert not [p for p in os.listdir(tmp_path) if re.match(r"\.(real|link)\.", p)]
+
+
+def test_a_folder_to_add_files_to_may_hold_others_but_not_be_a_file(tmp_path):
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "other-1.0.zip").write_text("")
+    assert out.check_into(tmp_path / "dist") == tmp_path / "dist"
+    (tmp_path / "a file").write_text("")
+    for path, message in ((tmp_path / "a file", f"cannot write into {tmp_path}/a file: it is not a folder"),
+                          (tmp_path / "a file" / "dist", f"cannot write {tmp_path}/a file/dist: {tmp_path}/a file is "
+                                                         f"not a folder")):
+        with pytest.raises(PglabError) as err:
+            out.check_into(path)
+        assert str(err.value) == message
