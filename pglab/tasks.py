@@ -57,7 +57,7 @@ def _not_a_flag(value, task_name):
     """invoke hands a required positional argument whatever comes first, flags too (and an
     empty one, "", would mean every extension to the commands that take several)."""
     if value.startswith("-"):
-        raise Exit(f"error: {task_name} needs its argument before any flag (got {value}); "
+        raise Exit(f"error: {task_name} needs its argument before any flag (got {one_line(value)}); "
                    f"for help: {_via()} {task_name} --help", code=1)
     if not value.strip():
         raise Exit(f"error: {task_name} needs its argument, not {value!r}; for help: {_via()} {task_name} --help",
@@ -496,7 +496,7 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
     _not_a_flag(name, "lab")
     _cluster_name(cluster)
     if check and start:
-        raise Exit(f"error: --start and --check are two steps: `{_via()} lab {name} --start` first, "
+        raise Exit(f"error: --start and --check are two steps: `{_via()} lab {one_line(name)} --start` first, "
                    f"--check once you have done the TODOs", code=1)
     with _errors():
         settings = _settings(c)
@@ -530,7 +530,7 @@ def _test_workers(jobs):
     except ValueError:
         workers = 0
     if workers < 1:
-        raise Exit(f"error: --jobs {jobs}: give a number of workers, 1 or more (1 runs the tests in this process)",
+        raise Exit(f"error: --jobs {one_line(jobs)}: give a number of workers, 1 or more (1 runs the tests in this process)",
                    code=1)
     return workers
 
