@@ -323,7 +323,7 @@ def download(url, dest, *, timeout=30):
 
 # ---- the cache of unpacked trees, src/<release>/ ------------------------------------
 
-_VERSION_RE = re.compile(r"^PACKAGE_VERSION='([^']*)'", re.M)
+_VERSION_RE = re.compile(r"^PACKAGE_VERSION='([^'\x00-\x1f\x7f]{1,40})'", re.M)   # one printable line: it is shown
 
 
 def tree_says(path):
