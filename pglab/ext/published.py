@@ -17,13 +17,13 @@ unpack it once, the second waiting for the first.
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from .. import locks
 from ..errors import ExtensionError, SourceError
 from ..pg.sources import place_tree
 from .discover import at_path, is_extension
+from .pgxn import pgxn_command
 
 KINDS = ("debian", "pgxn")
 
@@ -89,8 +89,7 @@ def pgxn_download(settings, name, version=None):
 
 def _pgxn_fetch(name, spec, downloads):
     """`pgxn download SPEC` into the empty folder `downloads`: the archive it wrote there."""
-    pgxn = Path(sys.executable).parent / "pgxn"   # pgxnclient's command, installed with pglab
-    done = subprocess.run([str(pgxn), "download", "--target", str(downloads), spec],
+    done = subprocess.run([str(pgxn_command()), "download", "--target", str(downloads), spec],
                           capture_output=True, text=True, timeout=300)
     zips = sorted(downloads.glob("*.zip"))
     if done.returncode != 0 or not zips:

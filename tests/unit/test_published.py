@@ -38,14 +38,14 @@ for n in range(int(os.environ.get("FAKE_PGXN_ARCHIVES", "1"))):
 
 @pytest.fixture
 def pgxn(tmp_path, monkeypatch):
-    """A `pgxn` beside a stand-in interpreter path, as pglab finds pgxnclient's command; its log."""
+    """A stand-in for pgxnclient's command (bin/pgxn) that pglab runs; its log."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "pgxn").write_text(FAKE_PGXN.format(python=sys.executable))
     (bin_dir / "pgxn").chmod(0o755)
     log = tmp_path / "pgxn.log"
     monkeypatch.setenv("FAKE_PGXN_LOG", str(log))
-    monkeypatch.setattr(published, "sys", type("FakeSys", (), {"executable": str(bin_dir / "python")}))
+    monkeypatch.setattr(published, "pgxn_command", lambda: bin_dir / "pgxn")
     return bin_dir, log
 
 
@@ -80,7 +80,7 @@ FETCH = """import sys
 from pathlib import Path
 from pglab.config import Settings
 from pglab.ext import published
-published.sys = type("FakeSys", (), {"executable": sys.argv[2]})
+published.pgxn_command = lambda: Path(sys.argv[2])
 name, _, version = sys.argv[3].partition("@")
 print("got", published.pgxn_download(Settings(root=Path(sys.argv[1])), name, version or None))
 """
@@ -92,7 +92,7 @@ def _fetch_together(tmp_path, bin_dir, *specs):
     script.write_text(FETCH)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "FAKE_PGXN_SECONDS": "2"}
     root = tmp_path / "root"
-    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(bin_dir / "python"), spec],
+    procs = [subprocess.Popen([sys.executable, str(script), str(root), str(bin_dir / "pgxn"), spec],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for spec in specs]
     done = []
     for proc in procs:
@@ -110,7 +110,7 @@ def test_two_processes_fetching_one_spec_download_it_once(tmp_path, pgxn):
     [(_second, waited)] = [(p, out) for p, out in done if p is not first]
     assert fetched.startswith("▸ unpack hypopg-1.0.0.zip\n") and fetched.endswith(got) and "waiting" not in fetched
     assert waited == (f"  · another pglab is fetching pgxn:hypopg: waiting for it "
-                      f"(pid {first.pid}: fetch.py {root} {bin_dir / 'python'} hypopg)\n{got}")
+                      f"(pid {first.pid}: fetch.py {root} {bin_dir / 'pgxn'} hypopg)\n{got}")
     assert log.read_text() == "hypopg\n"                # one `pgxn download`
     assert sorted(p.name for p in (root / "published").iterdir()) == ["pgxn_hypopg_latest"]
 
