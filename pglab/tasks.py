@@ -337,10 +337,13 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
                                                  "template": "udf, type, bgworker or hook"})
 def new_ext(c, name, template="udf"):
     """Scaffold a new extension under extensions/NAME that builds and passes its tests."""
+    from pglab.errors import ExtensionError
     from pglab.ext import scaffold
+    from pglab.layout import check_name
 
     _not_a_flag(name, "new-ext")
     with _errors():
+        check_name(name, "extension name", ExtensionError)      # the folder it becomes, before the SQL rule
         dest = scaffold.scaffold(name, template)
         ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
 
