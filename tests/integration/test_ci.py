@@ -80,3 +80,18 @@ def test_werror_fails_the_warning_only_extension(settings, default_build, three,
     case = ET.parse(out / "junit.xml").getroot().find("testsuite/testcase")
     assert case.get("name") == "build" and "warns.c:" in case.find("failure").text
     assert "error: unused variable" in case.find("failure").text
+
+
+def test_out_at_a_folder_pglab_did_not_make_is_refused_before_any_build(tmp_path):
+    """`ci --out .` or `--out ~` must never empty the clone or the home folder."""
+    home = tmp_path / "home"
+    (home / "src").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine\n")
+    (home / "src" / "a.c").write_text("int a;\n")
+    done = invoke("ci", "--pg", "17", "--ext", "pgl_funcs", "--out", str(home), timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", f"error: {home} holds 2 entries pglab did not write (notes.txt, src): pglab replaces only a folder "
+               f"it made; give a new or an empty folder\n")
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "home", "home/notes.txt", "home/src", "home/src/a.c"]
+    assert (home / "notes.txt").read_text() == "mine\n" and (home / "src" / "a.c").read_text() == "int a;\n"

@@ -369,3 +369,52 @@ def test_without_tmux_it_prints_the_gdb_command_for_a_second_terminal(cluster):
             if proc is not None and proc.poll() is None:
                 proc.kill()
     assert_healthy(cl, pid)
+
+
+def test_multi_line_sql_from_a_clone_and_working_area_with_spaces_and_accents(default_build, tmp_path):
+    """--sql of several lines (statements, a comment last) runs as given, from a clone and a working
+    area whose paths hold a space and a non-ASCII letter: psql's \\i, the pane's command line and
+    gdb's script all take them."""
+    clone = tmp_path / "my clone ü" / "pglab"
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)], check=True)
+    area = tmp_path / "work área"
+    sql = "CREATE TABLE t (id int, note text);\nINSERT INTO t\n  VALUES (9, 'it''s nine')  -- one row\n"
+    env = {**{k: v for k, v in os.environ.items() if k not in ("TMUX", "PGLAB_VIA")},
+           "INVOKE_PGLAB_ROOT": str(area)}
+    psql = subprocess.Popen([sys.executable, "-m", "invoke", "debug", "--pg", default_build.id, "--break",
+                             "heap_insert", "--sql", sql], cwd=clone, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gdb = None
+    try:
+        lines = []
+        while not any(line.startswith("    ") and "session.gdb" in line for line in lines):
+            line = psql.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        pid = int(re.search(r"backend is PID (\d+)\.", "".join(lines)).group(1))
+        command = shlex.split(lines[-1].strip())
+        script = command[command.index("-x") + 1]
+        assert script.startswith(f"{area}/debug/") and script.endswith("/session.gdb")
+        gdb = subprocess.Popen(command + ["-batch", "-ex", "info source"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        out, _ = gdb.communicate(timeout=120)
+        assert re.search(r"Breakpoint 1, heap_insert \(", out), out
+        assert re.search(r"^Located in \S+/heapam\.c$", out, re.M), out
+        psql.stdin.close()
+        assert psql.wait(timeout=120) == 0
+        rest = psql.stdout.read()
+        assert rest.splitlines()[:5] == [
+            "", "pglab: gdb is attached and the breakpoints are set; it stops the backend when one is hit",
+            "pglab: running: CREATE TABLE t (id int, note text);", "INSERT INTO t",
+            "  VALUES (9, 'it''s nine')  -- one row"]
+        assert rest.splitlines()[5:] == ["CREATE TABLE", "INSERT 0 1"]
+        assert gdb_processes(pid) == []
+        # the clone's own pglab reads the row back (its server, its socket)
+        done = subprocess.run([sys.executable, "-m", "invoke", "psql", "--version", default_build.id, "--command",
+                               "SELECT id || ':' || note FROM t"], cwd=clone, env=env, capture_output=True, text=True)
+        assert done.stdout.splitlines()[2] == " 9:it's nine", done.stdout + done.stderr
+    finally:
+        for proc in (gdb, psql):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        subprocess.run([sys.executable, "-m", "invoke", "pg-stop", "--all"], cwd=clone, env=env, capture_output=True)

@@ -1,6 +1,8 @@
 """./lab on a fresh clone: one line per set-up step, pip's output kept in a log
 (shown when a step fails), a build without deprecation warnings, and nothing
-printed once everything is set up."""
+printed once everything is set up; `./lab test` adds the test suite's packages.
+Every task's --help.  pglab as a wheel, installed in a venv of its own: every module
+imports, the `pglab` command has the same tasks and help, and ext-test passes from it."""
 
 import os
 import re
@@ -11,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from pglab.config import PROJECT_ROOT
+from pglab.tasks import ns
 from tests.conftest import invoke
+
+TASKS = sorted(ns.task_names)
+TEST_PACKAGES = ("pytest-xdist", "check-jsonschema", "hypothesis")
 
 
 def _lab(clone, *args):
@@ -43,6 +49,28 @@ def test_first_run_prints_one_line_per_step_and_keeps_pip_in_a_log(clone):
     assert "deprecat" not in log.lower()          # the build itself warns about nothing deprecated
     again = _lab(clone, "--version")
     assert again.stdout.splitlines() == lines[4:] and again.stderr == ""
+
+
+def _installed(clone, package):
+    done = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "pip", "show", "-q", package],
+                          capture_output=True, text=True)
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+def test_lab_test_adds_the_test_packages_with_one_line(clone):
+    _lab(clone, "--version")                          # set up as the first ./lab does, whatever it printed
+    assert [p for p in TEST_PACKAGES if _installed(clone, p)] == []
+    done = _lab(clone, "test", "--help")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert [re.sub(r"\d+ s$", "N s", l) for l in lines[:3]] == [
+        "▸ install the test suite's packages into .venv",
+        "  ✓ install the test suite's packages into .venv done in N s",
+        "Usage: inv[oke] [--core-opts] test [--options] [other tasks here ...]"]
+    assert [p for p in TEST_PACKAGES if _installed(clone, p)] == list(TEST_PACKAGES)
+    again = _lab(clone, "test", "--help")
+    assert again.stdout.splitlines() == lines[2:] and again.stderr == ""
 
 
 @pytest.mark.slow
@@ -100,7 +128,7 @@ def test_the_unit_tests_pass_on_the_oldest_python_pglab_accepts_here(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([pythons[oldest], "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-compile", "-e", str(PROJECT_ROOT)],
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-compile", "-e", f"{PROJECT_ROOT}[test]"],
                    check=True, capture_output=True, timeout=600)
     done = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            str(PROJECT_ROOT / "tests" / "unit")], cwd=PROJECT_ROOT, capture_output=True, text=True,
@@ -109,3 +137,105 @@ def test_the_unit_tests_pass_on_the_oldest_python_pglab_accepts_here(tmp_path):
     assert tuple(int(p) for p in ran.stdout.split()) == oldest
     assert done.returncode == 0, done.stdout[-3000:]
     assert re.search(r"^\d+ passed", done.stdout.splitlines()[-1]), done.stdout[-500:]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_task_shows_its_help_after_its_name(name):
+    """`TASK --help` is what `--help TASK` prints, for tasks with a required argument too
+    (which invoke would otherwise hand --help to)."""
+    done = invoke(name, "--help", timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == invoke("--help", name, timeout=60).stdout
+    assert done.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name} ")
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory):
+    """A venv with nothing but a wheel built from the committed tree and its dependencies."""
+    root = tmp_path_factory.mktemp("wheel")
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(root / "src")], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"),
+                    str(root / "src")], check=True, capture_output=True, timeout=600)
+    [wheel] = (root / "dist").glob("pglab-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
+                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=900)
+    (root / "elsewhere").mkdir()
+    return root
+
+
+def _from_wheel(root, *args, area=None, timeout=300):
+    """Run ARGS with the wheel's venv, from a folder that is not a clone."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PGLAB_VIA", "VIRTUAL_ENV", "PYTHONPATH")}
+    env.pop("INVOKE_PGLAB_ROOT", None)
+    if area is not None:
+        env["INVOKE_PGLAB_ROOT"] = str(area)
+    return subprocess.run([str(root / "venv" / "bin" / args[0]), *args[1:]], cwd=root / "elsewhere",
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_every_module_of_the_wheel_imports_and_it_ships_its_data(wheel_venv):
+    walk = ("import importlib, pkgutil, pglab\n"
+            "names = [m.name for m in pkgutil.walk_packages(pglab.__path__, 'pglab.') if m.name != 'pglab.__main__']\n"
+            "for name in names: importlib.import_module(name)\n"
+            "print(len(names), pglab.__file__)")
+    done = _from_wheel(wheel_venv, "python", "-c", walk)
+    assert done.returncode == 0, done.stderr
+    count, where = done.stdout.split()
+    site = Path(where).parent.parent
+    assert site.name == "site-packages" and site.is_relative_to(wheel_venv / "venv")
+    src = wheel_venv / "src" / "pglab"
+    in_tree = [p for p in src.rglob("*.py") if "templates" not in p.parts and p.name != "__main__.py"]
+    assert int(count) == len(in_tree) - 1           # every module but pglab itself and __main__
+    shipped = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    tracked = subprocess.run(["git", "ls-files", "tracing", "pglab/ext/templates", "pglab/inspect/page.c"],
+                             cwd=wheel_venv / "src", capture_output=True, text=True, check=True).stdout.split()
+    assert {t.replace("tracing/", "pglab_tracing/", 1) for t in tracked} - shipped == set()
+
+
+@pytest.mark.slow
+def test_an_installed_pglab_keeps_its_work_out_of_site_packages(wheel_venv):
+    where = ("from pglab.config import IN_CLONE, PROJECT_ROOT, Settings\n"
+             "s = Settings.load()\nprint(IN_CLONE, PROJECT_ROOT, s.root, s.cache, sep='\\n')")
+    done = _from_wheel(wheel_venv, "python", "-c", where)
+    assert done.returncode == 0, done.stderr
+    state = (Path("/var/lib/pglab") if os.geteuid() == 0 else
+             Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "pglab")
+    cache = (Path("/var/cache/pglab") if os.geteuid() == 0 else
+             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pglab")
+    assert done.stdout.splitlines() == ["False", str(wheel_venv / "elsewhere"), str(state), str(cache)]
+
+
+@pytest.mark.slow
+def test_the_pglab_command_has_every_task_with_the_same_help(wheel_venv):
+    listed = _from_wheel(wheel_venv, "pglab", "--list")
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[2:] == invoke("--list").stdout.splitlines()[2:]
+    for name in TASKS:
+        done = _from_wheel(wheel_venv, "pglab", name, "--help")
+        assert (done.returncode, done.stderr) == (0, ""), name
+        ours = invoke(name, "--help").stdout
+        assert done.stdout == ours.replace("Usage: inv[oke] ", "Usage: pglab ", 1), name
+
+
+@pytest.mark.slow
+def test_errors_from_the_pglab_command_name_it(wheel_venv, tmp_path):
+    done = _from_wheel(wheel_venv, "pglab", "pg-clean", "../x", area=tmp_path / "area")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "error: '../x' is not a build id (`pglab pg-list` shows the builds): a name is letters, digits, '.', "
+               "'_' and '-' (not . or ..)\n")
+    assert not (tmp_path / "area").exists()
+
+
+@pytest.mark.slow
+def test_ext_test_passes_from_the_wheel(wheel_venv, tmp_path):
+    area = tmp_path / "area"
+    try:
+        done = _from_wheel(wheel_venv, "pglab", "ext-test", str(PROJECT_ROOT / "extensions" / "pgl_funcs"),
+                           "--pg", "17", area=area, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+        assert done.stdout.splitlines()[-1] == "all 4 suites passed"
+        assert re.search(r"│ pgl_funcs │ 17\.\d+-debug │ pytest +│ pass +│ 10/10 │", done.stdout)
+    finally:
+        _from_wheel(wheel_venv, "pglab", "pg-stop", "--all", area=area)
