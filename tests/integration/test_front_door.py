@@ -6,8 +6,10 @@ imports, the `pglab` command has the same tasks and help, and ext-test passes fr
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -150,9 +152,17 @@ def test_every_task_shows_its_help_after_its_name(name):
 
 
 @pytest.fixture(scope="module")
-def wheel_venv(tmp_path_factory):
-    """A venv with nothing but a wheel built from the committed tree and its dependencies."""
-    root = tmp_path_factory.mktemp("wheel")
+def wheel_venv():
+    """A venv with nothing but a wheel built from the committed tree and its dependencies, where
+    an installed pglab would be: in a folder every account can reach (as root, pglab runs an
+    extension's pytest as its own account, with this venv's Python)."""
+    root = Path(tempfile.mkdtemp(prefix="pglab-wheel-"))
+    root.chmod(0o755)
+    yield _wheel_venv(root)
+    shutil.rmtree(root)
+
+
+def _wheel_venv(root):
     subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(root / "src")], check=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"),
                     str(root / "src")], check=True, capture_output=True, timeout=600)
