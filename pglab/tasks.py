@@ -469,7 +469,7 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
 @task(help={"status": "the 20-week tracker: each lab's checks you have passed",
             "json": "the list as JSON (name, title, week, status) for editors and scripts"})
 def labs(c, status=False, json=False):
-    """The curriculum's labs and your progress in them (`invoke lab NAME` walks through one)."""
+    """The curriculum's labs and your progress in them (`lab NAME` walks through one)."""
     from pglab import lab as lab_mod
     from pglab.lab import progress, show
 
@@ -485,7 +485,7 @@ def labs(c, status=False, json=False):
 
 
 @task(positional=["name"],
-      help={"name": "the lab to walk through (`invoke labs` lists them)",
+      help={"name": "the lab to walk through (`labs` lists them)",
             "check": "check your work for the lab: what passed, what is missing, the next hint",
             "start": "scaffold the code the lab asks for, with TODOs to fill in (never overwrites)",
             "pg": "which build the checks look at (default: the default build; a fork lab's: its fork's build)",
