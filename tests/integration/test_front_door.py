@@ -236,6 +236,12 @@ def test_errors_from_the_pglab_command_name_it(wheel_venv, tmp_path):
         1, "", "error: '../x' is not a build id (`pglab pg-list` shows the builds): a name is letters, digits, '.', "
                "'_' and '-' (not . or ..)\n")
     assert not (tmp_path / "area").exists()
+    elsewhere = wheel_venv / "elsewhere"
+    for argv, line in ((("labs",), f"error: no labs here ({elsewhere}/labs is not a folder): the labs come with a "
+                                    f"clone of pglab"),
+                       (("test",), "error: pglab's own test suite comes with a clone of pglab: run `./lab test` there")):
+        done = _from_wheel(wheel_venv, "pglab", *argv, area=tmp_path / "area")
+        assert (done.returncode, done.stdout, done.stderr) == (1, "", line + "\n")
 
 
 @pytest.mark.slow
