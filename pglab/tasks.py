@@ -19,11 +19,6 @@ from pglab_tracing import targets as trace_targets
 HELP_FLAGS = ("--help", "-h")
 
 
-def _via():
-    """How the user called us: `./lab`, `invoke` or `pglab` (pglab.config.via)."""
-    return via()
-
-
 class HelpfulTask(Task):
     """A task whose required argument, given as --help or -h, shows the task's help: invoke's
     parser hands a missing positional argument whatever comes next, flags too, so that
@@ -58,9 +53,9 @@ def _not_a_flag(value, task_name):
     empty one, "", would mean every extension to the commands that take several)."""
     if value.startswith("-"):
         raise Exit(f"error: {task_name} needs its argument before any flag (got {one_line(value)}); "
-                   f"for help: {_via()} {task_name} --help", code=1)
+                   f"for help: {via()} {task_name} --help", code=1)
     if not value.strip():
-        raise Exit(f"error: {task_name} needs its argument, not {value!r}; for help: {_via()} {task_name} --help",
+        raise Exit(f"error: {task_name} needs its argument, not {value!r}; for help: {via()} {task_name} --help",
                    code=1)
 
 
@@ -165,7 +160,7 @@ def build_pg(c, version=None, source="auto", patch=None, jobs=None, flavour=None
         ui.say(f"pg_config: {b.pg_config}")
         default = builds.default_build(settings)
         flag = "" if default and default.id == b.id else f" --version {b.id}"
-        ui.say(f"open psql on it: {_via()} psql{flag}")
+        ui.say(f"open psql on it: {via()} psql{flag}")
 
 
 @task(name="build-key", help={"version": "the major (default: the default one, 16)"})
@@ -189,11 +184,11 @@ def pg_list(c):
         settings = _settings(c)
         rows = builds.describe_builds(settings)
         if not rows:
-            ui.say(f"no builds yet: run `{_via()} build-pg`")
+            ui.say(f"no builds yet: run `{via()} build-pg`")
             return
         ui.table("PostgreSQL builds (★ = default)", ["", "build", "version", "source", "flags", "patches", "size", "path"], rows)
         ui.say(f"the build cache, shared by every clone on this machine: {settings.layout.cache} "
-               f"(`{_via()} pg-clean BUILD` deletes one build; deleting the folder clears it)")
+               f"(`{via()} pg-clean BUILD` deletes one build; deleting the folder clears it)")
 
 
 @task(name="pg-clean", help={"build_id": "the build to delete, as `pg-list` names it"})
@@ -250,7 +245,7 @@ def pg_start(c, version=None, name="main", tcp=False):
             ui.note(remark)
         ui.say(f"running: {cl!r}")
         flags = (f" --version {version}" if version else "") + (f" --name {name}" if name != "main" else "")
-        ui.say(f"connect: {_via()} psql{flags}   or   psql \"{cl.conninfo()}\"")
+        ui.say(f"connect: {via()} psql{flags}   or   psql \"{cl.conninfo()}\"")
         if cl.tcp and (cl.base / "tcp").exists():
             ui.say(f"tcp: host=127.0.0.1 port={cl.port} user=postgres, password in {cl.base / 'password'}")
 
@@ -283,7 +278,7 @@ def pg_status(c):
     with _errors():
         rows = servers.describe_clusters(_settings(c))
         if not rows:
-            ui.say(f"no clusters yet: `{_via()} pg-start` makes one on the default build")
+            ui.say(f"no clusters yet: `{via()} pg-start` makes one on the default build")
             return
         ui.table("pglab clusters", ["build", "name", "state", "port", "pid", "data"], rows)
 
@@ -345,7 +340,7 @@ def new_ext(c, name, template="udf"):
     with _errors():
         check_name(name, "extension name", ExtensionError)      # the folder it becomes, before the SQL rule
         dest = scaffold.scaffold(name, template)
-        ui.say(f"created {dest} from the {template} template; next: {_via()} ext-test {name}")
+        ui.say(f"created {dest} from the {template} template; next: {via()} ext-test {name}")
 
 
 @task(help={"pg": "majors: 13,15,17,18 or 'all' (test_majors in invoke.yaml); one that cannot be obtained is "
@@ -499,7 +494,7 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
     _not_a_flag(name, "lab")
     _cluster_name(cluster)
     if check and start:
-        raise Exit(f"error: --start and --check are two steps: `{_via()} lab {one_line(name)} --start` first, "
+        raise Exit(f"error: --start and --check are two steps: `{via()} lab {one_line(name)} --start` first, "
                    f"--check once you have done the TODOs", code=1)
     with _errors():
         settings = _settings(c)
@@ -642,7 +637,7 @@ def ext_install(c, spec, pg=None, name="main", check=False):
         if done.check:
             ui.say(f"pgxn check passed on {build.id}: {len(done.check.passed)} test(s) "
                    f"({', '.join(done.check.passed) or 'none in the Makefile'})", style="green")
-        ui.say(f"open psql on it: {_via()} psql --version {build.id}" + (f" --name {name}" if name != "main" else ""))
+        ui.say(f"open psql on it: {via()} psql --version {build.id}" + (f" --name {name}" if name != "main" else ""))
 
 
 @task(name="ext-release", positional=["what"],
@@ -669,7 +664,7 @@ def ext_release(c, what, upload=False):
         if upload:
             ui.say(f"released {made.name} {made.version} (HTTP {status})", style="green")
         else:
-            ui.say(f"to release it: {_via()} ext-release {what} --upload")
+            ui.say(f"to release it: {via()} ext-release {what} --upload")
 
 
 ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
