@@ -13,16 +13,21 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import VersionError
 from pglab.pg.builds import list_builds
 from pglab.pg.versions import VersionSpec
+
+# hypothesis keeps its caches out of the clone the suite runs in
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pglab-hypothesis")
 
 RUNNER = Path(__file__).resolve().parent / "task_runner.py"
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
