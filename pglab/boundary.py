@@ -90,6 +90,17 @@ def reach(account, *paths):
             blocked = account.cannot_reach(path)
 
 
+def reach_python(account):
+    """Let the account run this Python with pglab and its packages (pytest, the pre-started
+    interpreter and the warm servers' watcher run as the account): `reach` for the venv and the
+    pglab package."""
+    import sys
+
+    here = Path(__file__).resolve().parent
+    reach(account, Path(sys.executable).parent / "python", here / "__init__.py",
+          *(Path(p) / "." for p in sys.path if p.startswith(sys.prefix) and Path(p).is_dir()))
+
+
 def account_dir(account, path, mode=0o700):
     """PATH as a folder of the account's, empty if new; its parent must be root's (not as root:
     just the folder).  An existing PATH that is not a folder of the account's is replaced."""

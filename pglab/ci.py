@@ -17,14 +17,13 @@ lines of each failure's diff to it.
 """
 
 import os
-import shutil
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import boundary, ui
 from . import out as out_mod
-from . import ui
 from .ext import discover, published, report
 from .ext.runner import test_extension
 from .pg.build import ensure_builds
@@ -163,8 +162,9 @@ def _step_summary(result, majors):
 def _keep_failure(folder, r):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "output.txt").write_text(r.output)
-    if r.diffs and Path(r.diffs).is_file():
-        shutil.copy(r.diffs, folder / "regression.diffs")
+    diffs = boundary.read_bytes(r.diffs) if r.diffs else b""     # the account's folder: no link followed
+    if diffs:
+        (folder / "regression.diffs").write_bytes(diffs)
     if r.crash:
         (folder / "server-log.txt").write_text(r.crash.log + "\n")
         (folder / "backtrace.txt").write_text(r.crash.backtrace + "\n")

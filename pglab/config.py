@@ -57,7 +57,7 @@ class Settings:
     memo_hours: float = 6.0             # how long an unreachable network channel is remembered
     git_url: str = "https://git.postgresql.org/git/postgresql.git"
     tarball_url: str = "https://ftp.postgresql.org/pub/source"
-    account: str = ""                   # the account servers run as under root; "" = postgres, else pglab
+    account: str = ""                   # as root: the account servers and code under test run as; "" = pglab
     test_majors: str = "13,14,15,16,17,18,19"   # `invoke test` builds each one it can obtain
     ext_idle_timeout: float = 300.0     # ext-test: seconds without a finished test before a suite is hung
 

@@ -269,6 +269,10 @@ def watch(settings):
     if owner_alive(record.parent, name=record.name):
         return
     account = accounts.ensure(settings.account)
+    try:
+        boundary.reach_python(account)
+    except boundary.BoundaryError:
+        return          # no watcher: the bound still holds, and pg-stop --all stops them
     proc = subprocess.Popen([sys.executable, "-m", "pglab.servers", str(settings.layout.warm_servers),
                              str(IDLE)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",

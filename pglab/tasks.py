@@ -261,7 +261,7 @@ def pg_stop(c, version=None, name="main", all=False):
     with _errors():
         if all:
             settings = _settings(c)
-            stopped = servers.stop_warm(settings) + servers.stop_named(settings)
+            stopped = servers.stop_all(settings)     # a killed pglab's throwaway servers too
             prestart.stop(settings)
             ui.say(f"stopped {stopped} server(s)")
             return

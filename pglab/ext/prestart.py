@@ -190,6 +190,10 @@ def run(settings, args, *, env, cwd):
 def start(settings):
     """Start a pre-started interpreter for the next run, detached, as the server's account."""
     account = _account(settings)
+    try:
+        boundary.reach_python(account)
+    except boundary.BoundaryError:
+        return          # the account cannot run this Python: pytest starts the usual way, which says why
     path = socket_path(settings, account.uid)
     env = boundary.account_env(account)
     env = {k: v for k, v in env.items() if not k.startswith("PGLAB_TEST_")}

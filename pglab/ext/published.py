@@ -15,6 +15,7 @@ lock per package and version: two ext-tests of one published extension fetch and
 unpack it once, the second waiting for the first.
 """
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,6 +27,7 @@ from .discover import at_path, is_extension
 from .pgxn import pgxn_command
 
 KINDS = ("debian", "pgxn")
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]*")     # a package's name or (Debian) version
 
 
 def is_published(spec):
@@ -38,6 +40,10 @@ def resolve(settings, spec):
     name, _, version = rest.partition("@")
     if not name:
         raise ExtensionError(f"'{spec}' names no extension: write {kind}:NAME, e.g. {kind}:pgvector")
+    for part, what in ((name, "name"), (version, "version")):     # both become folder names
+        if part and not _PART.fullmatch(part):
+            raise ExtensionError(f"{spec}: {part!r} is not a package {what} (letters, digits and . + ~ : _ -, "
+                                 f"starting with a letter or digit)")
     if kind == "debian":
         from ..pg.sources.debian import fetch_source_package
 

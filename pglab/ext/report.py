@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from .. import ui
+from .. import boundary, ui
 
 DIFF_LINES = 60
 
@@ -51,12 +51,9 @@ def mark(status):
 
 
 def first_lines(path, n=DIFF_LINES):
-    """The first `n` lines of a file (a regression.diffs), saying where the rest is."""
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.readlines()
-    except OSError:
-        return ""
+    """The first `n` lines of a file (a regression.diffs, in the account's folder: read without
+    following a link), saying where the rest is."""
+    lines = boundary.read_file(path).splitlines(keepends=True)
     rest = f"... ({len(lines) - n} more lines in {path})\n" if len(lines) > n else ""
     return "".join(lines[:n]) + rest
 

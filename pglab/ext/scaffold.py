@@ -19,7 +19,7 @@ def templates():
 
 def scaffold(name, template, root=EXTENSIONS_DIR):
     """Copy a template to extensions/NAME with the name filled in; never overwrites."""
-    if not _NAME_RE.match(name or ""):
+    if not _NAME_RE.fullmatch(name or ""):
         raise ExtensionError(f"'{name}' is not a valid extension name: use lower-case letters, digits and _, "
                              f"starting with a letter (e.g. my_ext)")
     if template not in templates():

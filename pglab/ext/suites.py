@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import boundary, postmortem
+from ..errors import ExtensionError
 from ..postmortem import RegressTally, Supervised, Tally, supervise
 from ..procs import reap_all
 from . import prestart
@@ -199,6 +200,10 @@ def start_pytest(run, server_file):
     if run.pause is not None:
         env.update(run.pause.env(env))
     cwd = run.srcdir      # the rootdir: test ids read tests/test_x.py::test_y (nothing is written there)
+    try:
+        boundary.reach_python(run.account)
+    except boundary.BoundaryError as exc:
+        raise ExtensionError(f"pytest runs as the servers' account, which cannot run this Python: {exc}") from None
     child = prestart.run(run.settings, args, env=env, cwd=cwd) if run.settings is not None else None
     if child is not None:
         return Supervised(None, proc=child)

@@ -17,6 +17,7 @@ import pytest
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT
 from pglab.debugger import find_gdb
+from pglab.procs import attach_instructions
 from pglab.errors import GdbNotFound
 from pglab.pg.builds import find_build
 from tests.conftest import built_ids
@@ -347,8 +348,11 @@ def test_without_tmux_it_prints_the_gdb_command_for_a_second_terminal(cluster):
             assert line, "".join(lines)
             lines.append(line)
         text = "".join(lines)
-        pid = int(re.search(r"pglab: this session's backend is PID (\d+)\. In a second terminal, as root, run:",
-                            text).group(1))
+        m = re.search(r"pglab: this session's backend is PID (\d+)\. (.*)$", text, re.M)
+        pid = int(m.group(1))
+        # as root the backend is the servers' account's; as yourself, your own (no root needed)
+        assert m.group(2) == attach_instructions(pid)[0] == (
+            "In a second terminal, as root, run:" if os.geteuid() == 0 else "In a second terminal, run:")
         with psycopg.connect(cl.conninfo(), autocommit=True) as c:
             assert c.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s",
                              (pid,)).fetchone() == ("pglab-debug",)
