@@ -20,7 +20,9 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -149,9 +151,53 @@ def second_terminal(pid):
 
 def open_beside(plan, pid, *, focus):
     """gdb on PID in a tmux pane to the right of this one: None when it opened, else why not
-    (not inside tmux, or tmux refused).  FOCUS: the new pane takes the keyboard."""
+    (not inside tmux, or tmux refused).  FOCUS: the new pane takes the keyboard.  gdb's pid
+    is kept in the session folder (gdb.pid), for end_session."""
     if not os.environ.get("TMUX") or shutil.which("tmux") is None:
         return "not inside tmux"
-    cmd = ["tmux", "split-window", "-h", *([] if focus else ["-d"]), gdb_command_line(plan, pid)]
+    cmd = ["tmux", "split-window", "-h", "-P", "-F", "#{pane_pid}", *([] if focus else ["-d"]),
+           f"exec {gdb_command_line(plan, pid)}"]
     done = subprocess.run(cmd, capture_output=True, text=True)
-    return None if done.returncode == 0 else f"tmux could not open gdb's pane: {done.stderr.strip()}"
+    if done.returncode != 0:
+        return f"tmux could not open gdb's pane: {done.stderr.strip()}"
+    (Path(plan.workdir) / "gdb.pid").write_text(done.stdout.strip() + "\n")
+    return None
+
+
+def end_session(workdir, timeout=10.0):
+    """What a debug session leaves when it ends (psql quit, or pglab interrupted: Ctrl-C, SIGTERM,
+    SIGHUP): the pane helper still waiting is ended, and gdb on the session's backend (the one
+    pglab opened in tmux, or whichever gdb traces that backend) gets SIGTERM, on which gdb
+    detaches (the breakpoints removed, the backend running on) and quits."""
+    from ..procs import alive, proc_status
+
+    def pid_in(name):
+        try:
+            return int((Path(workdir) / name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def is_gdb(pid):      # by its command line: a gdb from PyPI runs under the dynamic loader
+        return any(Path(arg).name.startswith("gdb") for arg in _cmdline(pid).split(" ")[:2])
+
+    helper = pid_in("pane.pid")
+    if helper is not None and alive(helper) and str(workdir) in _cmdline(helper):
+        os.kill(helper, signal.SIGTERM)
+    backend = pid_in("backend.pid")
+    tracer = int((proc_status(backend) or {}).get("TracerPid", "0").split()[0] or 0) if backend else 0
+    gdbs = {pid for pid in (pid_in("gdb.pid"), tracer) if pid and alive(pid) and is_gdb(pid)}
+    for pid in gdbs:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in gdbs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+

@@ -42,6 +42,8 @@ def go_script(sql):
 def main(plan_path):
     plan = Plan.load(plan_path)
     pid = int(os.environ["PGLAB_DEBUG_PID"])
+    (Path(plan.workdir) / "backend.pid").write_text(f"{pid}\n")      # for end_session
+    (Path(plan.workdir) / "pane.pid").write_text(f"{os.getpid()}\n")
     plan.script_file.write_text(gdb_script(plan))
     go = Path(plan.workdir) / "go.sql"
     # with --sql gdb stops at once: it takes the keyboard; else the learner types SQL in psql first

@@ -7,6 +7,8 @@ so what the learner types goes straight to the program that reads it.
 import os
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 from .. import ui
 from ..config import PROJECT_ROOT, as_typed, via
 from ..errors import DebugError
-from . import Plan, error_level, gdb_argv, gdb_script
+from . import Plan, end_session, error_level, gdb_argv, gdb_script
 from .pane import psql_quote
 
 KEEP_SESSIONS = 20      # session folders kept under the working area's debug/
@@ -170,4 +172,29 @@ def _session(plan, cluster):
         "",
     ]))
     sys.stdout.flush()
-    cluster.exec_psql(env={"PSQLRC": str(rc), "PGAPPNAME": "pglab-debug"})
+    code = _run_psql(cluster, plan, {"PSQLRC": str(rc), "PGAPPNAME": "pglab-debug"})
+    if code:
+        raise SystemExit(code)      # psql's own exit status, as when it was the process itself
+
+
+def _run_psql(cluster, plan, env):
+    """psql in this terminal, with pglab waiting beside it instead of in its place: when psql ends,
+    or pglab is told to (SIGTERM, SIGHUP: pglab.signals), the session's gdb detaches and quits
+    and nothing is left stopped (end_session).  Ctrl-C belongs to psql meanwhile (a query's cancel)."""
+    psql = str(cluster.build.bin("psql"))
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc = None
+    try:
+        proc = subprocess.Popen([psql], env={**os.environ, **cluster.env, **env},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        return proc.wait()
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        end_session(plan.workdir)
+        signal.signal(signal.SIGINT, previous)

@@ -3,6 +3,7 @@ up as Ctrl-C does: no server, test process, gdb or stopped backend left, and the
 for build-pg and pg-clean straight after."""
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -137,3 +138,49 @@ def test_trace_interrupted_detaches_gdb_and_the_backend_goes_on(area, default_bu
     assert _tracers(pid) == 0 and process_state(pid) not in ("t", "T")      # detached, not left stopped
     with psycopg.connect(cluster.conninfo(), autocommit=True) as c:
         assert c.execute("SELECT 1").fetchone() == (1,)                     # the server goes on
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_debug_interrupted_detaches_gdb_from_a_stopped_backend(area, default_build, signum):
+    """debug outside tmux: the gdb command it prints is run (as a person would, interactively),
+    the backend stops in heap_insert; then pglab gets the signal: gdb detaches and quits, the
+    backend does not stay stopped, the server goes on."""
+    from pglab.debugger import find_gdb
+
+    cluster = Cluster.named(Settings.load(root=area), default_build, "main")
+    cluster.start()
+    cluster.sql("CREATE TABLE IF NOT EXISTS t (a int)")
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "PGLAB_VIA")}
+    debug = subprocess.Popen([sys.executable, "-m", "invoke", "debug", "--break", "heap_insert"], cwd=PROJECT_ROOT,
+                             env={**env, "INVOKE_PGLAB_ROOT": str(area)}, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    gdb = None
+    try:
+        lines = []
+        while not any(line.startswith("    ") and "session.gdb" in line for line in lines):
+            line = debug.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        command = shlex.split(lines[-1].strip())
+        assert command[0] == find_gdb()
+        backend = int(command[-1])
+        gdb = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while "gdb is attached" not in debug.stdout.readline():
+            pass
+        debug.stdin.write("INSERT INTO t VALUES (1);\n")
+        debug.stdin.flush()
+        _wait_for(lambda: process_state(backend) == "t" and _tracers(backend) == gdb.pid,
+                  "the backend stopped in heap_insert", debug, timeout=60)
+        debug.send_signal(signum)
+        debug.wait(timeout=60)
+        assert debug.returncode == 128 + signum
+        assert gdb.wait(timeout=30) is not None                 # gdb quit...
+        deadline = time.monotonic() + 10
+        while process_state(backend) in ("t", "T") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process_state(backend) not in ("t", "T") and _tracers(backend) == 0     # ...having detached
+        assert cluster.sql("SELECT 1") == [["1"]]
+    finally:
+        for proc in (gdb, debug):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
