@@ -8,8 +8,6 @@ import time
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 console = Console(highlight=False, soft_wrap=True)
@@ -66,6 +64,10 @@ def phase(name, *, total=None, unit="steps"):
     say(f"▸ {name}", style="bold")
     progress = task = None
     if console.is_terminal:
+        # imported here: a command that draws no bar (a log, a pipe) starts ~20 ms sooner
+        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn,
+                                   TextColumn, TimeElapsedColumn)
+
         columns = [SpinnerColumn(), TextColumn(f"  {name}"), BarColumn()]
         columns.append(DownloadColumn() if unit == "bytes" else MofNCompleteColumn())
         columns.append(TimeElapsedColumn())
@@ -83,6 +85,8 @@ def phase(name, *, total=None, unit="steps"):
 
 
 def table(title, columns, rows):
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", header_style="bold")
     for col in columns:
         t.add_column(col)

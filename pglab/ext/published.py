@@ -22,9 +22,7 @@ from pathlib import Path
 
 from .. import locks
 from ..errors import ExtensionError, SourceError
-from ..pg.sources import place_tree
 from .discover import at_path, is_extension
-from .pgxn import pgxn_command
 
 KINDS = ("debian", "pgxn")
 _PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]*")     # a package's name or (Debian) version
@@ -85,12 +83,21 @@ def pgxn_download(settings, name, version=None):
         try:
             archive = _pgxn_fetch(name, spec, downloads)
             try:
+                from ..pg.sources import place_tree     # the network's modules: only when fetching
+
                 place_tree(archive, dest)
             except SourceError as exc:
                 raise ExtensionError(f"pgxn:{name}: {exc}") from None
         finally:
             shutil.rmtree(downloads, ignore_errors=True)
     return dest
+
+
+def pgxn_command():
+    """pgxnclient's command (pglab.ext.pgxn's; imported only when a pgxn: spec is fetched)."""
+    from . import pgxn
+
+    return pgxn.pgxn_command()
 
 
 def _pgxn_fetch(name, spec, downloads):

@@ -3,7 +3,8 @@ the Python that comes first in root's PATH on pglab's CI machine) and an ordinar
 user, not root.
 
 The learner is an OS account the test makes (pglab-learner) with Debian's default
-PATH; their clone is a fresh clone of this repository, set up by `./lab` itself.
+PATH; their clone is a fresh clone of this repository, set up by `./lab` itself, in a
+folder whose name holds a space and a non-ASCII letter ("mes labs é"), as people's do.
 Their build of 13 is made from upstream's tarball site (rebuilt on 127.0.0.1 from
 the real release, tests/integration/conftest.py), so the unpack path runs on every
 run; the build itself stays in the learner's own build cache (~/.cache/pglab) from
@@ -13,6 +14,7 @@ Which interpreter `./lab` chooses when Debian's is missing or too old is checked
 mount namespace of the test's own, where /usr/bin/python3 is replaced (root only).
 """
 
+import json
 import os
 import pwd
 import re
@@ -156,15 +158,16 @@ def fresh(learner, upstream_13):
     """The learner's fresh clone, in a folder of theirs; removed at the end with what it started."""
     parent = Path(tempfile.mkdtemp(prefix="pglab-learner-"))
     try:
-        clone = _clone(parent)
+        clone = _clone(parent / "mes labs é")
         subprocess.run(["chown", "-R", f"{learner.pw_uid}:{learner.pw_gid}", str(parent)], check=True)
         release, url = upstream_13
         yield Learner(learner, clone, env={"INVOKE_PGLAB_TARBALL_URL": url}), release
     finally:
-        if (parent / "pglab" / ".venv").is_dir():
-            subprocess.run(["./lab", "pg-stop", "--all"], cwd=parent / "pglab", user=learner.pw_uid,
+        clone = parent / "mes labs é" / "pglab"
+        if (clone / ".venv").is_dir():
+            subprocess.run(["./lab", "pg-stop", "--all"], cwd=clone, user=learner.pw_uid,
                            group=learner.pw_gid, extra_groups=[], capture_output=True, timeout=300,
-                           env=Learner(learner, parent / "pglab").environment())
+                           env=Learner(learner, clone).environment())
         shutil.rmtree(parent, ignore_errors=True)
 
 
@@ -252,3 +255,14 @@ def test_debug_tells_an_ordinary_user_to_run_gdb_as_themselves(fresh):
         for proc in (gdb, psql):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.slow
+def test_inspect_as_an_ordinary_user(fresh):
+    """A page of the table the debug test filled, decoded from its bytes, in the learner's
+    cluster (whose folder lies in the clone: a space and a non-ASCII letter on the way)."""
+    user, release = fresh
+    done = user.lab("inspect", "t", "--pg", "13", "--format", "json", timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    page = json.loads(done.stdout)["pages"][0]
+    assert [(item["lp"], item["t_ctid"], item["values"][0]["value"]) for item in page["items"]] == [(1, "(0,1)", 8)]
