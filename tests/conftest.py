@@ -37,7 +37,10 @@ MODULE_SECONDS = {
     "integration/test_channels.py": 59, "integration/test_lab.py": 56, "integration/test_ext_test.py": 54,
     "integration/test_lab_starters.py": 49, "integration/test_debug.py": 37, "integration/test_pgxn.py": 36,
     "integration/test_lab_walk.py": 27, "integration/test_printers.py": 24, "integration/test_inspect.py": 18,
-    "integration/test_front_door.py": 15, "integration/test_pgxs_parity.py": 12,
+    "integration/test_front_door.py": 50, "integration/test_pgxs_parity.py": 12,
+    # measured alone on 5 December (the fresh machine's first run builds 13 as its learner: about 3 min more)
+    "integration/test_fresh_machine.py": 90, "integration/test_boundary.py": 70, "integration/test_signals.py": 45,
+    "integration/test_inputs_fuzz.py": 24,
 }
 
 
