@@ -30,6 +30,11 @@ if WORKER:
     os.environ["INVOKE_PGLAB_ROOT"] = str(Settings.load().layout.root / "test-workers" / WORKER)
 
 
+# the fixtures' own tests (extensions' tests/test_*.py) are run by ext-test in the tests that
+# use them, never by pglab's suite itself
+collect_ignore_glob = ["fixtures/*"]
+
+
 # Seconds each long module took in one process (4 December, every build warm): what
 # `invoke test`'s workers take first.  Only the order of the run depends on these.
 MODULE_SECONDS = {

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -825,7 +826,7 @@ def test_non_editable_install_traces(one_server, tmp_path):
     setuptools>=77 from the package index: --no-build-isolation fails here,
     the venv's own setuptools (65) predates the SPDX `license` string."""
     source = tmp_path / "src"
-    for part in ("pyproject.toml", "README.md"):
+    for part in ("pyproject.toml", "setup.py", "README.md"):
         (source / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / part, source / part)
     for part in ("pglab", "tracing"):
@@ -849,8 +850,11 @@ def test_non_editable_install_traces(one_server, tmp_path):
         "                  'loader': str(driver.loader_path()), 'rows': r.rows, 'events': r.events,\n"
         "                  'warnings': r.warnings}))\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, str(program)], cwd=program.parent, env={**env, "PYTHONPATH": str(target)},
-                          capture_output=True, text=True, timeout=300)
+    # -S: not the venv's site, whose editable install of this clone would answer `import pglab`
+    # first; its site-packages after the installed copy, for psycopg and the rest
+    site = sysconfig.get_paths()["purelib"]
+    done = subprocess.run([sys.executable, "-S", str(program)], cwd=program.parent,
+                          env={**env, "PYTHONPATH": f"{target}:{site}"}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["pglab"] == str(target / "pglab" / "__init__.py")

@@ -19,7 +19,7 @@ import pytest
 
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import SourceError
-from pglab.pg.sources import (Channel, ChannelSkip, SourceTree, Unfetchable, channels_for, download, obtain,
+from pglab.pg.sources import (Channel, ChannelSkip, Memo, SourceTree, Unfetchable, channels_for, download, obtain,
                               record_cached)
 from pglab.pg.sources import debian
 from pglab.pg.sources.archive import (Archive, archive_from_apt, compare_versions, mirror_from_apt,
@@ -937,3 +937,14 @@ def test_two_processes_fetching_one_published_extension_download_and_unpack_it_o
     assert counts["/pool/main/h/hypopg/hypopg_1.4.1.orig.tar.gz"] == 1
     assert sorted(p.name for p in (root / "published").iterdir()) == ["hypopg_1.4.1-2", "hypopg_1.4.1-2.json"]
     assert (root / "published" / "hypopg_1.4.1-2" / "hypopg.control").read_text() == "1.4.1"
+
+
+def test_an_unreachable_address_is_remembered_for_that_address_only(tmp_path):
+    """A tarball site found unreachable is not asked again for a while; another site (the
+    setting changed: a mirror, a local copy) is asked at once."""
+    memo = Memo(Settings(root=tmp_path))
+    memo.failed("tarball", "upstream tarballs unreachable (example.invalid: no such host)", "https://example.invalid/src")
+    assert memo.recent_failure("tarball", "https://example.invalid/src").startswith(
+        "upstream tarballs unreachable (example.invalid: no such host) (0 min ago; --refresh retries now)")
+    assert memo.recent_failure("tarball", "http://127.0.0.1:8080/source") is None
+    assert memo.recent_failure("git", "https://example.invalid/src") is None

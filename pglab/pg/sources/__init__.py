@@ -249,7 +249,8 @@ def channels_for(source, settings, local_path=None):
 # ---- shared by the download channels ---------------------------------------------
 
 class Memo:
-    """Remembers that a network channel was unreachable, so that re-runs stay fast."""
+    """Remembers that a network channel was unreachable, so that re-runs stay fast; by channel
+    and the address it was asked at, so that another address (a setting changed) is asked."""
 
     def __init__(self, settings):
         self.path = settings.layout.channel_memo
@@ -261,16 +262,16 @@ class Memo:
         except (OSError, ValueError):
             return {}
 
-    def recent_failure(self, channel):
-        entry = self._load().get(channel)
+    def recent_failure(self, channel, where=""):
+        entry = self._load().get(f"{channel} {where}".strip())
         if entry and time.time() - entry["at"] < self.ttl:
             minutes = (time.time() - entry["at"]) / 60
             return f"{entry['reason']} ({minutes:.0f} min ago; --refresh retries now)"
         return None
 
-    def failed(self, channel, reason):
+    def failed(self, channel, reason, where=""):
         data = self._load()
-        data[channel] = {"at": time.time(), "reason": reason}
+        data[f"{channel} {where}".strip()] = {"at": time.time(), "reason": reason}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(data, indent=1))
 

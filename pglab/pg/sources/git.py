@@ -68,7 +68,7 @@ class GitChannel(Channel):
         if shutil.which("git") is None:
             raise ChannelSkip("git is not installed")
         memo = Memo(self.settings)
-        recent = memo.recent_failure(self.name)
+        recent = memo.recent_failure(self.name, self.settings.git_url)
         if recent:
             raise ChannelSkip(recent)
         url = self.settings.git_url
@@ -81,7 +81,7 @@ class GitChannel(Channel):
             reason = (out.stderr.strip().splitlines() or ["no answer"])[-1] if out else "timed out after 30 s"
             detail = reason.split("': ", 1)[-1].removeprefix("fatal: ")
             reason = f"upstream repository unreachable ({detail})"
-            memo.failed(self.name, reason)
+            memo.failed(self.name, reason, self.settings.git_url)
             raise ChannelSkip(reason)
         self.commits = tag_commits(out.stdout)
         return parse_tags(out.stdout)

@@ -45,7 +45,7 @@ class TarballChannel(Channel):
 
     def catalog(self):
         memo = Memo(self.settings)
-        recent = memo.recent_failure(self.name)
+        recent = memo.recent_failure(self.name, self.settings.tarball_url)
         if recent:
             raise ChannelSkip(recent)
         url = self.settings.tarball_url.rstrip("/") + "/"
@@ -55,7 +55,7 @@ class TarballChannel(Channel):
         except (OSError, urllib.error.URLError) as exc:
             reason = getattr(exc, "reason", exc)
             reason = f"upstream tarballs unreachable ({urlparse(url).netloc}: {reason})"
-            memo.failed(self.name, reason)
+            memo.failed(self.name, reason, self.settings.tarball_url)
             raise ChannelSkip(reason) from None
         return parse_listing(html)
 
