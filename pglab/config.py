@@ -60,6 +60,8 @@ class Settings:
     account: str = ""                   # as root: the account servers and code under test run as; "" = pglab
     test_majors: str = "13,14,15,16,17,18,19"   # `invoke test` builds each one it can obtain
     ext_idle_timeout: float = 300.0     # ext-test: seconds without a finished test before a suite is hung
+    warm_servers: int = 3               # ext-test: servers kept warm at most (the least recently used stops)
+    warm_idle_minutes: float = 30.0     # ext-test: a warm server unused this long stops by itself
 
     @classmethod
     def defaults(cls):

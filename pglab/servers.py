@@ -3,11 +3,11 @@ ext-test's warm servers — listing them (pg-status), stopping them (pg-stop
 --all), telling whether a build is in use, and the test runs' janitor.
 Starting and stopping one server is pglab.cluster's business.
 
-ext-test's warm servers are bounded: at most KEEP stay warm (the least recently
-used is stopped first when another would be one too many), and one unused for
-IDLE seconds stops by itself: a small watcher process, running as the servers'
-account (`python -m pglab.servers`), stops it and exits once none is left
-running.  pg-status says why each one is kept.
+ext-test's warm servers are bounded: at most `warm_servers` stay warm (the least
+recently used is stopped first when another would be one too many), and one
+unused for `warm_idle_minutes` stops by itself: a small watcher process, running
+as the servers' account (`python -m pglab.servers`), stops it and exits once none
+is left running.  pg-status says why each one is kept.
 
 A throwaway cluster belongs to the pglab process that made it (its `owner` file:
 pid and start time).  When that process died without cleaning up (SIGKILL, a
@@ -28,8 +28,6 @@ from . import accounts, boundary
 from .cluster import Cluster, State, owner_alive, warm_lock
 from .procs import processes_in, reap_all, server_processes, start_time
 
-KEEP = 3                # warm servers kept at most, across the working area's builds and extensions
-IDLE = 30 * 60.0        # seconds unused before a warm server stops by itself
 
 
 def orphans(settings):
@@ -212,10 +210,10 @@ def _postmaster(base):
 
 
 def bound(settings, keep=None):
-    """Stop the least recently used warm servers beyond KEEP (never KEEP itself, nor one a
-    run is using); returns the folders of those stopped."""
+    """Stop the least recently used warm servers beyond the setting warm_servers (never the folder KEEP
+    itself, nor one a run is using); returns the folders of those stopped."""
     stopped = []
-    for base, _used in running_warm(settings)[KEEP:]:
+    for base, _used in running_warm(settings)[settings.warm_servers:]:
         if base != keep and _stop_if_idle(base, 0.0):
             stopped.append(base)
     return stopped
@@ -252,8 +250,10 @@ def why_kept(settings, base):
     """pg-status's words for a warm server: why it is running and until when."""
     ranked = [b for b, _used in running_warm(settings)]
     minutes = (time.time() - last_used(base)) / 60
-    place = f"{ranked.index(base) + 1} of at most {KEEP}" if base in ranked else f"at most {KEEP}"
-    return f"kept warm for ext-test, used {minutes:.0f} min ago; stops {IDLE / 60:.0f} min unused ({place})"
+    most = settings.warm_servers
+    place = f"{ranked.index(base) + 1} of at most {most}" if base in ranked else f"at most {most}"
+    return (f"kept warm for ext-test, used {minutes:.0f} min ago; stops {settings.warm_idle_minutes:g} min unused "
+            f"({place})")
 
 
 # ---- the watcher ----------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def _watcher_file(settings):
 
 
 def watch(settings):
-    """Start the watcher that stops warm servers left unused for IDLE seconds, unless one runs;
+    """Start the watcher that stops warm servers left unused for warm_idle_minutes, unless one runs;
     it runs as the servers' account and exits once none is left running."""
     record = _watcher_file(settings)
     if owner_alive(record.parent, name=record.name):
@@ -274,7 +274,7 @@ def watch(settings):
     except boundary.BoundaryError:
         return          # no watcher: the bound still holds, and pg-stop --all stops them
     proc = subprocess.Popen([sys.executable, "-m", "pglab.servers", str(settings.layout.warm_servers),
-                             str(IDLE)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             str(settings.warm_idle_minutes * 60)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True, cwd="/",
                             env=boundary.account_env(account), **account.subprocess_kwargs())
     boundary.write_file(record, f"{proc.pid} {start_time(proc.pid)}\n")

@@ -272,12 +272,11 @@ def _warm_area():
     return path
 
 
-def test_warm_servers_are_bounded_the_least_recently_used_stopped_first(default_build, monkeypatch):
+def test_warm_servers_are_bounded_the_least_recently_used_stopped_first(default_build):
     from pglab import servers
 
     area = _warm_area()
-    settings = Settings.load(root=area)
-    monkeypatch.setattr(servers, "KEEP", 2)
+    settings = Settings.load(root=area, warm_servers=2)
     try:
         for name in ("pgl_funcs", "pgl_rational", "pgl_planlog"):
             regress = _by_suite(runner.ext_test(settings, name, suites="regress"))["regress"]
@@ -296,13 +295,12 @@ def test_warm_servers_are_bounded_the_least_recently_used_stopped_first(default_
         shutil.rmtree(area, ignore_errors=True)
 
 
-def test_a_warm_server_left_unused_stops_by_itself(default_build, monkeypatch):
+def test_a_warm_server_left_unused_stops_by_itself(default_build):
     from pglab import servers
     from pglab.cluster import owner_alive
 
     area = _warm_area()
-    settings = Settings.load(root=area)
-    monkeypatch.setattr(servers, "IDLE", 2.0)
+    settings = Settings.load(root=area, warm_idle_minutes=2 / 60)
     try:
         regress = _by_suite(runner.ext_test(settings, "pgl_funcs", suites="regress"))["regress"]
         assert regress.status == "pass"
