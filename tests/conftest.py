@@ -117,6 +117,12 @@ def janitor():
         print(f"\njanitor: killed {len(leftovers)} leftover postgres processes: {leftovers}", file=sys.stderr)
 
 
+def shared_tmp(name):
+    """A path under the temporary folder kept from run to run: NAME as root, NAME-UID for anyone
+    else (root's would refuse them: a user running the suite beside root's runs gets their own)."""
+    return Path(tempfile.gettempdir()) / (name if os.geteuid() == 0 else f"{name}-{os.geteuid()}")
+
+
 @contextlib.contextmanager
 def stable_path(name, fallback, keep=()):
     """A folder at the same path on every run (under the temp dir), held with a lock.
@@ -128,7 +134,7 @@ def stable_path(name, fallback, keep=()):
     use (another test run on the machine) takes `fallback` instead and builds cold.
     Yields (path, stable): the folder is empty on entry and emptied on exit, but for
     the entries named in `keep` (caches that, like ccache, serve the next run)."""
-    stable = Path(tempfile.gettempdir()) / name
+    stable = shared_tmp(name)
     with open(f"{stable}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -179,7 +179,10 @@ def run(settings, args, *, env, cwd):
         start(settings)
         return None
     pid = reply.get("pid")
-    if not isinstance(pid, int) or parent_of(pid) != server or owner_uid(pid) != account.uid:
+    # its child, of the account; or already gone (pytest --version): then Child.owned() is False
+    # and nothing is ever signalled
+    if not isinstance(pid, int) or pid <= 1 or (parent_of(pid) not in (server, None) or
+                                                 owner_uid(pid) not in (account.uid, None)):
         os.close(read_end)      # stale (it exits; the next run gets a new one), or not its child
         conn.close()
         start(settings)

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,9 +16,10 @@ import pglab.accounts
 import pglab.cluster
 from pglab.cluster import Cluster
 from pglab.pg.build import installed_software
+from tests.conftest import shared_tmp
 
 # Bare verdicts kept from run to run (remembered_bare_installcheck), outside any clone
-VERDICTS = Path(tempfile.gettempdir()) / "pglab-test-bare-verdicts"
+VERDICTS = shared_tmp("pglab-test-bare-verdicts")
 
 
 def bare_installcheck(build, settings, source, tmp_path, conf=None):

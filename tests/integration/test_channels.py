@@ -51,7 +51,7 @@ from pglab.pg.sources.debian import fetch_source_package
 from pglab.pg.versions import Release
 from pglab.servers import stop_warm
 
-from ..conftest import invoke, stable_path
+from ..conftest import invoke, shared_tmp, stable_path
 from .conftest import free_port, invoke_in_background, release_13_tarball, serve_folder, serve_gated, wait_until
 
 _GIT_ENV = {"GIT_AUTHOR_NAME": "pglab test", "GIT_AUTHOR_EMAIL": "test@pglab.invalid",
@@ -89,7 +89,7 @@ def _upstream_git(tarball, sha, release, previous):
     REL_13_<N-1> naming a commit whose tree is missing.  Its commits have fixed authors and
     dates, so the same tarball gives the same repository: it is kept under the temp dir by
     the tarball's SHA-256 and made once (about 6 s), then only read (git daemon, clones)."""
-    kept = Path(tempfile.gettempdir()) / f"pglab-test-upstream-git-{sha[:16]}"
+    kept = shared_tmp(f"pglab-test-upstream-git-{sha[:16]}")
     tag = f"REL_13_{release.number}"
     if (kept / "postgresql.git" / "refs" / "tags" / tag).is_file():
         return kept

@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,10 @@ from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import VersionError
 from pglab.pg.builds import list_builds
 from pglab.pg.versions import VersionSpec
+from tests.conftest import shared_tmp
 
 # hypothesis keeps its caches out of the clone the suite runs in
-set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pglab-hypothesis")
+set_hypothesis_home_dir(shared_tmp("pglab-hypothesis"))
 
 RUNNER = Path(__file__).resolve().parent / "task_runner.py"
 NAME = re.compile(r"[A-Za-z0-9_.-]+")

@@ -6,7 +6,6 @@ working area of the test's own, with extensions/ as a learner's (a learner's own
 import fcntl
 import shlex
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from pglab.servers import stop_warm
-from tests.conftest import invoke
+from tests.conftest import invoke, shared_tmp
 from tests.integration.test_lab import area, marks, sql  # noqa: F401  (area: the working-area fixture)
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "lab_solutions"
@@ -32,7 +31,7 @@ def _learner_extension(name):
 def _extension_fixture(area, name):
     # extensions/NAME is one folder for every test run in this project (`invoke test`'s
     # workers, test_lab_walk): one test at a time has it
-    with open(Path(tempfile.gettempdir()) / f"pglab-test-{name}.lock", "w") as lock:
+    with open(shared_tmp(f"pglab-test-{name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = _learner_extension(name)
         try:

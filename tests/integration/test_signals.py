@@ -15,13 +15,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pglab import accounts
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.procs import process_state
 from pglab.servers import running_on
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "extensions" / "sleepy"
-STARTED = Path("/tmp/pglab-test-sleepy")        # where the sleepy fixture's suites say they started
+
+def _started_folder():
+    """Where the sleepy fixture's suites say they started: /tmp/pglab-test-sleepy-UID, UID that of
+    the account they run as (pglab's under root, else yours)."""
+    return Path(f"/tmp/pglab-test-sleepy-{accounts.ensure('').uid}")
+
 SIGNALS = [signal.SIGTERM, signal.SIGHUP]
 
 
@@ -86,11 +92,12 @@ def _left_nothing(area, build):
 @pytest.mark.parametrize("suite", ["regress", "isolation", "tap", "pytest"])
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_ext_test_interrupted_in_any_suite_leaves_nothing(area, default_build, suite, signum):
-    shutil.rmtree(STARTED, ignore_errors=True)
-    STARTED.mkdir()
-    STARTED.chmod(0o1777)
+    started = _started_folder()
+    shutil.rmtree(started, ignore_errors=True)
+    started.mkdir()
+    started.chmod(0o1777)
     proc = _start(area, "ext-test", str(FIXTURE), "--suite", suite)
-    _wait_for(lambda: (STARTED / f"{suite}.started").exists(), f"the {suite} suite started", proc)
+    _wait_for(lambda: (started / f"{suite}.started").exists(), f"the {suite} suite started", proc)
     _interrupt(proc, signum)
     _left_nothing(area, default_build)
     assert not list(Settings.load(root=area).layout.warm_servers.glob("*/*/data"))   # not kept warm

@@ -887,7 +887,8 @@ def test_two_processes_fetching_one_release_download_and_unpack_it_once(tmp_path
     (first, first_out), (second, second_out) = _first_and_second(done, "download postgresql-13.23.tar.bz2")
     assert first_out.count("▸ unpack postgresql-13.23.tar.bz2\n") == 1
     assert "▸ download" not in second_out and "▸ unpack" not in second_out
-    waiting = f"  · another pglab is fetching PostgreSQL 13.23: waiting for it (pid {first.pid}: fetch.py {root} {url} 13.23)"
+    waiting = (f"  · another pglab is fetching PostgreSQL 13.23: waiting for it "
+               f"(pid {first.pid}: {_as_shown(f'fetch.py {root} {url} 13.23')})")
     assert [l for l in second_out.splitlines() if "waiting" in l] == [waiting]
     assert "waiting" not in first_out
     got = f"got {root}/src/13.23 tarball sha256:{_sha(tarball)}\n"
@@ -929,7 +930,7 @@ def test_two_processes_fetching_one_published_extension_download_and_unpack_it_o
     assert first_out.count("▸ unpack hypopg_1.4.1.orig.tar.gz\n") == 1
     assert "▸ download" not in second_out and "▸ unpack" not in second_out
     waiting = (f"  · another pglab is fetching Debian's hypopg 1.4.1-2: waiting for it "
-               f"(pid {first.pid}: fetch.py {root} {url} {index})")
+               f"(pid {first.pid}: {_as_shown(f'fetch.py {root} {url} {index}')})")
     assert [l for l in second_out.splitlines() if "another pglab is fetching" in l] == [waiting]
     orig = (site / "pool/main/h/hypopg/hypopg_1.4.1.orig.tar.gz").read_bytes()
     got = f"got {root}/published/hypopg_1.4.1-2 1.4.1-2 {_sha(orig)}\n"
@@ -948,3 +949,8 @@ def test_an_unreachable_address_is_remembered_for_that_address_only(tmp_path):
         "upstream tarballs unreachable (example.invalid: no such host) (0 min ago; --refresh retries now)")
     assert memo.recent_failure("tarball", "http://127.0.0.1:8080/source") is None
     assert memo.recent_failure("git", "https://example.invalid/src") is None
+
+
+def _as_shown(command):
+    """A waiting line's command as pglab.locks shows it: cut at 200 characters (a long temporary path)."""
+    return command if len(command) <= 200 else command[:199] + "…"
