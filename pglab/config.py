@@ -74,8 +74,8 @@ class Settings:
         values = {}
         for key, kind in types.items():
             value = mapping.get(key) if hasattr(mapping, "get") else None
-            if value is None:
-                continue
+            if value is None or (kind is Path and str(value).strip() in ("", ".") and key == "root"):
+                continue        # an empty working area (INVOKE_PGLAB_ROOT=) means the default, never the clone
             try:
                 values[key] = Path(os.path.expanduser(str(value))) if kind is Path else kind(value)
             except ValueError:

@@ -167,3 +167,11 @@ def test_the_session_script_names_the_build_folders_quoted():
                 build_dir="/b/my build", loader="/l/loader.py", error_level=21, workdir="/w")
     lines = gdb_script(plan).splitlines()
     assert lines[4:6] == ['directory "/src/my tree"', 'directory "/b/my build"']
+
+
+@pytest.mark.parametrize("empty", ["", ".", " "])
+def test_an_empty_working_area_setting_means_the_default_not_the_clone(monkeypatch, empty):
+    from pglab.config import PROJECT_ROOT, Settings
+
+    monkeypatch.setenv("INVOKE_PGLAB_ROOT", empty)
+    assert Settings.load().root == PROJECT_ROOT / "pg_source"
