@@ -254,12 +254,12 @@ def _listing(root, skip):
     """{relative path: (mtime_ns, size)} of the regular files under root, lstat only; and its folders."""
     files, dirs = {}, set()
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not skip(d)]
+        dirnames[:] = [d for d in dirnames if not skip(dirpath, d)]
         rel = os.path.relpath(dirpath, root)
         if rel != ".":
             dirs.add(rel)
         for name in filenames:
-            if skip(name):
+            if skip(dirpath, name):
                 continue
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
@@ -267,23 +267,20 @@ def _listing(root, skip):
     return files, dirs
 
 
-def copy_in(account, src, dest, skip_patterns):
-    """Mirror the user's tree SRC into the account's folder DEST, skipping names that match
-    SKIP_PATTERNS (build products); returns True when anything changed.  Unchanged files keep
-    their mtime, so make rebuilds only what changed.  As root, root only reads SRC (following
-    links, as a copy does) and lists DEST; `tar` and `rm` running as the account write it."""
-    def skip(name):
-        return any(fnmatch.fnmatch(name, p) for p in skip_patterns)
-
+def copy_in(account, src, dest, skip):
+    """Mirror the user's tree SRC into the account's folder DEST, leaving out what SKIP(folder,
+    name) says is a build product, in either tree; returns True when anything changed.  Unchanged
+    files keep their mtime, so make rebuilds only what changed.  As root, root only reads SRC
+    (following links, as a copy does) and lists DEST; `tar` and `rm` running as the account write it."""
     src, dest = Path(src), Path(dest)
     want, want_dirs = {}, set()
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
-        dirnames[:] = [d for d in dirnames if not skip(d)]
+        dirnames[:] = [d for d in dirnames if not skip(dirpath, d)]
         rel = os.path.relpath(dirpath, src)
         if rel != ".":
             want_dirs.add(rel)
         for name in filenames:
-            if not skip(name):
+            if not skip(dirpath, name):
                 full = os.path.join(dirpath, name)
                 try:
                     st = os.stat(full)
@@ -294,8 +291,7 @@ def copy_in(account, src, dest, skip_patterns):
     have, have_dirs = _listing(dest, skip)
     changed = sorted(rel for rel, (_full, st) in want.items() if have.get(rel) != (st.st_mtime_ns, st.st_size))
     stale = sorted(rel for rel in have if rel not in want)
-    stale_dirs = sorted((d for d in have_dirs - want_dirs if not any(skip(p) for p in Path(d).parts)),
-                        key=lambda d: -d.count("/"))
+    stale_dirs = sorted(have_dirs - want_dirs, key=lambda d: -d.count("/"))     # products' were left out
     new_dirs = sorted(want_dirs - have_dirs)
     if changed or new_dirs:
         _untar_as(account, dest, [(rel, *want[rel]) for rel in changed], new_dirs)

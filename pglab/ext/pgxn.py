@@ -42,7 +42,7 @@ from ..run import run_logged
 from . import pgxn_meta
 from .discover import Extension, looks_like_path
 from .pgxn_spec import load, loads
-from .pgxs import BUILD_PRODUCTS, makefile_vars, sync_copy, sync_source, temp_config
+from .pgxs import MAKEFILES, OBJECTS, OUTPUTS, is_product, makefile_vars, sync_copy, sync_source, temp_config
 
 UPLOAD_URL = "https://manager.pgxn.org/upload"
 
@@ -97,8 +97,29 @@ def checked_meta(ext):
     return doc
 
 
-def _is_product(rel):
-    return any(fnmatch.fnmatch(part, p) for part in Path(rel).parts for p in BUILD_PRODUCTS)
+def _is_product(rel, top):
+    """A path under the extension's folder TOP that a build or test run made (pglab.ext.pgxs.is_product)."""
+    folder = Path(top)
+    for part in Path(rel).parts:
+        if is_product(folder, part):
+            return True
+        folder = folder / part
+    return False
+
+
+def _products_in(names):
+    """The paths among NAMES (a zip's, relative to its top) that a build or test run made: as
+    is_product decides, with the zip's own Makefiles saying where test output belongs."""
+    with_makefile = {str(Path(n).parent) for n in names if Path(n).name in MAKEFILES}
+    found = []
+    for name in names:
+        parts = Path(name).parts
+        for i, part in enumerate(parts):
+            folder = str(Path(*parts[:i])) if i else "."
+            if any(fnmatch.fnmatch(part, p) for p in OBJECTS) or (part in OUTPUTS and folder in with_makefile):
+                found.append(name)
+                break
+    return found
 
 
 def _git(folder, *args, check=True):
@@ -125,6 +146,7 @@ def git_files(folder):
 def uncommitted(folder):
     """git status of the folder: ["M file", "?? file"], build products aside."""
     out = _git(folder, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".").stdout
+    top = _git(folder, "rev-parse", "--show-toplevel").stdout.decode().strip()    # porcelain's paths start there
     entries, parts = [], out.decode(errors="replace").split("\0")
     i = 0
     while i < len(parts):
@@ -135,7 +157,7 @@ def uncommitted(folder):
         status, path = entry[:2], entry[3:]
         if status[0] in "RC":
             i += 1       # a rename's source follows
-        if status == "??" and _is_product(path):
+        if status == "??" and _is_product(path, top):
             continue
         entries.append(f"{status.strip()} {path}")
     return entries
@@ -160,7 +182,7 @@ def bundle(settings, ext, *, allow_dirty=False, out=None):
                 commit = _git(ext.path, "rev-parse", "--short", "HEAD").stdout.decode().strip()
                 how = f"git archive of HEAD {commit}"
             else:
-                files = [f for f in listed if (ext.path / f).is_file() and not _is_product(f)]
+                files = [f for f in listed if (ext.path / f).is_file() and not _is_product(f, ext.path)]
                 _write_zip(staged, ext.path, top, files)
                 how = f"the working tree, {len(dirty)} uncommitted change(s) included"
         else:
@@ -181,10 +203,10 @@ def _folder_files(folder, *, skip, name):
     files = []
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not _is_product(d) and (here / d).resolve() not in skip)
+        dirnames[:] = sorted(d for d in dirnames if not is_product(here, d) and (here / d).resolve() not in skip)
         for f in sorted(filenames):
             rel = (here / f).relative_to(folder)
-            if not _is_product(f) and not fnmatch.fnmatch(f, f"{name}-*.zip"):
+            if not is_product(here, f) and not fnmatch.fnmatch(f, f"{name}-*.zip"):
                 files.append(str(rel))
     return files
 
@@ -215,7 +237,8 @@ def _write_zip(path, folder, top, files):
 
 
 def _check_contents(names, top, doc):
-    products = [n for n in names if _is_product(n.removeprefix(f"{top}/").rstrip("/"))]
+    inside = {n.removeprefix(f"{top}/").rstrip("/"): n for n in names if n.removeprefix(f"{top}/").rstrip("/")}
+    products = [inside[rel] for rel in _products_in(list(inside))]
     if products:
         raise ExtensionError(f"build products are committed: {', '.join(products[:3])}; `git rm --cached` them "
                              f"(and list them in .gitignore), then bundle again")

@@ -30,9 +30,13 @@ from .. import boundary
 from ..errors import BuildError, ExtensionError
 from ..run import run_logged
 
-# what a build or a test run leaves in the folder; never copied, never deleted from the copy
-BUILD_PRODUCTS = ("*.o", "*.so", "*.bc", "*.a", "results", "regression.diffs", "regression.out", "log",
-                  "tmp_check", "output_iso", "__pycache__", ".pytest_cache", ".git")
+# What a build or a test run leaves in a folder: never copied into the build copy, never
+# deleted from it.  Objects and caches anywhere; test output only where PGXS writes it, beside a
+# Makefile (a folder named log/ among the sources, an expected/regression.out, are sources).
+OBJECTS = ("*.o", "*.so", "*.bc", "*.a", "__pycache__", ".pytest_cache", ".git")
+OUTPUTS = ("results", "regression.diffs", "regression.out", "log", "tmp_check", "output_iso")
+BUILD_PRODUCTS = OBJECTS + OUTPUTS
+MAKEFILES = ("Makefile", "GNUmakefile", "makefile")
 VARS = ("REGRESS", "REGRESS_OPTS", "EXTRA_REGRESS_OPTS", "ISOLATION", "ISOLATION_OPTS", "TAP_TESTS",
         "PROVE_TESTS", "PROVE_FLAGS", "NO_INSTALLCHECK", "EXTENSION", "MODULES", "MODULE_big")
 
@@ -46,8 +50,11 @@ class BuildResult:
     step: str = ""
 
 
-def _skip(name):
-    return any(fnmatch.fnmatch(name, p) for p in BUILD_PRODUCTS)
+def is_product(folder, name):
+    """NAME in FOLDER is what a build or a test run made there (see OBJECTS and OUTPUTS)."""
+    if any(fnmatch.fnmatch(name, p) for p in OBJECTS):
+        return True
+    return name in OUTPUTS and any((Path(folder) / m).is_file() for m in MAKEFILES)
 
 
 def sync_source(src, dest):
@@ -56,12 +63,12 @@ def sync_source(src, dest):
     mtime, so make recompiles only what changed."""
     keep, changed = set(), False
     for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = [d for d in dirnames if not _skip(d)]
+        dirnames[:] = [d for d in dirnames if not is_product(dirpath, d)]
         rel = Path(dirpath).relative_to(src)
         (dest / rel).mkdir(parents=True, exist_ok=True)
         keep.add(dest / rel)
         for name in filenames:
-            if _skip(name):
+            if is_product(dirpath, name):
                 continue
             s, d = Path(dirpath) / name, dest / rel / name
             keep.add(d)
@@ -74,13 +81,11 @@ def sync_source(src, dest):
             if not same:
                 shutil.copy2(s, d)
                 changed = True
-    for dirpath, dirnames, filenames in os.walk(dest, topdown=False):
-        dirnames[:] = [d for d in dirnames if not _skip(d)]
-        if any(_skip(part) for part in Path(dirpath).relative_to(dest).parts):
-            continue
+    for dirpath, dirnames, filenames in os.walk(dest):
+        dirnames[:] = [d for d in dirnames if not is_product(dirpath, d)]
         for name in filenames:
             path = Path(dirpath) / name
-            if path not in keep and not _skip(name):
+            if path not in keep and not is_product(dirpath, name):
                 path.unlink()  # a source deleted in the extension
                 changed = True
     return changed
@@ -198,7 +203,7 @@ def sync_copy(ext, srcdir, account=None):
     if account is not None and account.switching:
         boundary.account_dir(account, srcdir, 0o755)
         boundary.reach(account, srcdir)
-        return boundary.copy_in(account, ext.path, srcdir, BUILD_PRODUCTS)
+        return boundary.copy_in(account, ext.path, srcdir, is_product)
     srcdir.mkdir(parents=True, exist_ok=True)
     return sync_source(ext.path, srcdir)
 

@@ -13,6 +13,7 @@ import pytest
 from pglab import accounts, boundary
 from pglab.accounts import Account
 from pglab.errors import ClusterError
+from pglab.ext.pgxs import is_product
 
 AS_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="files of another uid: root only")
 OTHER = Account("tester", 4242, 4242)
@@ -106,14 +107,14 @@ def test_copy_in_mirrors_the_users_tree_as_the_account(tmp_path):
     dest.parent.mkdir()
     boundary.account_dir(OTHER, dest, 0o755)
     boundary.reach(OTHER, dest)
-    assert boundary.copy_in(OTHER, src, dest, ("*.o",)) is True
+    assert boundary.copy_in(OTHER, src, dest, is_product) is True
     assert _tree(dest) == {"ext.c": "int x;\n", "sql/ext.sql": "SELECT 1;\n"}
     assert {p.stat().st_uid for p in [dest, *dest.rglob("*")]} == {OTHER.uid}
     assert (dest / "ext.c").stat().st_mtime_ns == (src / "ext.c").stat().st_mtime_ns
-    assert boundary.copy_in(OTHER, src, dest, ("*.o",)) is False           # nothing changed
+    assert boundary.copy_in(OTHER, src, dest, is_product) is False          # nothing changed
     (src / "sql" / "ext.sql").unlink()
     (src / "ext.c").write_text("int y;\n")
-    assert boundary.copy_in(OTHER, src, dest, ("*.o",)) is True
+    assert boundary.copy_in(OTHER, src, dest, is_product) is True
     assert _tree(dest) == {"ext.c": "int y;\n"}
 
 

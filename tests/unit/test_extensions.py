@@ -54,12 +54,13 @@ def test_compiler_lines_point_at_the_users_file(tmp_path):
 def test_the_build_copy_holds_sources_only_and_follows_changes(tmp_path):
     src, dest = tmp_path / "ext", tmp_path / "copy"
     (src / "sql").mkdir(parents=True)
+    (src / "Makefile").write_text("REGRESS = a\n")
     (src / "a.c").write_text("int a;")
     (src / "sql" / "a.sql").write_text("select 1;")
     (src / "a.o").write_text("stale object from a hand-run make")
-    (src / "results").mkdir()
+    (src / "results").mkdir()                                # a hand-run installcheck's, beside the Makefile
     assert sync_source(src, dest) is True
-    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == ["a.c", "sql", "sql/a.sql"]
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*")) == ["Makefile", "a.c", "sql", "sql/a.sql"]
     assert sync_source(src, dest) is False                # nothing changed
     (dest / "a.o").write_text("our own object")           # built in the copy: kept
     (dest / "results").mkdir()
@@ -141,3 +142,19 @@ def test_the_warm_server_restarts_when_a_preloaded_library_changes_not_when_it_i
     assert stamp_for(build, conf, tmp_path, "lab_worker") == first
     (libdir / "lab_worker.so").write_bytes(b"second build")
     assert stamp_for(build, conf, tmp_path, "lab_worker") != first
+
+
+def test_sources_named_like_test_output_are_copied(tmp_path):
+    """Test output is a product only where PGXS writes it, beside a Makefile: a folder of sources
+    called log/ and an expected file for a test called regression are sources."""
+    src, dest = tmp_path / "ext", tmp_path / "copy"
+    (src / "src" / "lib" / "log").mkdir(parents=True)
+    (src / "expected").mkdir()
+    (src / "Makefile").write_text("REGRESS = regression\n")
+    (src / "src" / "lib" / "log" / "log.h").write_text("#define LOG 1\n")
+    (src / "expected" / "regression.out").write_text("ok\n")
+    (src / "log").mkdir()                                    # beside the Makefile: pg_regress's
+    (src / "log" / "postmaster.log").write_text("LOG: ...\n")
+    assert sync_source(src, dest) is True
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
+        "Makefile", "expected/regression.out", "src/lib/log/log.h"]
