@@ -341,6 +341,18 @@ def _open_dir(parent_fd, name):
     return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
 
 
+def stage_folders(account, stage, prefix):
+    """The prefix's folders made again under STAGE (as the account), for `make install DESTDIR=STAGE`:
+    an install rule that writes into a folder of the prefix without making it (include/server,
+    say) finds it there, as it does when it installs straight into the prefix."""
+    folders = [f"{stage}{dirpath}" for dirpath, _dirs, _files in os.walk(prefix)]
+    done = subprocess.run(["xargs", "-0", "mkdir", "-p", "--"], input="\0".join(folders), text=True,
+                          capture_output=True, env=account_env(account), **account.subprocess_kwargs())
+    if done.returncode != 0:
+        raise BoundaryError(f"cannot make the staging folders in {stage}: "
+                            f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+
+
 def install_staged(account, stage, prefix):
     """Copy what `make install DESTDIR=STAGE` put under STAGE/PREFIX into PREFIX; returns the
     files installed (relative to PREFIX).  Everything is checked before anything is copied:

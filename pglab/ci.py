@@ -77,8 +77,10 @@ def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
                 start = time.monotonic()
                 results = test_extension(settings, ext, build, werror=werror)
                 bad = [r for r in results if not r.ok]
-                cell = Cell(ext.name, major, build.id, "fail" if bad else "pass",
-                            ", ".join(f"{r.suite} {r.status}" for r in bad), time.monotonic() - start, results)
+                _line, code = report.verdict(results)       # nothing tested is not a pass either
+                why = ", ".join(f"{r.label} {r.status}" for r in bad) or (_line if code else "")
+                cell = Cell(ext.name, major, build.id, "fail" if code else "pass", why, time.monotonic() - start,
+                            results)
                 p.detail = cell.status if not bad else f"FAIL: {cell.why}"
             cells.append(cell)
     result = CiResult(cells, out, ours)
@@ -144,7 +146,8 @@ def _write_reports(out, result, majors):
     for cell in result.cells:
         for r in cell.results:
             if not r.ok:
-                _keep_failure(out / cell.extension / cell.build / r.suite, r)
+                where = r.suite + (f"-{r.folder.strip('/').replace('/', '+')}" if r.folder else "")   # regress-sub
+                _keep_failure(out / cell.extension / cell.build / where, r)
 
 
 def _step_summary(result, majors):
@@ -155,7 +158,7 @@ def _step_summary(result, majors):
             for cell in result.cells:
                 for r in cell.results:
                     if r.status == "fail" and r.diffs:
-                        f.write(f"### {cell.extension} {r.suite} on {cell.build}\n\n```diff\n"
+                        f.write(f"### {cell.extension} {r.label} on {cell.build}\n\n```diff\n"
                                 f"{report.first_lines(r.diffs, 40)}```\n\n")
 
 
@@ -183,9 +186,9 @@ def junit_xml(result):
             ET.SubElement(case, "skipped", message=cell.why)
             cases.append(case)
         for r in cell.results:
-            classname = f"{cell.extension}.{cell.build}.{r.suite}"
+            classname = f"{cell.extension}.{cell.build}.{r.suite}" + (f".{r.folder.rstrip('/')}" if r.folder else "")
             if r.suite in ("build", "server") or not r.tests:
-                case = ET.SubElement(suite, "testcase", classname=classname, name=r.suite, time=f"{r.seconds:.3f}")
+                case = ET.SubElement(suite, "testcase", classname=classname, name=r.label, time=f"{r.seconds:.3f}")
                 _outcome(case, r.status, r.detail, r.output)
                 cases.append(case)
                 continue
@@ -194,7 +197,7 @@ def junit_xml(result):
                 _outcome(case, status, f"{r.suite} test {name} failed", "")
                 cases.append(case)
             if r.status in ("crash", "hang"):
-                case = ET.SubElement(suite, "testcase", classname=classname, name=f"{r.suite} ({r.status})")
+                case = ET.SubElement(suite, "testcase", classname=classname, name=f"{r.label} ({r.status})")
                 _outcome(case, "fail", r.detail, r.hang or (r.crash.backtrace if r.crash else ""))
                 cases.append(case)
         suite.set("tests", str(len(cases)))

@@ -322,9 +322,9 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
                                   idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [])
         report.table(results)
         report.details(results)
-        line = report.summary(results)
-        if any(not r.ok for r in results):
-            raise Exit(line, code=1)
+        line, code = report.verdict(results)
+        if code:
+            raise Exit(line, code=code)
         ui.say(line, style="green")
 
 

@@ -45,8 +45,10 @@ def at_path(path):
     """The extension in a folder: named by its one .control file (pgvector's
     folder holds vector.control), else by the folder."""
     folder = Path(path).expanduser().resolve()
-    if not (folder / "Makefile").is_file():
-        raise ExtensionError(f"{folder} has no Makefile: point ext-test at a PGXS extension's folder")
+    if not (folder / "Makefile").is_file() and not (folder / "configure").is_file() \
+            and not (folder / "configure.ac").is_file():
+        raise ExtensionError(f"{folder} has no Makefile (nor a configure script that writes one): point ext-test "
+                             f"at a PGXS extension's folder")
     controls = sorted(folder.glob("*.control"))
     return Extension(controls[0].stem if len(controls) == 1 else folder.name, folder)
 

@@ -370,6 +370,7 @@ def pgxn_install(settings, dist, build):
         stage = workdir(settings, build) / "stage"
         boundary.remove(stage)
         boundary.account_dir(account, stage)
+        boundary.stage_folders(account, stage, build.prefix)
         cmd += ["--sudo", f"env DESTDIR={shlex.quote(str(stage))}"]
     with ui.phase(f"pgxn install {pgxn_meta.shown(dist.label)} into {build.id}"):
         try:

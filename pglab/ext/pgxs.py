@@ -48,6 +48,7 @@ class BuildResult:
     warnings: list = field(default_factory=list)   # compiler lines, pointing at the user's files
     diagnostics: str = ""                          # what to show when it failed
     step: str = ""
+    configured: str = ""                           # the configure command that ran first, if any
 
 
 def is_product(folder, name):
@@ -57,11 +58,12 @@ def is_product(folder, name):
     return name in OUTPUTS and any((Path(folder) / m).is_file() for m in MAKEFILES)
 
 
-def sync_source(src, dest):
+def sync_source(src, dest, made=()):
     """Mirror the extension's sources into `dest`, keeping mtimes, skipping build
     products; returns True when anything changed.  Unchanged files keep their
-    mtime, so make recompiles only what changed."""
-    keep, changed = set(), False
+    mtime, so make recompiles only what changed.  MADE: paths (relative to dest) a
+    configure step made there, kept as products are."""
+    keep, changed = {dest / m for m in made}, False
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = [d for d in dirnames if not is_product(dirpath, d)]
         rel = Path(dirpath).relative_to(src)
@@ -98,25 +100,28 @@ def make_cmd(build, *targets, extra=()):
     return ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}", *extra, *targets]
 
 
-def makefile_vars(build, srcdir, env=None, account=None):
+def makefile_vars(build, srcdir, env=None, account=None, state=None):
     """What the extension's Makefile says, with PGXS included: {VAR: value}.  make reads
     it as `account` (as root: the server's account; the Makefile may run anything).
 
-    Cached beside the copy and read again when the Makefile, the build or the
-    environment (EXTRA_REGRESS_OPTS may come from there) changes."""
+    Cached in STATE (a folder of root's; default: beside the copy) and read again
+    when the Makefile, the build or the environment (EXTRA_REGRESS_OPTS may come
+    from there) changes."""
     env = env if env is not None else os.environ
     makefile = srcdir / "Makefile"
     st = makefile.stat()
     key = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, str(build.pg_config), build.meta.get("built_at"),
                                      env.get("EXTRA_REGRESS_OPTS", ""), VARS]).encode()).hexdigest()
-    cache = srcdir.parent / "vars.json"
+    state = Path(state) if state is not None else srcdir.parent
+    state.mkdir(parents=True, exist_ok=True)
+    cache = state / "vars.json"
     try:
         cached = json.loads(cache.read_text())
         if cached.get("key") == key:
             return cached["vars"]
     except (OSError, ValueError):
         pass
-    helper = srcdir.parent / "pglab-vars.mk"
+    helper = state / "pglab-vars.mk"
     boundary.write_file(helper, "pglab-print-vars:\n" + "".join(f"\t$(info {v}=$({v}))\n" for v in VARS) + "\t@:\n")
     run_as, run_env = {}, dict(env)
     if account is not None:
@@ -197,15 +202,18 @@ def user_path(line, srcdir, origin):
 _DIAG_RE = re.compile(r"(error|warning|note):|^\s+\||^\s*\d+ \|")
 
 
-def sync_copy(ext, srcdir, account=None):
+def sync_copy(ext, srcdir, account=None, keep=()):
     """The build copy brought up to date with the extension's folder; True when anything
-    changed.  As root (ACCOUNT switching) the copy is the account's (pglab.boundary.copy_in)."""
+    changed.  As root (ACCOUNT switching) the copy is the account's (pglab.boundary.copy_in).
+    KEEP: paths in the copy a configure step made (pglab.ext.shape), never deleted."""
     if account is not None and account.switching:
         boundary.account_dir(account, srcdir, 0o755)
         boundary.reach(account, srcdir)
-        return boundary.copy_in(account, ext.path, srcdir, is_product)
+        kept = {os.path.join(srcdir, k) for k in keep}
+        return boundary.copy_in(account, ext.path, srcdir,
+                                lambda folder, name: is_product(folder, name) or os.path.join(folder, name) in kept)
     srcdir.mkdir(parents=True, exist_ok=True)
-    return sync_source(ext.path, srcdir)
+    return sync_source(ext.path, srcdir, made=keep)
 
 
 def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=None, home=None):
@@ -238,6 +246,7 @@ def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=N
             stage = srcdir.parent / "stage"
             boundary.remove(stage)
             boundary.account_dir(account, stage)
+            boundary.stage_folders(account, stage, build.prefix)
             run_logged(make_cmd(build, "install", extra=(f"DESTDIR={stage}",)), log, cwd=srcdir,
                        on_line=lines.append, step="make install", **run_as)
             boundary.install_staged(account, stage, build.prefix)

@@ -52,10 +52,10 @@ def resolve(settings, spec):
 
 
 def extension_folder(path, spec):
-    """The folder holding the extension's Makefile and .control (the tree's top,
-    or the one subfolder that has them)."""
+    """The folder ext-test builds from: the tree's top when it has a Makefile (a recursive
+    project's has no .control beside it), else the one subfolder with a Makefile and a .control."""
     path = Path(path)
-    if is_extension(path):
+    if is_extension(path) or (path / "Makefile").is_file():   # a project's top (a recursive one has no .control)
         return path
     found = [p.parent for p in sorted(path.glob("*/Makefile")) if is_extension(p.parent)]
     if len(found) == 1:

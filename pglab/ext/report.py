@@ -15,8 +15,8 @@ DIFF_LINES = 60
 class SuiteResult:
     extension: str
     build: str
-    suite: str               # build, server, regress, isolation, tap, pytest
-    status: str              # pass, fail, crash, hang, skip
+    suite: str               # build, server, regress, isolation, tap, pytest; "tests" for the project as a whole
+    status: str              # pass, fail, crash, hang, skip; "none": the project declares no tests
     seconds: float = 0.0
     detail: str = ""
     output: str = ""         # the tool's own output (compiler, pg_regress, prove, pytest)
@@ -28,21 +28,27 @@ class SuiteResult:
     hang: str = ""           # backtraces of the busy backends
     crash: object = None     # postmortem.Crash
     tests: list = field(default_factory=list)   # (test, "pass"|"fail"|"skip") as they finished
+    folder: str = ""         # where a recursive project's suite ran ("regress/"), "" for the top
 
     @property
     def ok(self):
         return self.status in ("pass", "skip")
 
     @property
+    def label(self):
+        """The suite as the table names it: "regress", or "regress (regress/)" in a subfolder."""
+        return f"{self.suite} ({self.folder})" if self.folder else self.suite
+
+    @property
     def counts(self):
-        if self.suite in ("build", "server") or self.status == "skip":
+        if self.suite in ("build", "server", "tests") or self.status == "skip":
             return ""
         text = f"{self.passed}/{self.passed + self.failed}"
         return text + (f" ({self.skipped} skipped)" if self.skipped else "")
 
 
 _MARKS = {"pass": ("pass", "green"), "skip": ("skip", "dim"), "fail": ("FAIL", "red"),
-          "crash": ("CRASH", "red"), "hang": ("HANG", "red")}
+          "crash": ("CRASH", "red"), "hang": ("HANG", "red"), "none": ("NO TESTS", "yellow")}
 
 
 def mark(status):
@@ -60,14 +66,14 @@ def first_lines(path, n=DIFF_LINES):
 
 def table(results):
     ui.table("ext-test", ["extension", "build", "suite", "result", "tests", "time", "detail"],
-             [(r.extension, r.build, r.suite, mark(r.status), r.counts, f"{r.seconds:.1f} s", r.detail)
+             [(r.extension, r.build, r.label, mark(r.status), r.counts, f"{r.seconds:.1f} s", r.detail)
               for r in results])
 
 
 def details(results):
     """What to look at, for each result that needs it."""
     for r in results:
-        where = f"{r.extension} {r.suite} on {r.build}"
+        where = f"{r.extension} {r.label} on {r.build}"
         if r.suite == "build" and r.status == "pass" and r.output:
             ui.say(f"compiler warnings in {r.extension} on {r.build}:", style="yellow")
             ui.raw(r.output)
@@ -97,8 +103,24 @@ def _tail(text, lines=40):
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+NOTHING_TESTED = 5     # ext-test's exit code when nothing failed and no test ran (pytest's, for the same)
+
+
 def summary(results):
     """One line: how many suites passed, failed, were skipped."""
-    bad = [r for r in results if not r.ok]
-    ran = [r for r in results if r.status != "skip"]
-    return f"{len(bad)} of {len(ran)} suites did not pass" if bad else f"all {len(ran)} suites passed"
+    return verdict(results)[0]
+
+
+def verdict(results):
+    """(one line, exit code): 1 when anything did not pass; NOTHING_TESTED when nothing failed but
+    no test ran (a project that declares none, or suites all skipped); 0 when tests ran and passed."""
+    bad = [r for r in results if not r.ok and r.status != "none"]
+    ran = [r for r in results if r.status != "skip" and r.status != "none"]
+    tested = [r for r in ran if r.suite not in ("build", "server")]
+    if bad:
+        return f"{len(bad)} of {len(ran)} suites did not pass", 1
+    if not tested:
+        why = next((r.detail for r in results if r.status == "none"), "every suite was skipped")
+        return f"nothing tested: {why}", NOTHING_TESTED
+    tests = sum(r.passed + r.failed for r in tested)
+    return f"all {len(ran)} suites passed ({tests} test{'s' if tests != 1 else ''})", 0

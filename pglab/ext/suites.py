@@ -31,6 +31,8 @@ from .pgxs import make_cmd
 from .report import SuiteResult
 
 SUITES = ("regress", "isolation", "tap", "pytest")
+# a function (a test or a fixture of the project's) asking for one of pglab.ext.pytest_plugin's fixtures
+_FIXTURES = re.compile(r"\bdef \w+\s*\([^)]*\b(postgresql|postgresql_noproc|pglab_server)\b")
 KINDS = {"regress": "REGRESS", "isolation": "ISOLATION", "tap": "TAP_TESTS"}
 
 
@@ -48,16 +50,24 @@ class Run:
     settings: object = None      # for the pre-started pytest; None: always a new interpreter
     pause: object = None         # ext-test --debug: pglab.debug.pause.TestPause holding a test backend
     account: object = None       # who runs the suites (pglab.accounts): the server's account
+    home: Path = None            # its HOME for the suites (pglab.boundary.account_home), as root
+    folder: str = ""             # the subfolder a recursive project's suite runs in ("regress/"), or ""
 
     def result(self, suite, status, seconds=0.0, **kw):
-        return SuiteResult(self.ext.name, self.build.id, suite, status, seconds, **kw)
+        return SuiteResult(self.ext.name, self.build.id, suite, status, seconds, folder=self.folder, **kw)
 
 
 def skip_reason(suite, run):
     """Why `suite` does not apply to this extension and build, or None."""
     if suite == "pytest":
         tests = run.ext.tests_dir
-        return None if tests.is_dir() and any(tests.glob("test_*.py")) else "no tests/test_*.py"
+        files = sorted(tests.glob("test_*.py")) if tests.is_dir() else []
+        if not files:
+            return "no tests/test_*.py"
+        if not any(_FIXTURES.search(boundary.read_file(f)) for f in [*files, tests / "conftest.py"]):
+            # a project's own tests for another harness (docker, nose): not what pglab's plugin runs
+            return "tests/test_*.py use none of pglab's pytest fixtures (postgresql, pglab_server)"
+        return None
     var = KINDS[suite]
     if not run.values.get(var, "").strip():
         return f"no {var} in the Makefile"
@@ -85,8 +95,19 @@ def _installcheck(run, keep, extra=()):
     return make_cmd(run.build, "installcheck", extra=(*off, "NO_INSTALLCHECK=", *extra))
 
 
+def _suite_env(run):
+    """The environment make installcheck (and what it runs) sees: the user's, as a PGXS user's
+    make would (make variables such as LUA_INCDIR come from there), less root's secrets
+    (boundary.account_env); the C locale and time zone of the server's; a HOME the account may
+    write in (a test may start a service that keeps its pid file there)."""
+    env = {**boundary.account_env(run.account), **run.cluster.server_env()}
+    if run.home is not None:
+        env["HOME"] = str(run.home)
+    return env
+
+
 def _client_env(run):
-    env = {**run.cluster.server_env(), **run.cluster.env, "PATH": f"{run.build.bindir}:{os.environ['PATH']}"}
+    env = {**_suite_env(run), **run.cluster.env, "PATH": f"{run.build.bindir}:{os.environ['PATH']}"}
     if run.pause is not None:
         env.update(run.pause.env(env))
     return env
@@ -153,7 +174,7 @@ def run_tap(run):
     tmp_check = run.srcdir / "tmp_check"
     try:
         outcome = supervise(_installcheck(run, "tap", extra=(f"PROVE_FLAGS={flags}",)), tally=tally,
-                            cwd=run.srcdir, env={**run.cluster.server_env(), "PATH": os.environ["PATH"]},
+                            cwd=run.srcdir, env={**_suite_env(run), "PATH": os.environ["PATH"]},
                             account=run.cluster.account, idle_timeout=run.idle_timeout, core_dirs=[tmp_check],
                             build=run.build)
     finally:
@@ -252,6 +273,11 @@ def _verdict(run, suite, outcome, tally, diffs=None, logs=None):
     if outcome.crash:
         return run.result(suite, "crash", outcome.seconds, detail=f"{outcome.crash.test}: backend "
                           f"{outcome.crash.signal}", crash=outcome.crash, **kw)
+    if outcome.returncode == 0 and not tally.order and suite in KINDS:
+        # a suite that ran no test has not passed (the tool's own words, when it said any)
+        said = [l.strip() for l in outcome.output.splitlines() if l.strip() and not l.startswith(("make", "echo"))]
+        return run.result(suite, "fail", outcome.seconds, detail=f"ran no test ({said[-1] if said else 'no output'})",
+                          **kw)
     if outcome.returncode != 0 or tally.failed:
         if tally.failed:
             detail = f"failed: {', '.join(tally.failed[:5])}" + (" ..." if len(tally.failed) > 5 else "")

@@ -28,6 +28,7 @@ def bare_installcheck(build, settings, source, tmp_path, conf=None):
     shutil.copytree(source, copy)
     os.chmod(tmp_path, 0o755)
     make = ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}"]
+    configure(build, copy)
     subprocess.run([*make, "install"], cwd=copy, check=True, capture_output=True)
     with Cluster.throwaway(build, settings, conf=conf or {}) as cl:
         cl.ensure_reachable(copy)
@@ -40,6 +41,19 @@ def bare_installcheck(build, settings, source, tmp_path, conf=None):
         seconds = time.monotonic() - start
     output = done.stdout + done.stderr
     return done.returncode == 0, summary_counts(output), output, seconds
+
+
+def configure(build, copy):
+    """A project's configure step as its documentation has a person run it: ./autogen.sh when only
+    configure.ac is there, then ./configure with the build's pg_config first in PATH (and named with
+    --with-pgconfig when the script offers it)."""
+    env = {**os.environ, "PATH": f"{build.bindir}:{os.environ['PATH']}"}
+    if not (copy / "configure").is_file() and (copy / "autogen.sh").is_file():
+        subprocess.run(["sh", "./autogen.sh"], cwd=copy, check=True, capture_output=True, env=env)
+    if (copy / "configure").is_file():
+        offered = subprocess.run(["sh", "./configure", "--help"], cwd=copy, capture_output=True, text=True, env=env)
+        flag = [f"--with-pgconfig={build.pg_config}"] if "--with-pgconfig" in offered.stdout else []
+        subprocess.run(["sh", "./configure", *flag], cwd=copy, check=True, capture_output=True, env=env)
 
 
 def remembered_bare_installcheck(build, settings, source, tmp_path, conf=None):

@@ -72,7 +72,7 @@ def test_ext_test_task_prints_a_table_with_counts_and_exits_zero(default_build):
     assert [r.split("│")[3].strip() for r in rows] == list(SUITES)
     assert rows[2].split("│")[5].strip() == "2/2"        # regress: upgrade, pgl_funcs
     assert rows[5].split("│")[5].strip() == "10/10"      # pytest
-    assert done.stdout.strip().endswith("all 4 suites passed")
+    assert done.stdout.strip().endswith("all 4 suites passed (12 tests)")
 
 
 def test_the_server_stays_warm_and_is_restarted_when_its_settings_change(settings, default_build, tmp_path):

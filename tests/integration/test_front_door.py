@@ -251,7 +251,7 @@ def test_ext_test_passes_from_the_wheel(wheel_venv, tmp_path):
         done = _from_wheel(wheel_venv, "pglab", "ext-test", str(PROJECT_ROOT / "extensions" / "pgl_funcs"),
                            "--pg", "17", area=area, timeout=600)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-        assert done.stdout.splitlines()[-1] == "all 4 suites passed"
+        assert done.stdout.splitlines()[-1] == "all 4 suites passed (12 tests)"
         assert re.search(r"│ pgl_funcs │ 17\.\d+-debug │ pytest +│ pass +│ 10/10 │", done.stdout)
     finally:
         _from_wheel(wheel_venv, "pglab", "pg-stop", "--all", area=area)

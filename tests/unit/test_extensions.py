@@ -84,7 +84,7 @@ def test_what_ext_test_names(tmp_path):
     assert resolve(str(tmp_path / "good")) == [Extension("good", tmp_path / "good")]
     with pytest.raises(PglabError, match="^unknown extension nope; known: also, good "):
         resolve("nope", root=tmp_path)
-    with pytest.raises(PglabError, match="has no Makefile: point ext-test at a PGXS extension's folder$"):
+    with pytest.raises(PglabError, match=r"has no Makefile \(nor a configure script that writes one\): point ext-test at a PGXS extension.s folder$"):
         resolve(str(tmp_path / "not_an_ext"))
 
 
