@@ -278,16 +278,29 @@ def test_a_listed_tag_whose_clone_fails_is_refused(upstream, tmp_path):
         f"); reachable: {upstream.release} (each channel's answer is listed above)"))
 
 
-def test_a_published_extension_is_fetched_from_debian_as_upstream_released_it(settings):
+def _fetched_fresh(settings, folder, package):
+    """(Settings, path, info) of PACKAGE fetched into a cache of its own under FOLDER (Debian's index
+    copied from the session's cache, not asked again): what a first fetch leaves, whatever an earlier
+    pglab left in the machine's cache."""
+    s = Settings.load(root=folder, cache=folder)
+    shutil.copytree(settings.layout.apt_state, s.layout.apt_state, symlinks=True)
+    try:
+        path, info = fetch_source_package(s, package)
+    except SourceError as exc:
+        pytest.skip(f"Debian's {package} cannot be fetched here: {exc}")
+    return s, path, info
+
+
+def test_a_published_extension_is_fetched_from_debian_as_upstream_released_it(settings, tmp_path):
     """ext-test's way to a published extension: Debian's source package, upstream's tree."""
-    path, info = fetch_source_package(settings, "pgvector")
-    assert info.package == "pgvector" and path == settings.layout.published / f"pgvector_{info.version}"
+    s, path, info = _fetched_fresh(settings, tmp_path, "pgvector")
+    assert info.package == "pgvector" and path == s.layout.published / f"pgvector_{info.version}"
     control = (path / "vector.control").read_text()
     assert re.search(rf"^default_version = '{re.escape(info.upstream)}'$", control, re.M), control
     assert not (path / "debian").exists()                        # Debian's packaging stays out
-    tarball = next((settings.layout.downloads / "debian" / f"pgvector_{info.version}").glob("*.orig.tar.*"))
+    tarball = next(s.layout.debian_downloads("pgvector", info.version).glob("*.orig.tar.*"))
     assert sha256_of(tarball) == info.sha256
-    again, info2 = fetch_source_package(settings, "pgvector")
+    again, info2 = fetch_source_package(s, "pgvector")
     assert (again, info2) == (path, info)
 
 
@@ -371,14 +384,11 @@ def test_two_build_pgs_and_a_ci_at_once_fetch_unpack_and_build_the_release_once(
 
 
 @pytest.mark.slow
-def test_two_ext_tests_of_one_published_extension_fetch_and_unpack_it_once(upstream, area, settings):
+def test_two_ext_tests_of_one_published_extension_fetch_and_unpack_it_once(upstream, area, settings, tmp_path):
     """Two `ext-test debian:hypopg@VERSION` started together on an area whose published/ is
     empty: one downloads and unpacks it while the other waits for it, naming it; both pass.
     VERSION is the one this machine's mirror serves (not every listed one is)."""
-    try:
-        _path, info = fetch_source_package(settings, "hypopg")      # in the session's own cache
-    except SourceError as exc:
-        pytest.skip(f"Debian's hypopg cannot be fetched here: {exc}")
+    reference, _path, info = _fetched_fresh(settings, tmp_path / "reference", "hypopg")
     version, upstream_name = info.version, f"hypopg_{info.upstream}.orig.tar.gz"
     bid = f"{upstream.release}-debug"
     built = invoke("build-pg", "--version", "13", "--source", "tarball", env=_env(area, upstream))  # made above
@@ -420,7 +430,7 @@ def test_two_ext_tests_of_one_published_extension_fetch_and_unpack_it_once(upstr
                 for d in done]
     assert verdicts[0] == verdicts[1] and len(verdicts[0]) == 1, [d.stdout[-2000:] for d in done]
     assert sorted(p.name for p in s.layout.published.iterdir()) == [f"hypopg_{version}", f"hypopg_{version}.json"]
-    # what this mirror serves of it (the .dsc too, where it has it), as the session's own fetch left it
+    # what this mirror serves of it (the .dsc too, where it has it), as a fetch of its own left it
     assert sorted(p.name for p in gate.iterdir()) == sorted(
-        p.name for p in settings.layout.debian_downloads("hypopg", version).iterdir())
+        p.name for p in reference.layout.debian_downloads("hypopg", version).iterdir())
     assert upstream_name in [p.name for p in gate.iterdir()]
