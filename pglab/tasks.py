@@ -307,9 +307,11 @@ def psql(c, version=None, name="main", command=None):
             "fresh": "a fresh server for this run instead of the warm one",
             "debug": "hold the first test's backend before its first statement and open gdb on it "
                      "(regress and pytest suites; one extension, one build)",
-            "break_": "with --debug: a function gdb stops in (repeat for several)"})
+            "break_": "with --debug: a function gdb stops in (repeat for several)",
+            "before": "a command run once the test server is up, before the suites (as the suites run: in the "
+                      "build copy, PGHOST/PGPORT set): what a project's CI does first, e.g. create tablespaces"})
 def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=None, fresh=False, debug=False,
-             break_=None):
+             break_=None, before=None):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import report, runner
 
@@ -319,7 +321,8 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
         if break_ and not debug:
             raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
         results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
-                                  idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [])
+                                  idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [],
+                                  before=before)
         report.table(results)
         report.details(results)
         line, code = report.verdict(results)

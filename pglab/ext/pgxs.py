@@ -217,7 +217,7 @@ def sync_copy(ext, srcdir, account=None, keep=()):
 
 
 def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=None, home=None):
-    """make and make install in the copy (make compiles what changed first); skipped when
+    """make, then make install, in the copy; skipped when
     nothing changed since the prefix got this copy's build.  As root (ACCOUNT switching) the
     copy is the account's, make runs as it (HOME: boundary.account_home) and the install is
     staged.  SYNCED: what sync_copy said, when the caller synced already.  Returns a BuildResult."""
@@ -251,9 +251,9 @@ def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=N
                        on_line=lines.append, step="make install", **run_as)
             boundary.install_staged(account, stage, build.prefix)
             boundary.remove(stage)
-        else:
-            run_logged(make_cmd(build, "install", extra=extra), log, cwd=srcdir, on_line=lines.append,
-                       step="make install")
+        else:   # make, then make install, as projects say to build them (some install rules build nothing)
+            run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make")
+            run_logged(make_cmd(build, "install"), log, cwd=srcdir, on_line=lines.append, step="make install")
     except BuildError as exc:
         diagnostics = [user_path(l, srcdir, ext.path) for l in lines if _DIAG_RE.search(l)]
         return BuildResult(False, time.monotonic() - start, diagnostics="\n".join(diagnostics) or exc.tail,

@@ -41,7 +41,7 @@ class SuiteResult:
 
     @property
     def counts(self):
-        if self.suite in ("build", "server", "tests") or self.status == "skip":
+        if self.suite in ("build", "server", "before", "tests") or self.status == "skip":
             return ""
         text = f"{self.passed}/{self.passed + self.failed}"
         return text + (f" ({self.skipped} skipped)" if self.skipped else "")
@@ -116,7 +116,7 @@ def verdict(results):
     no test ran (a project that declares none, or suites all skipped); 0 when tests ran and passed."""
     bad = [r for r in results if not r.ok and r.status != "none"]
     ran = [r for r in results if r.status != "skip" and r.status != "none"]
-    tested = [r for r in ran if r.suite not in ("build", "server")]
+    tested = [r for r in ran if r.suite not in ("build", "server", "before")]
     if bad:
         return f"{len(bad)} of {len(ran)} suites did not pass", 1
     if not tested:

@@ -24,7 +24,8 @@ from . import discover, published, shape
 from .pgxs import BuildResult, compile_ext, makefile_vars, sync_copy, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
-from .suites import KINDS, SUITES, Run, announce, finish_pytest, run_suite, skip_reason, start_pytest
+from .suites import (KINDS, SUITES, Run, announce, finish_pytest, run_before, run_suite, skip_reason,
+                     start_pytest)
 
 DEBUG_IDLE_TIMEOUT = 24 * 3600.0    # ext-test --debug: a person may stay in gdb as long as they like
 
@@ -57,7 +58,7 @@ def test_extension(settings, ext, build, **how):
 
 
 def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=SUITES, fresh=False,
-                    debug=None):
+                    debug=None, before=None):
     """test_extension, under its lock.
 
     pytest starts at once (its start-up and collection overlap the build) and runs
@@ -70,7 +71,7 @@ def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=
         idle_timeout = DEBUG_IDLE_TIMEOUT   # a person is in gdb: no hang verdict
     while True:
         results, troubled = _attempt(settings, ext, build, werror=werror, k=k, idle_timeout=idle_timeout,
-                                     suites=suites, fresh=fresh, debug=debug, together=together)
+                                     suites=suites, fresh=fresh, debug=debug, together=together, before=before)
         if not (together and troubled):
             return results
         together, fresh = False, True
@@ -112,7 +113,7 @@ def _prepare(copy, ext, build, *, werror, synced):
     return built
 
 
-def _attempt(settings, ext, build, *, werror, k, idle_timeout, suites, fresh, debug, together):
+def _attempt(settings, ext, build, *, werror, k, idle_timeout, suites, fresh, debug, together, before):
     """One go at the extension: ([SuiteResult], whether a suite crashed or hung the server)."""
     copy = _copy(settings, ext, build)
     synced = sync_copy(ext, copy.srcdir, copy.account, keep=shape.configured_files(copy.builddir))
@@ -136,7 +137,7 @@ def _attempt(settings, ext, build, *, werror, k, idle_timeout, suites, fresh, de
         if not plan.jobs:
             return results + plan.rows, False
         by_job, troubled = _serve_and_run(settings, ext, build, copy, run, plan, early, fresh=fresh, debug=debug,
-                                          results=results)
+                                          results=results, before=before)
         early = None
     finally:
         if early is not None:
@@ -203,7 +204,7 @@ def _slug(rel):
     return "top" if rel == "." else rel.replace("/", "+")
 
 
-def _serve_and_run(settings, ext, build, copy, run, plan, early, *, fresh, debug, results):
+def _serve_and_run(settings, ext, build, copy, run, plan, early, *, fresh, debug, results, before):
     """The server (warm when safe) and every job on it: ([SuiteResult] or None when the server did not
     start, whether a job crashed or hung it).  The server's row goes into RESULTS."""
     start = time.monotonic()
@@ -217,6 +218,12 @@ def _serve_and_run(settings, ext, build, copy, run, plan, early, *, fresh, debug
             settings_note = f"settings from {', '.join(p.name for p in plan.conf_files)}; " if plan.conf_files else ""
             results.append(SuiteResult(ext.name, build.id, "server", "pass", time.monotonic() - start,
                                        settings_note + warm.remark))
+            if before:
+                done = run_before(run, before)
+                results.append(done)
+                if not done.ok:
+                    warm.keep = False
+                    return [], False
             if debug is not None:
                 with TestPause(debug, cl, skip=_held_position(run, plan.jobs)) as pause:
                     for _kind, job_run in plan.jobs:
@@ -279,10 +286,11 @@ def _run_suites(run, jobs, early, builddir):
 
 
 def ext_test(settings, spec="all", *, pg=None, k=None, werror=False, idle_timeout=None, suites=None, fresh=False,
-             debug=False, breaks=()):
+             debug=False, breaks=(), before=None):
     """ext-test over extensions × builds; prints progress and returns [SuiteResult].
 
-    debug: hold the first test backend for gdb (pglab.debug.pause); one extension on one build."""
+    debug: hold the first test backend for gdb (pglab.debug.pause); one extension on one build.
+    before: a shell command run on each extension's server before its suites (Run.before)."""
     extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
     builds = resolve_builds(settings, pg)
     chosen = parse_suites(suites) if isinstance(suites, (str, type(None))) else tuple(suites)
@@ -302,7 +310,7 @@ def ext_test(settings, spec="all", *, pg=None, k=None, werror=False, idle_timeou
         for ext in extensions:
             with ui.phase(f"{ext.name} on {b.id}") as p:
                 got = test_extension(settings, ext, b, werror=werror, k=k, idle_timeout=idle_timeout,
-                                     suites=chosen, fresh=fresh, debug=plan)
+                                     suites=chosen, fresh=fresh, debug=plan, before=before)
                 p.detail = ", ".join(f"{r.suite} {r.status}" for r in got if r.suite != "server")
             results.extend(got)
     return results

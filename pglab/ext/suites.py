@@ -188,6 +188,26 @@ def run_tap(run):
     return result
 
 
+class _Output(Tally):
+    """No tests: a command's output, kept whole (its idle time is the suites')."""
+
+    def line(self, line):
+        pass
+
+
+def run_before(run, command):
+    """`ext-test --before CMD`: CMD through the shell, as the suites run (the account, the build
+    copy, the test server in PGHOST/PGPORT): a "before" result, failed with its output when CMD fails."""
+    tally = _Output()
+    outcome = supervise(["sh", "-c", command], tally=tally, cwd=run.srcdir, env=_client_env(run),
+                        account=run.account, idle_timeout=run.idle_timeout)
+    if outcome.returncode != 0:
+        said = [l.strip() for l in outcome.output.splitlines() if l.strip()]
+        return run.result("before", "fail", outcome.seconds, output=outcome.output,
+                          detail=f"`{command}` exited {outcome.returncode}" + (f": {said[-1]}" if said else ""))
+    return run.result("before", "pass", outcome.seconds, output=outcome.output, detail=f"`{command}`")
+
+
 # ---- pytest -------------------------------------------------------------------------------
 
 class PytestTally(Tally):

@@ -22,21 +22,26 @@ from tests.conftest import shared_tmp
 VERDICTS = shared_tmp("pglab-test-bare-verdicts")
 
 
-def bare_installcheck(build, settings, source, tmp_path, conf=None):
-    """(passed?, counts, output, seconds of installcheck) of bare PGXS on a copy of `source`."""
+def bare_installcheck(build, settings, source, tmp_path, conf=None, before=None):
+    """(passed?, counts, output, seconds of installcheck) of bare PGXS on a copy of `source`; BEFORE: a
+    shell command run first, as installcheck is (what the project's CI prepares)."""
     copy = tmp_path / source.name
     shutil.copytree(source, copy)
     os.chmod(tmp_path, 0o755)
     make = ["make", "--no-print-directory", "USE_PGXS=1", f"PG_CONFIG={build.pg_config}"]
     configure(build, copy)
+    subprocess.run(make, cwd=copy, check=True, capture_output=True)       # make && make install, as people do
     subprocess.run([*make, "install"], cwd=copy, check=True, capture_output=True)
     with Cluster.throwaway(build, settings, conf=conf or {}) as cl:
         cl.ensure_reachable(copy)
         if cl.account.switching:     # installcheck writes results/ there, as the server's account
             subprocess.run(["chown", "-R", f"{cl.account.uid}:{cl.account.gid}", str(copy)], check=True)
+        env = {**os.environ, **cl.env, "PATH": f"{build.bindir}:{os.environ['PATH']}"}
+        if before:
+            subprocess.run(["sh", "-c", before], cwd=copy, check=True, capture_output=True, env=env,
+                           **cl.account.subprocess_kwargs())
         start = time.monotonic()
-        done = subprocess.run([*make, "installcheck"], cwd=copy, capture_output=True, text=True,
-                              env={**os.environ, **cl.env, "PATH": f"{build.bindir}:{os.environ['PATH']}"},
+        done = subprocess.run([*make, "installcheck"], cwd=copy, capture_output=True, text=True, env=env,
                               **cl.account.subprocess_kwargs())
         seconds = time.monotonic() - start
     output = done.stdout + done.stderr
@@ -56,7 +61,7 @@ def configure(build, copy):
         subprocess.run(["sh", "./configure", *flag], cwd=copy, check=True, capture_output=True, env=env)
 
 
-def remembered_bare_installcheck(build, settings, source, tmp_path, conf=None):
+def remembered_bare_installcheck(build, settings, source, tmp_path, conf=None, before=None):
     """bare_installcheck's answer, kept under VERDICTS by everything it depends on: the
     extension's files, the build (id and when it was built), the server settings, the
     code that runs it (this file, pglab's Cluster and accounts) and the installed
@@ -68,12 +73,13 @@ def remembered_bare_installcheck(build, settings, source, tmp_path, conf=None):
         digest.update(f"{path.relative_to(source)}\0".encode() + path.read_bytes() + b"\0")
     for module in (__file__, pglab.cluster.__file__, pglab.accounts.__file__):
         digest.update(Path(module).read_bytes())
-    digest.update(json.dumps([build.id, build.meta.get("built_at"), conf or {}, installed_software()]).encode())
+    digest.update(json.dumps([build.id, build.meta.get("built_at"), conf or {}, before or "",
+                              installed_software()]).encode())
     kept = VERDICTS / f"{Path(source).name}-{digest.hexdigest()[:20]}.json"
     if kept.is_file():
         v = json.loads(kept.read_text())
         return v["ok"], {k: tuple(c) for k, c in v["counts"].items()}, v["output"], v["seconds"], True
-    ok, counts, output, seconds = bare_installcheck(build, settings, source, tmp_path, conf)
+    ok, counts, output, seconds = bare_installcheck(build, settings, source, tmp_path, conf, before)
     VERDICTS.mkdir(exist_ok=True)
     staged = kept.with_name(f".{kept.name}.{os.getpid()}")
     staged.write_text(json.dumps({"ok": ok, "counts": counts, "output": output, "seconds": seconds}))

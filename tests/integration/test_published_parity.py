@@ -1,20 +1,25 @@
 """ext-test on published extensions nobody here wrote, fetched from Debian's
 source archive by pglab's own Debian code (upstream tarballs, Debian's patches
-not applied), gives the verdict bare `make installcheck` gives on the quick
-start's build.  Between them they use an --inputdir with expected/ beside the
-Makefile (hypopg), a relative results/ path (pgvector), alternative expected
-files (prefix, rum), schedules (pgtap), isolation specs and a TAP test that
-starts its own primary and standby (rum), and a --temp-config preload (pgaudit).
+not applied), gives the verdict bare `make installcheck` gives, with the same
+counts, suite by suite.  The corpus spans the shapes PGXS projects come in (SHAPE
+below): one folder with a Makefile beside the .control; tests under test/
+(--inputdir); objects in subfolders (MODULE_big); a schedule the Makefile
+generates; isolation specs and TAP tests; a --temp-config preload; top-level
+Makefiles that recurse into the folder their tests are in; a configure step.
 
 Each extension is a test of its own: its bare run must pass (else there is
-nothing to compare) and ext-test must give the same verdict and counts.  The bare
-verdict is kept from run to run by what it depends on (bare_pgxs.remembered_...):
-ext-test runs every time, bare PGXS again whenever the extension, the build or
-the code running it changed.  An extension whose source package for the
-default build's major cannot be fetched here (pgaudit-17: listed, its files
-gone) is compared on the newest other build whose package can be.  The table is written to published-parity.md in
-the working area (under `invoke test`, the worker's: pg_source/test-workers/gwN/;
-docs/ext-parity.md records a run)."""
+nothing to compare) and ext-test must give the same verdict and counts.  Where
+bare fails only for want of something the project's own CI prepares (pg_repack's
+tablespaces), the test prepares it on both sides, the same way (`before`: run as
+the suites run, bare before `make installcheck`, ext-test with --before).  The
+bare verdict is kept from run to run by what it depends on
+(bare_pgxs.remembered_...): ext-test runs every time, bare PGXS again whenever
+the extension, the build or the code running it changed.  An extension whose
+source package for the default build's major cannot be fetched here (pgaudit-17:
+listed, its files gone) is compared on the newest other build whose package can
+be.  The table is written to published-parity.md in the working area (under
+`invoke test`, the worker's: pg_source/test-workers/gwN/; docs/ext-parity.md
+records a run)."""
 
 import time
 
@@ -24,16 +29,39 @@ from pglab.errors import SourceError
 from pglab.ext import published, runner
 from pglab.pg.builds import resolve_builds
 
+from ..conftest import shared_tmp
 from .bare_pgxs import ext_test_counts, remembered_bare_installcheck
 
-# Debian source package → the server settings its documentation asks for
+# pg_repack's tests need four tablespaces, which its CI creates first; the folder is given as $1
+TABLESPACES = """set -e
+for i in 1 2 3 4; do rm -rf "$1/ts$i"; mkdir "$1/ts$i"; done
+psql -X -v ON_ERROR_STOP=1 -d postgres <<SQL
+CREATE TABLESPACE testts LOCATION '$1/ts1';
+CREATE TABLESPACE "1testts" LOCATION '$1/ts2';
+CREATE TABLESPACE "test ts" LOCATION '$1/ts3';
+CREATE TABLESPACE "test""ts" LOCATION '$1/ts4';
+SQL
+"""
+
+# Debian source package → its shape, and what its tests need that its Makefile does not say
 CORPUS = {
-    "pgvector": {},
-    "hypopg": {},
-    "prefix": {},
-    "pgtap": {},
-    "pgaudit": {"shared_preload_libraries": "pgaudit"},   # its README; its Makefile names pgaudit.conf
-    "postgresql-rum": {},
+    "pgvector": {"shape": "--inputdir=test, objects in src/, --load-extension"},
+    "hypopg": {"shape": "--inputdir=test, expected/ beside the Makefile"},
+    "prefix": {"shape": "one folder, alternative expected files"},
+    "postgresql-semver": {"shape": "--inputdir=test, MODULES in src/"},
+    "pg-dirtyread": {"shape": "one folder"},
+    "jsquery": {"shape": "one folder, an install rule writing into include/server"},
+    "extra-window-functions": {"shape": "one folder, a test named regression"},
+    "pgtap": {"shape": "schedules the Makefile generates, psql run by make"},
+    "pgaudit": {"shape": "--temp-config naming a preload (its own .conf)",
+                "conf": {"shared_preload_libraries": "pgaudit"}},     # its README; its Makefile names pgaudit.conf
+    "ip4r": {"shape": "MODULE_big, objects in src/"},
+    "pgsphere": {"shape": "MODULE_big, objects in src/ and healpix_bare/, C++"},
+    "postgresql-rum": {"shape": "REGRESS, ISOLATION and TAP (a primary and a standby)"},
+    "postgresql-filedump": {"shape": "PROGRAM with REGRESS and TAP_TESTS"},
+    "pgq": {"shape": "REGRESS computed in an included .mk; modules in SUBDIRS"},
+    "pg-repack": {"shape": "recursive top-level Makefile (SUBDIRS); tests in regress/", "before": TABLESPACES},
+    "pgpointcloud": {"shape": "autogen.sh and configure first; recursive; tests in pgsql/"},
 }
 
 
@@ -45,29 +73,49 @@ def package_for(name, major):
     return f"pgaudit-1.{major - 8}" if major < 16 else f"pgaudit-{major}"
 
 
-HEADER = ["| extension (Debian package) | version | suites (ext-test) | bare | ext-test | bare time | ext-test time |",
-          "|---|---|---|---|---|---|---|"]
+HEADER = ["| extension (Debian package) | version | shape | suites (ext-test) | bare | ext-test | bare time | "
+          "ext-test time |",
+          "|---|---|---|---|---|---|---|---|"]
+
+
+@pytest.fixture
+def before_folder():
+    """A folder the servers' account may make things in (pg_repack's tablespaces), both sides; at
+    one path from run to run, so that the bare verdict, which depends on the command, is kept."""
+    path = shared_tmp("pglab-test-before")
+    path.mkdir(exist_ok=True)
+    path.chmod(0o1777)
+    return path
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("package", CORPUS)
-def test_published_extension_gets_the_verdict_bare_pgxs_gives(settings, default_build, tmp_path, package):
+def test_published_extension_gets_the_verdict_bare_pgxs_gives(settings, default_build, tmp_path, package,
+                                                                before_folder):
     build, ext = _fetchable(settings, default_build, package)
+    entry = CORPUS[package]
+    before = None
+    if "before" in entry:
+        script = before_folder / "before.sh"
+        script.write_text(entry["before"])
+        script.chmod(0o644)
+        before = f"sh {script} {before_folder}"
     bare_ok, bare_counts, bare_out, bare_seconds, kept = remembered_bare_installcheck(
-        build, settings, ext.path, tmp_path / package, CORPUS[package])
+        build, settings, ext.path, tmp_path / package, entry.get("conf"), before=before)
     start = time.monotonic()
     results = runner.ext_test(settings, str(ext.path), suites=("regress", "isolation", "tap"), fresh=True,
-                              pg=build.id)
+                              pg=build.id, before=before)
     seconds = time.monotonic() - start
     ours_ok = all(r.ok for r in results)
-    suites = ", ".join(f"{r.suite} {r.passed}/{r.passed + r.failed}" for r in results
+    suites = ", ".join(f"{r.label} {r.passed}/{r.passed + r.failed}" for r in results
                        if r.suite in ("regress", "isolation", "tap") and r.status != "skip")
-    row = (package_for(package, build.major), ext.path.name.split("_", 1)[1], suites, "pass" if bare_ok else "FAIL",
-           "pass" if ours_ok else "FAIL", f"{bare_seconds:.1f} s" + (" (kept)" if kept else ""), f"{seconds:.1f} s")
+    row = (package_for(package, build.major), ext.path.name.split("_", 1)[1], entry["shape"], suites,
+           "pass" if bare_ok else "FAIL", "pass" if ours_ok else "FAIL",
+           f"{bare_seconds:.1f} s" + (" (kept)" if kept else ""), f"{seconds:.1f} s")
     _record(settings, package, row)
     assert bare_ok, f"{package} fails under bare PGXS: not a comparison\n{bare_out[-1500:]}"
     assert (ours_ok, ext_test_counts(results)) == (bare_ok, bare_counts), \
-        [(r.suite, r.status, r.detail) for r in results]
+        [(r.label, r.status, r.detail) for r in results]
 
 
 def _fetchable(settings, default_build, package):
