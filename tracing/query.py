@@ -8,11 +8,20 @@ True) and the dump deferred, so that whoever handles that stop (the session
 loop, or the interactive command's stop handler), not the breakpoint callback,
 calls the backend's nodeToString() on the result and pfrees it -- at that
 stop, while the tree is alive.
+
+The executor's part is recorded per plan node (executor.py keeps the books):
+ExecProcNodeFirst() runs once for each PlanState of an executor run and names
+the node's own ExecProcNode function (node->ExecProcNodeReal: ExecSeqScan,
+ExecNestLoop...), where a breakpoint is set the first time it is seen; each
+call of it, and of MultiExecProcNode() (Hash, Bitmap Index Scan), becomes an
+`exec_call` event with the plan node's id and type read from its PlanState,
+and ExecReScan() ends a node's loop.  Past the cap on recorded calls those
+breakpoints are removed, so the overhead stays bounded.
 """
 
 import gdb
 
-from . import common, nodes
+from . import common, executor, nodes
 
 
 def stage_functions(profile):
@@ -65,6 +74,7 @@ class QueryTracer:
         self.args = interesting_args(ctx.profile)
         self.dump_on_return = {f: "query_tree" for f in ctx.profile.analyze_and_rewrite_functions}
         self.dump_on_return["planner"] = "plan_tree"
+        self.executor = None        # the ExecutorTracer, when the build lets us follow plan nodes
 
     def enter(self, name, stage, frame):
         span = {"id": self.next_id, "name": name, "stage": stage,
@@ -97,7 +107,7 @@ class QueryTracer:
             if top is span:
                 break
 
-    def dump(self, kind, func, addr):
+    def dump(self, kind, func, addr, plan=None):
         reason = common.unsafe_to_call()
         if reason:
             self.ctx.em.emit("warning", message=f"{kind} of {func} skipped: {reason}")
@@ -106,6 +116,8 @@ class QueryTracer:
         if text is None:
             return
         fields = {"func": func, "tree": nodes.parse(text)}
+        if plan is not None:
+            fields["plan"] = plan       # what the executor's exec_call events name it by
         if nodes.is_truncated(fields["tree"]):
             fields["truncated"] = True
         if self.ctx.extra.get("raw_nodes"):
@@ -113,6 +125,8 @@ class QueryTracer:
         self.ctx.em.emit(kind, **fields)
 
     def finish(self, alive):
+        if self.executor is not None:
+            self.executor.finish()
         while self.stack:
             self.close(self.stack[-1], "unfinished")
 
@@ -124,19 +138,23 @@ def node_to_string_checked(addr):
 
 
 class StageReturn(common.TraceFinish):
-    def __init__(self, ctx, frame, tracer, span):
+    def __init__(self, ctx, frame, tracer, span, query_desc=None):
         super().__init__(ctx, frame)
-        self.tracer, self.span = tracer, span
+        self.tracer, self.span, self.query_desc = tracer, span, query_desc
 
     def returned(self, value):
         end = self.ctx.em.now()
         self.tracer.close(self.span, "ok", end)
-        kind = self.tracer.dump_on_return.get(self.span["name"])
+        name = self.span["name"]
+        exe = self.tracer.executor
+        if name == "ExecutorStart" and exe is not None and self.query_desc:
+            exe.executor_started(self.query_desc)
+        kind = self.tracer.dump_on_return.get(name)
         if kind is None or value is None:
             return False
         addr = int(value)
-        name = self.span["name"]
-        self.ctx.defer(lambda: self.tracer.dump(kind, name, addr))
+        plan = exe.calls.planned(addr) if kind == "plan_tree" and exe is not None and addr else None
+        self.ctx.defer(lambda: self.tracer.dump(kind, name, addr, plan))
         return True
 
     def unwound(self):
@@ -150,8 +168,234 @@ class StageEntry(common.TraceBreakpoint):
 
     def hit(self, frame):
         span = self.tracer.enter(self.fname, self.stage, frame)
-        StageReturn(self.ctx, frame, self.tracer, span)
+        query_desc = None
+        if self.fname in ("ExecutorStart", "ExecutorEnd") and self.tracer.executor is not None:
+            query_desc = int(frame.read_var("queryDesc"))
+            if self.fname == "ExecutorEnd":
+                self.tracer.executor.executor_ended(query_desc)
+        StageReturn(self.ctx, frame, self.tracer, span, query_desc)
         return False
+
+
+# ---------------------------------------------------------------- the executor, per plan node
+
+def _function_block(pc):
+    block = gdb.block_for_pc(pc)
+    while block is not None and block.function is None:
+        block = block.superblock
+    return block
+
+
+def plan_state_argument(block):
+    """The argument of type PlanState * of a function's block (called pstate
+    in the node functions, node in execProcnode.c), by its type in the debug info."""
+    for sym in block:
+        if not sym.is_argument:
+            continue
+        t = sym.type.strip_typedefs()
+        if t.code == gdb.TYPE_CODE_PTR and t.target().strip_typedefs().tag == "PlanState":
+            return sym
+    return None
+
+
+def breakpoint_spec(block):
+    """Where to break in a function so that its arguments are readable: past
+    its prologue, at the end of its first line (where gdb puts a breakpoint
+    on the function's name; checked on 13, 17 and 18).  An address, since a
+    node function is static and its name need not be unique, and resolving
+    a name costs tens of milliseconds, an address nothing."""
+    sal = gdb.find_pc_line(block.start)
+    if sal.last is not None and block.start <= sal.last + 1 < block.end:
+        return f"*{sal.last + 1:#x}"
+    return block.function.name
+
+
+class ExecutorTracer:
+    """The executor's calls per plan node (module docstring); executor.py keeps the books."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.calls = executor.ExecutorCalls(int(ctx.extra.get("max_node_calls", executor.NODE_CALLS_DEFAULT)))
+        self.planstate_ptr = common.lookup_type("PlanState").pointer()
+        self.query_desc_ptr = common.lookup_type("QueryDesc").pointer()
+        self.functions = {}     # entry address of a node's ExecProcNodeReal -> its NodeEntry, or None
+        self.breakpoints = []   # removed when the cap is reached
+        self.empty_flag = None  # TTS_FLAG_EMPTY, from the build's macro info (-g3)
+        self.installed = []
+
+    @classmethod
+    def install(cls, ctx):
+        missing = [f for f in ("ExecProcNodeFirst", "MultiExecProcNode", "ExecReScan")
+                   if common.find_function(f) is None]
+        if missing:
+            ctx.em.emit("warning", message=f"executor calls per plan node not traced: no debug info "
+                        f"for {', '.join(missing)}")
+            return None
+        self = cls(ctx)
+        for name, kind in (("ExecProcNodeFirst", NodeFirst), ("MultiExecProcNode", MultiEntry),
+                           ("ExecReScan", ReScan)):
+            block = _function_block(int(common.find_function(name).value().address))
+            arg = plan_state_argument(block)
+            if arg is None:
+                ctx.em.emit("warning", message=f"executor calls per plan node not traced: {name} "
+                            "has no PlanState * argument in this build")
+                self.remove_breakpoints()
+                return None
+            self.breakpoints.append(kind(ctx, name, self, arg))
+            self.installed.append(name)
+        return self
+
+    # ------------------------------------------------------------ what the breakpoints call
+
+    def node_function(self, real):
+        """The name of the node function at address `real`, its breakpoint
+        set the first time (None: no debug info to read its PlanState from)."""
+        if real in self.functions:
+            bp = self.functions[real]
+            return bp.fname if bp is not None else None
+        bp = None
+        block = _function_block(real)
+        if block is not None:
+            arg = plan_state_argument(block)
+            if arg is not None:
+                bp = NodeEntry(self.ctx, breakpoint_spec(block), self, block.function.name, arg)
+                self.breakpoints.append(bp)
+        self.functions[real] = bp
+        return bp.fname if bp is not None else None
+
+    def fresh(self, addr, function):
+        """The Node of the PlanState at addr, read through its debug info."""
+        ps = gdb.Value(addr).cast(self.planstate_ptr).dereference()
+        plan = ps["plan"].dereference()
+        estate = ps["state"]
+        return self.calls.fresh_node(addr, int(estate), int(estate.dereference()["es_plannedstmt"]),
+                                     int(plan["plan_node_id"]), str(plan["type"]).removeprefix("T_"), function)
+
+    def executor_started(self, query_desc):
+        qd = gdb.Value(query_desc).cast(self.query_desc_ptr).dereference()
+        if int(qd["estate"]):
+            self.calls.executor_started(int(qd["estate"]), int(qd["plannedstmt"]))
+
+    def executor_ended(self, query_desc):
+        estate = int(gdb.Value(query_desc).cast(self.query_desc_ptr).dereference()["estate"])
+        if estate:
+            self.calls.executor_ended(estate)
+
+    def call(self, frame, bp, multi=False):
+        """A call of a node starts; False, or True at the cap (the stop is kept
+        so that the breakpoints are removed outside a breakpoint's callback)."""
+        if self.calls.capped:
+            return False
+        addr = int(frame.read_var(bp.arg))
+        node = self.calls.node(addr) or self.fresh(addr, bp.fname)
+        call = self.calls.enter(node, self.ctx.em.now(), multi)
+        if call is None:
+            self.ctx.em.emit("exec_capped", cap=self.calls.cap)
+            self.ctx.defer(self.remove_breakpoints)
+            return True
+        NodeReturn(self.ctx, frame, self, call)
+        return False
+
+    def returned(self, call, value):
+        row = None if call.get("multi") else self.is_row(value)
+        self.emit(self.calls.leave(call, self.ctx.em.now(), row))
+
+    def unwound(self, call):
+        self.emit(self.calls.leave(call, self.ctx.em.now(), None, "error"))
+
+    def is_row(self, slot):
+        """Whether a returned TupleTableSlot * holds a row: not TupIsNull()."""
+        if slot is None:
+            return None
+        addr = int(slot)
+        if addr == 0:
+            return False
+        if self.empty_flag is None:
+            try:        # a macro: read where the node's caller, executor code, stopped
+                self.empty_flag = int(gdb.parse_and_eval("TTS_FLAG_EMPTY"))
+            except gdb.error:
+                self.empty_flag = 0
+                self.ctx.em.emit("warning", message="rows per plan node not counted: no TTS_FLAG_EMPTY "
+                                 f"macro in this build's debug info (it needs -g3); {common.REBUILD}")
+        if not self.empty_flag:
+            return None
+        return not int(slot.dereference()["tts_flags"]) & self.empty_flag
+
+    def emit(self, fields):
+        ts = fields.pop("ts")
+        self.ctx.em.emit("exec_call", ts=ts, **fields)
+
+    def remove_breakpoints(self):
+        for bp in self.breakpoints:
+            if bp.is_valid():
+                bp.delete()
+        self.breakpoints.clear()
+
+    def finish(self):
+        for fields in self.calls.unfinished(self.ctx.em.now()):
+            self.emit(fields)
+
+
+class _ExecutorBreakpoint(common.TraceBreakpoint):
+    def __init__(self, ctx, spec, tracer, arg, fname=None):
+        super().__init__(ctx, spec)
+        self.tracer, self.arg, self.fname = tracer, arg, fname or spec
+
+
+class NodeFirst(_ExecutorBreakpoint):
+    """ExecProcNodeFirst(node): once per PlanState and executor run."""
+
+    def hit(self, frame):
+        if self.tracer.calls.capped:
+            return False
+        node = frame.read_var(self.arg)
+        function = self.tracer.node_function(int(node.dereference()["ExecProcNodeReal"]))
+        self.tracer.fresh(int(node), function)
+        return False
+
+    def dedupe_key(self, frame):
+        return int(frame.read_var(self.arg))
+
+
+class NodeEntry(_ExecutorBreakpoint):
+    """A node's own ExecProcNode function (ExecSeqScan...): one call."""
+
+    def __init__(self, ctx, spec, tracer, fname, arg):
+        super().__init__(ctx, spec, tracer, arg, fname)
+
+    def hit(self, frame):
+        return self.tracer.call(frame, self)
+
+
+class MultiEntry(_ExecutorBreakpoint):
+    """MultiExecProcNode(node): a Hash or bitmap node's one call per loop."""
+
+    def hit(self, frame):
+        return self.tracer.call(frame, self, multi=True)
+
+
+class ReScan(_ExecutorBreakpoint):
+    """ExecReScan(node): the node's loop ends."""
+
+    def hit(self, frame):
+        self.tracer.calls.rescan(int(frame.read_var(self.arg)))
+        return False
+
+    def dedupe_key(self, frame):
+        return int(frame.read_var(self.arg))
+
+
+class NodeReturn(common.TraceFinish):
+    def __init__(self, ctx, frame, tracer, call):
+        super().__init__(ctx, frame)
+        self.tracer, self.call = tracer, call
+
+    def returned(self, value):
+        self.tracer.returned(self.call, value)
+        return False
+
+    def unwound(self):
+        self.tracer.unwound(self.call)
 
 
 def install(ctx):
@@ -163,5 +407,8 @@ def install(ctx):
             installed.append(name)
     if "exec_simple_query" not in installed:
         raise common.NoDebugInfo("exec_simple_query has no debug info in this build")
+    tracer.executor = ExecutorTracer.install(ctx)
+    if tracer.executor is not None:
+        installed += tracer.executor.installed
     ctx.finishers.append(tracer.finish)
     return installed

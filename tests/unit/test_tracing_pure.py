@@ -9,7 +9,7 @@ import pytest
 
 from pglab_tracing import infomask, targets, version, walnames
 
-PURE = ("targets", "version", "nodes", "infomask", "walnames", "loader")
+PURE = ("targets", "version", "nodes", "infomask", "walnames", "executor", "loader")
 
 
 def test_pure_modules_import_without_gdb():
