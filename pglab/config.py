@@ -62,6 +62,7 @@ class Settings:
     ext_idle_timeout: float = 300.0     # ext-test: seconds without a finished test before a suite is hung
     warm_servers: int = 3               # ext-test: servers kept warm at most (the least recently used stops)
     warm_idle_minutes: float = 30.0     # ext-test: a warm server unused this long stops by itself
+    lab_plan: Path = Path("labs/plan/20-week-plan.md")   # the learner's plan (`labs --status`); relative: to the clone
 
     @classmethod
     def defaults(cls):
@@ -74,7 +75,7 @@ class Settings:
         values = {}
         for key, kind in types.items():
             value = mapping.get(key) if hasattr(mapping, "get") else None
-            if value is None or (kind is Path and str(value).strip() in ("", ".") and key == "root"):
+            if value is None or (kind is Path and str(value).strip() in ("", ".") and key in ("root", "lab_plan")):
                 continue        # an empty working area (INVOKE_PGLAB_ROOT=) means the default, never the clone
             try:
                 values[key] = Path(os.path.expanduser(str(value))) if kind is Path else kind(value)
@@ -85,6 +86,8 @@ class Settings:
         if not settings.root.is_absolute():
             in_place = IN_CLONE or settings.root != DEFAULT_ROOT
             settings = replace(settings, root=PROJECT_ROOT / settings.root if in_place else default_state())
+        if not settings.lab_plan.is_absolute():
+            settings = replace(settings, lab_plan=PROJECT_ROOT / settings.lab_plan)
         if str(settings.cache) in ("", "."):
             settings = replace(settings, cache=default_cache())
         elif not settings.cache.is_absolute():
