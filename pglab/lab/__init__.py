@@ -5,7 +5,7 @@ A lab is one Markdown file under labs/ with a YAML front matter:
     ---
     name: mvcc                 # what `invoke lab NAME` takes
     title: MVCC, HOT and VACUUM on a page
-    week: 6                    # where it sits in the 20-week plan (`invoke lab --status`)
+    week: 6                    # the week of the learner's plan it goes with (labs/plan/)
     commands:                  # pglab commands, as the learner types them
       - invoke inspect lab_mvcc --watch "UPDATE ...; VACUUM lab_mvcc"
     source: [heap_page_prune_opt, heap_update]   # shown as file:line of the learner's build
@@ -21,7 +21,9 @@ A lab is one Markdown file under labs/ with a YAML front matter:
 checks.py runs the checks against real evidence (the learner's cluster, builds,
 debug sessions, pages); progress.py keeps what passed in the working area;
 source.py finds functions in the build's own source tree; starter.py scaffolds
-the code a lab asks for, with TODOs, from labs/starters/NAME/.
+the code a lab asks for, with TODOs, from labs/starters/NAME/.  plan.py reads the
+learner's own plan (labs/plan/) and links its items to the labs and commands;
+plan_checks.py checks the items that leave evidence on the learner's cluster.
 """
 
 from dataclasses import dataclass, field
@@ -228,8 +230,9 @@ def find(name, folder=LABS_DIR):
     raise LabError(f"no lab {name!r}: `invoke labs` lists them ({', '.join(lab.name for lab in labs)})")
 
 
-def check(settings, lab, *, pg=None, cluster="main"):
-    """Run LAB's checks against the learner's evidence, keep what passed; [checks.Result].
+def check(settings, lab, *, pg=None, cluster="main", only=None):
+    """Run LAB's checks (ONLY: the ones with these ids) against the learner's evidence, keep what
+    passed; [checks.Result].
 
     A lab whose starter is a fork checks the build made from that fork unless PG names another."""
     from . import checks, progress, starter
@@ -238,7 +241,7 @@ def check(settings, lab, *, pg=None, cluster="main"):
         made = starter.fork_builds(settings, lab.name)
         pg = made[0].id if made else None
     ctx = checks.Context(settings, pg=pg, name=cluster)
-    results = [checks.run(c, ctx) for c in lab.checks]
+    results = [checks.run(c, ctx) for c in lab.checks if only is None or c.id in only]
     progress.record(settings, lab, results)
     return results
 
