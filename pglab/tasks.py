@@ -464,41 +464,60 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
 
 # ---- labs --------------------------------------------------------------------------------
 
-@task(help={"status": "the 20-week tracker: each lab's checks you have passed",
-            "json": "the list as JSON (name, title, week, status) for editors and scripts"})
+@task(help={"status": "your plan, week by week: each item, what pglab offers for it, and how it stands",
+            "json": "as JSON for editors and scripts: the labs (name, title, week, status); with --status, the plan"})
 def labs(c, status=False, json=False):
-    """The curriculum's labs and your progress in them (`lab NAME` walks through one)."""
+    """The curriculum's labs and your progress in them; --status: your plan, week by week."""
     from pglab import lab as lab_mod
-    from pglab.lab import progress, show
+    from pglab.lab import plan, progress, show
 
     with _errors():
-        (found, problems), data = lab_mod.survey(), progress.load(_settings(c))
-        if json:
+        settings = _settings(c)
+        (found, problems), data = lab_mod.survey(), progress.load(settings)
+        if status:
+            mine = plan.load(settings)
+            view = plan.view(mine, plan.standings(mine, plan.load_links(), found, data))
+            if json:
+                ui.raw(show.status_json(view))
+            else:
+                show.status(view)
+        elif json:
             ui.raw(show.as_json(found, data))
-        elif status:
-            show.tracker(found, data)
         else:
             show.listing(found, data)
         show.problems(problems)
 
 
 @task(positional=["name"],
-      help={"name": "the lab to walk through (`labs` lists them)",
-            "check": "check your work for the lab: what passed, what is missing, the next hint",
+      help={"name": "a lab (`labs` lists them), a week of your plan (week-3) or one of its items (3.2)",
+            "check": "check your work: what passed, what is missing, the next hint (a week: each item's checks)",
             "start": "scaffold the code the lab asks for, with TODOs to fill in (never overwrites)",
+            "tick": "tick an item of your plan that leaves no evidence (reading, reflection) as done",
+            "undo": "with --tick: take the tick back",
             "pg": "which build the checks look at (default: the default build; a fork lab's: its fork's build)",
             "cluster": "which cluster of the build the checks query (default: main)"})
-def lab(c, name, check=False, start=False, pg=None, cluster="main"):
-    """Walk through one lab of the curriculum, start its code (--start) or check your work (--check)."""
+def lab(c, name, check=False, start=False, tick=False, undo=False, pg=None, cluster="main"):
+    """Walk through a lab, a week or an item of your plan, start a lab's code (--start), check your work
+    (--check) or tick an item (--tick)."""
     from pglab import lab as lab_mod
-    from pglab.lab import show
+    from pglab.lab import plan, show
     from pglab.pg.builds import find_build
 
     _not_a_flag(name, "lab")
     _cluster_name(cluster)
-    if check and start:
-        raise Exit(f"error: --start and --check are two steps: `{via()} lab {one_line(name)} --start` first, "
-                   f"--check once you have done the TODOs", code=1)
+    if sum((check, start, tick)) > 1:
+        raise Exit(f"error: --start, --check and --tick are steps of their own: `{via()} lab {one_line(name)} "
+                   f"--start` first, --check once you have done the TODOs, --tick for what leaves no evidence",
+                   code=1)
+    if undo and not tick:
+        raise Exit(f"error: --undo takes back a tick: `{via()} lab {one_line(name)} --tick --undo`", code=1)
+    if plan.is_week(name) or plan.is_item(name):
+        with _errors():
+            _plan_step(_settings(c), name, check=check, start=start, tick=tick, undo=undo, pg=pg, cluster=cluster)
+        return
+    if tick:
+        raise Exit(f"error: --tick ticks an item of your plan (`{via()} lab 3.1 --tick`), not a lab: a lab is "
+                   f"done when its checks pass (`{via()} lab {one_line(name)} --check`)", code=1)
     with _errors():
         settings = _settings(c)
         chosen = lab_mod.find(name)
@@ -514,6 +533,40 @@ def lab(c, name, check=False, start=False, pg=None, cluster="main"):
         show.results(chosen, results)
         if not all(r.ok for r in results):
             raise Exit(code=1)
+
+
+def _plan_step(settings, name, *, check, start, tick, undo, pg, cluster):
+    """`lab week-3` / `lab 3.2` [--check | --tick [--undo]]: a week or an item of the learner's plan."""
+    from pglab import lab as lab_mod
+    from pglab.lab import plan, progress, show
+    from pglab.pg.builds import find_build
+
+    mine = plan.load(settings)
+    if plan.is_week(name):
+        week = plan.find_week(mine, name)
+        ids, title = {i.id for i in week.items}, f"week {week.number}"
+    else:
+        item = plan.find_item(mine, name)
+        ids, title = {item.id}, item.id
+    if start:
+        raise Exit(f"error: --start scaffolds a lab's code; {name} is {title} of your plan "
+                   f"(`{via()} lab {name}` shows what it needs)", code=1)
+    found = [s for s in plan.standings(mine, plan.load_links(), lab_mod.load(), progress.load(settings))
+             if s.item.id in ids]
+    if tick:
+        if len(found) != 1:
+            raise Exit(f"error: --tick ticks one item (`{via()} lab {found[0].item.id} --tick`), not a week", code=1)
+        show.ticked(found[0], *plan.tick(settings, found[0], undo=undo), undo)
+        return
+    if not check:
+        show.items(mine, found, title.capitalize())
+        return
+    if pg is not None:
+        find_build(settings, pg)
+    done = plan.check(settings, found, pg=pg, cluster=cluster)
+    show.checked(title, done, found)
+    if not all(r.ok for c in done for r in c.results):
+        raise Exit(code=1)
 
 
 # ---- pglab's own tests ------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""What `invoke lab` prints: the list, one lab, check results, the 20-week tracker."""
+"""What `invoke lab` prints: the list, one lab, check results; the learner's plan (labs --status),
+some of its items in full, their checks, a tick."""
 
 import json
 import sys
 
 from rich.markdown import Markdown
+from rich.text import Text
 
 from .. import ui
 from ..config import as_typed
-from . import WEEKS, progress, source
+from . import progress, source
 
 
 def status_of(lab, data):
@@ -21,7 +23,7 @@ def listing(labs, data):
     ui.table("labs", ["week", "lab", "title", "progress"],
              [(lab.week, lab.name, lab.title, status_of(lab, data)) for lab in labs])
     ui.say(as_typed("`invoke lab NAME` walks through one; `invoke lab NAME --check` checks your work; "
-                    "`invoke labs --status` shows the 20 weeks"))
+                    "`invoke labs --status` shows your plan, week by week"))
 
 
 def as_json(labs, data):
@@ -80,15 +82,143 @@ def results(lab, got):
         ui.say(f"lab {lab.name} done: every check passed", style="green")
 
 
-def tracker(labs, data):
-    """The 20 weeks, each with its labs and how far the learner got."""
-    by_week = {w: [lab for lab in labs if lab.week == w] for w in range(1, WEEKS + 1)}
-    rows = []
-    for week, there in by_week.items():
-        if not there:
-            rows.append((week, "-", ""))
-            continue
-        for lab in there:
-            mark = "✓" if status_of(lab, data) == "done" else status_of(lab, data)
-            rows.append((week, lab.name, mark))
-    ui.table("the 20 weeks", ["week", "lab", "progress"], rows)
+# ---- the learner's plan ----------------------------------------------------------------------
+
+MARKS = {"checked": "✓", "ticked": "✓", "open": "·"}
+
+
+def _command(text):
+    """A command as the user's own front door names it (invoke, ./lab or pglab)."""
+    from ..config import via
+
+    return f"{via()} {text.removeprefix('invoke ')}"
+
+
+def _link(link):
+    """How an item's link reads: the command to type, a lab to come, or — where pglab offers nothing."""
+    if link is None:
+        return "—"
+    if "lab" in link:
+        shown = _command(f"invoke lab {link['lab']}")
+        return shown if link["exists"] else f"{shown} (to come)"
+    return _command(link["command"])
+
+
+def _state(item):
+    if item["state"] == "open":
+        return "open (check)" if item["how"] == "evidence" else "open (tick)"
+    return f"{item['state']} {item['when'][:10]}"
+
+
+def _done(week):
+    return sum(i["state"] != "open" for i in week["items"])
+
+
+def status_lines(v, width):
+    """The plan as `labs --status` prints it, from view() or its JSON: lines of rich Text, one week
+    per block, one line per item when WIDTH columns hold it (else the link and state go below)."""
+    items = [i for w in v["weeks"] for i in w["items"]]
+    tw = max(len(i["text"]) for i in items)
+    lw = max(len(_link(i["link"])) for i in items)
+    iw = max(len(i["id"]) for i in items)
+    one_line = 2 + 2 + iw + 2 + tw + 2 + lw + 2 + len("checked 2000-01-01") <= width
+    lines = [Text(v["title"], style="bold"), Text(f"your plan: {v['plan']}")]
+    stage = None
+    for week in v["weeks"]:
+        if week["stage"] and week["stage"] != stage:
+            stage = week["stage"]
+            lines += [Text(""), Text(stage, style="bold")]
+        heading = f"Week {week['week']}" + (f" · {week['heading']}" if week["heading"] else "")
+        lines += [Text(""), Text(f"{heading} · {_done(week)} of {len(week['items'])} done", style="bold")]
+        for i in week["items"]:
+            mark = Text(MARKS[i["state"]], style="green" if i["state"] != "open" else "dim")
+            link = Text(_link(i["link"]), style="dim" if i["link"] is None else "")
+            state = Text(_state(i), style="green" if i["state"] != "open" else "")
+            head = Text("  ") + mark + Text(f" {i['id']:<{iw}}  {i['text']}")
+            if one_line:
+                link.pad_right(lw - len(link))
+                lines.append(head + Text(" " * (tw - len(i["text"]) + 2)) + link + Text("  ") + state)
+            else:
+                lines += [head, Text(" " * (4 + iw + 2)) + link + Text(" · ") + state]
+    c = v["counts"]
+    lines += [Text(""),
+              Text(f"{c['served']} of {c['items']} items served by a lab or a command"),
+              Text(f"{c['checkable']} checked from evidence (check), {c['by_hand']} ticked by hand (tick)"),
+              Text(f"done: {c['checked']} checked, {c['ticked']} ticked, {c['items'] - c['checked'] - c['ticked']} "
+                   f"open"),
+              Text(as_typed("`invoke lab week-N --check` checks a week's items from evidence")),
+              Text(as_typed("`invoke lab WEEK.N --tick` ticks one you did by hand")),
+              Text(as_typed("`invoke lab week-N` shows what each item needs"))]
+    return lines
+
+
+def status(v):
+    for line in status_lines(v, ui.console.width):
+        ui.console.print(line)
+
+
+def status_json(v):
+    return json.dumps(v, indent=1, ensure_ascii=False)
+
+
+def _evidence_lines(s):
+    """An item's checks with [x]/[ ] (the hint under each one still open), or how it is ticked."""
+    out = []
+    if not s.evidence:
+        if s.missing_lab:
+            out.append(f"the lab {s.link.lab} is to come; until then: tick it by hand "
+                       f"(`invoke lab {s.item.id} --tick`)")
+        else:
+            out.append(f"by hand: `invoke lab {s.item.id} --tick` when done (nothing it leaves can be checked)")
+        return out
+    source = "its own checks" if s.own else f"the checks of lab {s.lab.name}"
+    out.append(f"checked from evidence ({source}; `invoke lab {s.item.id} --check`):")
+    for c in s.evidence:
+        done = c.id in s.passed
+        out.append(f"  [{'x' if done else ' '}] {c.says}")
+        if not done:
+            out.append(f"      hint: {c.hint}")
+    return out
+
+
+def items(plan, found, title):
+    """Some items of the plan in full (`invoke lab week-3`, `invoke lab 3.2`): each with its link, its
+    state, and what decides it: the checks (and hints for those still open), or the tick."""
+    ui.say(f"{title} of your plan ({plan.shown_path})", style="bold")
+    for s in found:
+        v = {"state": str(s.state), "when": s.when, "how": "evidence" if s.evidence else "hand"}
+        ui.raw("")
+        ui.console.print(Text("  ") + Text(MARKS[v["state"]], style="green" if v["state"] != "open" else "dim")
+                         + Text(f" {s.item.id}  {s.item.text}"))
+        ui.raw(f"        with: {_link(s.link_data)} · {_state(v)}")
+        for line in _evidence_lines(s):
+            ui.raw(f"        {as_typed(line)}")
+
+
+def checked(title, done, found):
+    """What `invoke lab week-3 --check` (or `lab 3.2 --check`) found: each check of each item, the
+    items ticked by hand, and the next hint."""
+    rows = [("✓" if r.ok else "✗", c.standing.item.id, r.check.says, r.detail) for c in done for r in c.results]
+    if rows:
+        ui.table(f"{title}: checks", ["", "item", "check", "found"], rows)
+    if not rows:
+        ui.say(as_typed(f"{title}: nothing it leaves can be checked: tick it by hand when done (`invoke lab "
+                        f"{found[0].item.id} --tick`)"))
+        return
+    hand = [s for s in found if not s.evidence and s.state.value == "open"]
+    if hand:
+        ui.say(as_typed(f"by hand: {', '.join(s.item.id for s in hand)} (`invoke lab {hand[0].item.id} --tick` "
+                        f"when you have done it)"))
+    failed = [r for c in done for r in c.results if not r.ok]
+    if failed:
+        ui.say(f"next: {failed[0].check.hint}")
+    else:
+        ui.say(f"{title}: every check passed", style="green")
+
+
+def ticked(s, changed, when, undo):
+    item = f"{s.item.id} {s.item.text}"
+    if undo:
+        ui.say(f"unticked {item} (ticked {when[:10]})" if changed else f"{item} was not ticked")
+    else:
+        ui.say(f"ticked {item}" if changed else f"{item} was ticked already, on {when[:10]}")
