@@ -431,8 +431,8 @@ def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backen
 # ---- pages ---------------------------------------------------------------------------------
 
 @task(positional=["relation"],
-      help={"relation": "a heap table or B-tree index (schema.name allowed)",
-            "block": "the block to decode (default: 0; a small B-tree is shown whole)",
+      help={"relation": "a heap table, or a B-tree, GIN, BRIN or hash index (schema.name allowed)",
+            "block": "the block to decode (default: 0; a small index is shown whole)",
             "all": "decode every block",
             "pg": "which build (default: the default build)",
             "name": "which cluster of the build (default: main)",

@@ -1,4 +1,4 @@
-"""inspect: heap and B-tree pages as they are on disk, decoded with the build's own layouts.
+"""inspect: heap and index pages as they are on disk, decoded with the build's own layouts.
 
     result = inspect_relation(settings, "t", block=0)      # a dict, JSON-ready
     steps = watch(settings, "t", ["UPDATE t SET v = v + 1 WHERE id = 1", "VACUUM t"])
@@ -18,7 +18,7 @@ from . import pages
 from .relation import BlockReader, lookup
 from .values import AttrSpec
 
-BTREE_ALL_UNDER = 64   # a B-tree this small is shown whole by default
+INDEX_ALL_UNDER = 64   # an index this small is shown whole by default
 
 
 @contextmanager
@@ -58,7 +58,7 @@ def find(conn, cluster, lay, spec, *, checkpoint=True):
 
 
 def choose_blocks(rel, block=None, all_blocks=False):
-    """Which blocks to decode: --block N, --all, or the default (heap: 0; small B-tree: all)."""
+    """Which blocks to decode: --block N, --all, or the default (heap: 0; a small index: all)."""
     n = rel.nblocks()
     short = rel.short_file()
     if short is not None:
@@ -71,9 +71,13 @@ def choose_blocks(rel, block=None, all_blocks=False):
             raise InspectError(f"block {block} is past the end of {rel.qualified}: it has {n} "
                                f"block{'s' if n != 1 else ''} (0..{n - 1})")
         return [block]
-    if all_blocks or (rel.kind == "btree" and n <= BTREE_ALL_UNDER):
+    if all_blocks or (rel.kind != "heap" and n <= INDEX_ALL_UNDER):
         return list(range(n))
-    return [0] if rel.kind == "heap" else [0, None]   # None: the B-tree's root, read from the meta page
+    if rel.kind == "heap":
+        return [0]
+    # an index: its meta page, and the B-tree's root (None: read from the meta page), GIN's root,
+    # BRIN's first revmap page, hash's bucket 0
+    return [0, None] if rel.kind == "btree" else [0, 1]
 
 
 def head(lay, rel):
@@ -92,6 +96,9 @@ def head(lay, rel):
 
 def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True, as_json=False):
     """Decoded pages, one at a time (so --all on a large table streams); AS_JSON: their JSON text."""
+    if rel.kind in ("gin", "brin", "hash"):
+        yield from _index_pages(lay, rel, blocks, as_json)
+        return
     spec = AttrSpec(lay, rel.attrs)
     with BlockReader(rel) as reader:
         if rel.kind == "heap":
@@ -115,6 +122,36 @@ def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True, as_json=False
             page = reader.read(b)
             _check_page(lay, page, b, rel)
             decoded = pages.btree_page(spec, page, b, checksums=rel.checksums)
+            yield json.dumps(decoded) if as_json else decoded
+
+
+def _index_pages(lay, rel, blocks, as_json):
+    """GIN, BRIN and hash pages: the meta page is block 0, decoded like the others."""
+    spec = pages.IndexSpec(lay, rel)
+    with BlockReader(rel) as reader:
+        extra = {}
+        if rel.kind == "hash":
+            meta_page = reader.read(0)
+            _check_page(lay, meta_page, 0, rel)
+            meta = pages.hash_page(spec, meta_page, 0, checksums=rel.checksums)
+            if meta["type"] != "metapage":
+                raise InspectError(f"block 0 of {rel.qualified} is not a hash meta page (a {meta['type']} page)")
+            bitmaps = {}
+
+            def free_bits(blk):
+                if blk not in bitmaps:
+                    bm = reader.read(blk)
+                    _check_page(lay, bm, blk, rel)
+                    got = pages.hash_page(spec, bm, blk, checksums=rel.checksums, bmsize=meta["meta"]["bmsize"])
+                    bitmaps[blk] = set(got.get("bitmap", {}).get("free", []))
+                return bitmaps[blk]
+
+            extra = {"meta_page": meta_page, "bmsize": meta["meta"]["bmsize"], "free_bits": free_bits}
+        decode_one = {"gin": pages.gin_page, "brin": pages.brin_page, "hash": pages.hash_page}[rel.kind]
+        for b in blocks:
+            page = reader.read(b)
+            _check_page(lay, page, b, rel)
+            decoded = decode_one(spec, page, b, checksums=rel.checksums, **extra)
             yield json.dumps(decoded) if as_json else decoded
 
 
@@ -179,7 +216,7 @@ def write(settings, spec, stream, *, fmt="text", block=None, all_blocks=False, p
     render.check_format(fmt)
     if watch_sql is not None:
         steps = watch(settings, spec, watch_sql, block=block, all_blocks=all_blocks, pg=pg, name=name, db=db,
-                      progress=progress)
+                      progress=progress, before=lambda first: render.check_watch(first["kind"], fmt))
         render.write_watch(steps, fmt, stream)
         return f"{len(steps) - 1} steps"
     with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):

@@ -84,6 +84,13 @@ int pglab_vm_bits(const char *vmpage, uint32_t heapblk);
 int pglab_heap_blocks_per_vm_page(void);
 
 int pglab_varlena_read(const char *p, uint32_t avail, pglab_varlena *out);
+
+int pglab_gin_page_json(const char *page, uint32_t blkno, int checksums, const pglab_attrs *const *keys, int ncols,
+                        char *out, uint32_t cap);
+int pglab_brin_page_json(const char *page, uint32_t blkno, int checksums, const pglab_attrs *stored,
+                         const int *nstored, int ncols, char *out, uint32_t cap);
+int pglab_hash_ovfl_bit(const char *metapage, uint32_t blkno, uint32_t *bitmapblk, uint32_t *bit);
+int pglab_hash_page_json(const char *page, uint32_t blkno, int checksums, uint32_t bmsize, char *out, uint32_t cap);
 """
 
 SOURCE = Path(__file__).with_name("page.c")
@@ -170,7 +177,7 @@ class Layouts:
         return self.ffi.sizeof(struct)
 
     def check(self, rc):
-        if rc < 0 and rc != -3:       # -3: the output buffer was too small (the caller grows it)
+        if rc == -1:       # -3: the output buffer was too small (the caller grows it); -2: the caller's "no such"
             raise InspectError(f"a page failed a check of {self.build.id}'s headers: "
                                f"{self.ffi.string(self.lib.pglab_error).decode()}")
         return rc

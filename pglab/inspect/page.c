@@ -19,6 +19,10 @@
 #include "access/itup.h"
 #include "access/nbtree.h"
 #include "access/visibilitymap.h"
+#include "access/ginblock.h"
+#include "access/brin_page.h"
+#include "access/brin_tuple.h"
+#include "access/hash.h"
 #include "access/detoast.h"
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
@@ -423,18 +427,19 @@ static void jmethod(jbuf *b, int method)
     else JLIT(b, "null");
 }
 
-/* the attributes of one tuple's data area, the way heap_deform_tuple walks it */
-static void jvalues(jbuf *b, const unsigned char *tp, uint32_t len, int natts, const bits8 *bits,
-                    const pglab_attrs *a)
+/* Attributes FROM..TO-1 of one tuple's data area, the way heap_deform_tuple walks it, from
+ * *OFFP (left after the last one); the objects comma-separated, without brackets.  -1 when the
+ * walk ran off the tuple (the error is in the output). */
+static int jvalues_range(jbuf *b, const unsigned char *tp, uint32_t len, int natts, const bits8 *bits,
+                         const pglab_attrs *a, int from, int to, uint32_t *offp)
 {
-    uint32_t off = 0;
+    uint32_t off = *offp;
     int i;
-    JLIT(b, "[");
-    for (i = 0; i < a->natts; i++)
+    for (i = from; i < to; i++)
     {
         int attlen = a->attlen[i], kind = a->kind[i];
         uint32_t size;
-        if (i) JLIT(b, ", ");
+        if (i > from) JLIT(b, ", ");
         jstr(b, a->prefix[i]);
         if (i >= natts)          /* added after this tuple was written: reads as the default */
         {
@@ -458,7 +463,7 @@ static void jvalues(jbuf *b, const unsigned char *tp, uint32_t len, int natts, c
         jkey_int(b, ", \"offset\": ", off);
         if (attlen > 0)
         {
-            if (off + attlen > len) { JLIT(b, ", \"error\": \"past the end of the tuple\"}"); break; }
+            if (off + attlen > len) { JLIT(b, ", \"error\": \"past the end of the tuple\"}"); *offp = off; return -1; }
             size = attlen;
             if (kind != K_DROPPED) { JLIT(b, ", \"value\": "); jfixed(b, kind, tp + off, attlen); }
         }
@@ -468,7 +473,8 @@ static void jvalues(jbuf *b, const unsigned char *tp, uint32_t len, int natts, c
             if (pglab_varlena_read((const char *) tp + off, len - off, &vl) != 0)
             {
                 JLIT(b, ", \"error\": \"varlena header past the end of the tuple\"}");
-                break;
+                *offp = off;
+                return -1;
             }
             size = vl.total;
             JLIT(b, ", \"varlena\": \"");
@@ -506,6 +512,17 @@ static void jvalues(jbuf *b, const unsigned char *tp, uint32_t len, int natts, c
         JLIT(b, "}");
         off += size;
     }
+    *offp = off;
+    return 0;
+}
+
+/* the attributes of one tuple's data area, the way heap_deform_tuple walks it */
+static void jvalues(jbuf *b, const unsigned char *tp, uint32_t len, int natts, const bits8 *bits,
+                    const pglab_attrs *a)
+{
+    uint32_t off = 0;
+    JLIT(b, "[");
+    jvalues_range(b, tp, len, natts, bits, a, 0, a->natts, &off);
     JLIT(b, "]");
 }
 
@@ -826,6 +843,647 @@ int pglab_tids(const char *p, int n, uint32_t *blocks, uint16_t *offsets)
         offsets[i] = ItemPointerGetOffsetNumberNoCheck(&tids[i]);
     }
     return n;
+}
+
+/* ---- GIN -------------------------------------------------------------------------------- */
+
+/* ginpostinglist.c packs a TID into one integer, the offset in the low 11 bits
+ * (its MaxHeapTuplesPerPageBits, which no header exports), and writes the gaps
+ * between successive TIDs as varbytes: 7 bits a byte, the high bit saying more follow. */
+#define GIN_TID_OFFSET_BITS 11
+
+static void jtid(jbuf *b, uint32_t blk, uint32_t off)
+{
+    JLIT(b, "\"(");
+    jint(b, blk);
+    JLIT(b, ",");
+    jint(b, off);
+    JLIT(b, ")\"");
+}
+
+/* One GinPostingList segment's TIDs as a JSON array; -1 when its bytes run past END. */
+static int jgin_segment(jbuf *b, const GinPostingList *seg, const char *end, int *count)
+{
+    const unsigned char *p = seg->bytes, *stop = seg->bytes + seg->nbytes;
+    uint64_t val;
+    int n = 1;
+    if ((const char *) stop > end)
+        return -1;
+    val = ((uint64_t) GinItemPointerGetBlockNumber(&seg->first) << GIN_TID_OFFSET_BITS)
+        | GinItemPointerGetOffsetNumber(&seg->first);
+    JLIT(b, "[");
+    jtid(b, GinItemPointerGetBlockNumber(&seg->first), GinItemPointerGetOffsetNumber(&seg->first));
+    while (p < stop)
+    {
+        uint64_t delta = 0;
+        int shift = 0;
+        for (;;)
+        {
+            uint64_t c;
+            if (p >= stop) return -1;
+            c = *p++;
+            delta |= (shift < 42 ? (c & 0x7F) : c) << shift;
+            if (!(c & 0x80) || shift >= 42) break;
+            shift += 7;
+        }
+        val += delta;
+        JLIT(b, ", ");
+        jtid(b, (uint32_t) (val >> GIN_TID_OFFSET_BITS), (uint32_t) (val & ((1 << GIN_TID_OFFSET_BITS) - 1)));
+        n++;
+    }
+    JLIT(b, "]");
+    *count = n;
+    return 0;
+}
+
+static const struct { const char *name; uint16_t bit; } gin_flags[] = {
+    {"data", GIN_DATA}, {"leaf", GIN_LEAF}, {"deleted", GIN_DELETED}, {"meta", GIN_META}, {"list", GIN_LIST},
+    {"list_fullrow", GIN_LIST_FULLROW}, {"incomplete_split", GIN_INCOMPLETE_SPLIT}, {"compressed", GIN_COMPRESSED}};
+
+static const char *gin_category(int cat)
+{
+    switch (cat)
+    {
+        case GIN_CAT_NORM_KEY: return "norm key";
+        case GIN_CAT_NULL_KEY: return "null key";
+        case GIN_CAT_EMPTY_ITEM: return "empty item";
+        case GIN_CAT_NULL_ITEM: return "null item";
+        default: return "unknown";
+    }
+}
+
+/* An entry-tree or pending-list tuple: its column, null category, key, and what it leads to.
+ * KEYS[0] describes the key of a one-column index; for several columns, KEYS[c] is
+ * (int2 attnum, column c+1's key), the tuple descriptor gin_private.h's GinState uses. */
+static void jgin_entry(jbuf *b, const char *page, IndexTuple itup, uint16_t len, const pglab_attrs *const *keys,
+                       int ncols, int leaf, int pending)
+{
+    const unsigned char *t = (const unsigned char *) itup;
+    uint32_t size = IndexTupleSize(itup), dataoff = IndexInfoFindDataOffset(itup->t_info), keyend = size, off = 0;
+    const bits8 *bits = IndexTupleHasNulls(itup) ? (const bits8 *) (t + sizeof(IndexTupleData)) : NULL;
+    const pglab_attrs *a = keys[0];
+    int attnum = 1, first = 0, cat = GIN_CAT_NORM_KEY;
+    jkey_int(b, ", \"itemlen\": ", size);
+    JLIT(b, ", \"nulls\": ");
+    jbool(b, bits != NULL);
+    if (size > len || dataoff > size)
+    {
+        JLIT(b, ", \"error\": \"tuple longer than its line pointer\"");
+        return;
+    }
+    if (ncols > 1)
+    {
+        int16_t n;
+        memcpy(&n, t + dataoff, sizeof(n));
+        attnum = n;
+        if (attnum < 1 || attnum > ncols)
+        {
+            jkey_int(b, ", \"attnum\": ", attnum);
+            JLIT(b, ", \"error\": \"no such column\"");
+            return;
+        }
+        a = keys[attnum - 1];
+        first = 1;
+        off = sizeof(int16_t);
+    }
+    if (bits)
+        cat = *(const GinNullCategory *) (t + dataoff + (ncols > 1 ? sizeof(int16) : 0));
+    if (leaf && !pending && !GinIsPostingTree(itup) && GinGetPostingOffset(itup) <= size)
+        keyend = GinGetPostingOffset(itup);
+    jkey_int(b, ", \"attnum\": ", attnum);
+    JLIT(b, ", \"category\": \"");
+    jstr(b, gin_category(cat));
+    JLIT(b, "\", \"keys\": [");
+    if (keyend > dataoff)
+        jvalues_range(b, t + dataoff, keyend - dataoff, a->natts, bits, a, first, a->natts, &off);
+    JLIT(b, "]");
+    if (pending)
+    {
+        JLIT(b, ", \"ctid\": ");
+        jtid(b, ItemPointerGetBlockNumberNoCheck(&itup->t_tid), ItemPointerGetOffsetNumberNoCheck(&itup->t_tid));
+        return;
+    }
+    if (!leaf)
+    {
+        jkey_int(b, ", \"downlink\": ", GinGetDownlink(itup));
+        return;
+    }
+    if (GinIsPostingTree(itup))
+    {
+        jkey_int(b, ", \"posting_tree\": ", GinGetPostingTree(itup));
+        return;
+    }
+    jkey_int(b, ", \"nposting\": ", GinGetNPosting(itup));
+    JLIT(b, ", \"compressed\": ");
+    jbool(b, GinItupIsCompressed(itup));
+    JLIT(b, ", \"tids\": ");
+    if (GinGetNPosting(itup) == 0)
+        JLIT(b, "[]");
+    else if (GinItupIsCompressed(itup))
+    {
+        int n = 0;
+        const GinPostingList *seg = (const GinPostingList *) GinGetPosting(itup);
+        if ((const char *) seg + offsetof(GinPostingList, bytes) > (const char *) t + size
+            || jgin_segment(b, seg, (const char *) t + size, &n) < 0)
+            JLIT(b, "null, \"error\": \"posting list past the end of the tuple\"");
+    }
+    else
+    {
+        const ItemPointerData *ip = (const ItemPointerData *) GinGetPosting(itup);
+        int i, n = GinGetNPosting(itup);
+        if ((const char *) (ip + n) > (const char *) t + size)
+            JLIT(b, "null");
+        else
+        {
+            JLIT(b, "[");
+            for (i = 0; i < n; i++)
+            {
+                if (i) JLIT(b, ", ");
+                jtid(b, ItemPointerGetBlockNumberNoCheck(&ip[i]), ItemPointerGetOffsetNumberNoCheck(&ip[i]));
+            }
+            JLIT(b, "]");
+        }
+    }
+}
+
+static void jline_pointer(jbuf *b, int i, ItemId id)
+{
+    jkey_int(b, "{\"itemoffset\": ", i);
+    jkey_int(b, ", \"lp_off\": ", ItemIdGetOffset(id));
+    jkey_int(b, ", \"lp_flags\": ", ItemIdGetFlags(id));
+    jkey_int(b, ", \"lp_len\": ", ItemIdGetLength(id));
+    JLIT(b, ", \"state\": \"");
+    jstr(b, lp_states[ItemIdGetFlags(id)]);
+    JLIT(b, "\"");
+}
+
+static int item_fits(ItemId id, uint32_t minlen)
+{
+    return ItemIdHasStorage(id) && ItemIdGetLength(id) >= minlen && ItemIdGetOffset(id) >= SizeOfPageHeaderData
+        && (uint32_t) ItemIdGetOffset(id) + ItemIdGetLength(id) <= BLCKSZ;
+}
+
+static int line_pointers(Page p)
+{
+    PageHeader ph = (PageHeader) p;
+    return (ph->pd_lower <= SizeOfPageHeaderData || ph->pd_lower > BLCKSZ) ? 0 : PageGetMaxOffsetNumber(p);
+}
+
+/* One GIN page as JSON: the opaque area (gin_page_opaque_info), then what the page holds:
+ * the meta page (gin_metapage_info), entry-tree tuples, pending-list tuples, a posting tree's
+ * compressed segments (gin_leafpage_items) or its PostingItems. */
+int pglab_gin_page_json(const char *page, uint32_t blkno, int checksums, const pglab_attrs *const *keys, int ncols,
+                        char *out, uint32_t cap)
+{
+    Page p = (Page) page;
+    jbuf b = {out, 0, cap, 0};
+    pglab_header h;
+    GinPageOpaque opaq;
+    int i, first = 1;
+    uint16_t flags, unknown;
+    if (pglab_header_read(page, blkno, &h) < 0)
+        return -1;
+    GUARD();
+    jkey_int(&b, "{\"kind\": \"gin\", \"block\": ", blkno);
+    JLIT(&b, ", \"header\": ");
+    jheader(&b, &h, checksums);
+    jkey_int(&b, ", \"free_space\": ", h.upper > h.lower ? h.upper - h.lower : 0);
+    if (h.is_new || h.special != BLCKSZ - MAXALIGN(sizeof(GinPageOpaqueData)))
+    {
+        JLIT(&b, ", \"type\": \"");
+        jstr(&b, h.is_new ? "new" : "unknown");
+        JLIT(&b, "\"}");
+        return jfinish(&b);
+    }
+    opaq = GinPageGetOpaque(p);
+    flags = opaq->flags;
+    unknown = flags;
+    jkey_int(&b, ", \"opaque\": {\"rightlink\": ", opaq->rightlink);
+    jkey_int(&b, ", \"maxoff\": ", opaq->maxoff);
+    jkey_int(&b, ", \"flags\": ", flags);
+    JLIT(&b, ", \"rightmost\": ");
+    jbool(&b, GinPageRightMost(p));
+    JLIT(&b, ", \"flag_names\": [");
+    for (i = 0; i < (int) lengthof(gin_flags); i++)
+        if (flags & gin_flags[i].bit)
+        {
+            jname(&b, &first, gin_flags[i].name);
+            unknown &= ~gin_flags[i].bit;
+        }
+    if (unknown)
+    {
+        char hex[8];
+        snprintf(hex, sizeof(hex), "%x", unknown);
+        jname(&b, &first, hex);
+    }
+    JLIT(&b, "]}");
+    if (flags & GIN_META)
+    {
+        GinMetaPageData *m = GinPageGetMeta(p);
+        JLIT(&b, ", \"type\": \"meta\"");
+        jkey_int(&b, ", \"meta\": {\"pending_head\": ", m->head);
+        jkey_int(&b, ", \"pending_tail\": ", m->tail);
+        jkey_int(&b, ", \"tail_free_size\": ", m->tailFreeSize);
+        jkey_int(&b, ", \"n_pending_pages\": ", m->nPendingPages);
+        jkey_int(&b, ", \"n_pending_tuples\": ", m->nPendingHeapTuples);
+        jkey_int(&b, ", \"n_total_pages\": ", m->nTotalPages);
+        jkey_int(&b, ", \"n_entry_pages\": ", m->nEntryPages);
+        jkey_int(&b, ", \"n_data_pages\": ", m->nDataPages);
+        jkey_int(&b, ", \"n_entries\": ", m->nEntries);
+        jkey_int(&b, ", \"version\": ", m->ginVersion);
+        JLIT(&b, "}}");
+        return jfinish(&b);
+    }
+    if (flags & GIN_DELETED)
+    {
+        JLIT(&b, ", \"type\": \"deleted\"}");
+        return jfinish(&b);
+    }
+    if (flags & GIN_DATA)
+    {
+        ItemPointer bound = GinDataPageGetRightBound(p);
+        JLIT(&b, ", \"type\": \"");
+        jstr(&b, (flags & GIN_LEAF) ? "posting leaf" : "posting internal");
+        JLIT(&b, "\", \"right_bound\": ");
+        jtid(&b, ItemPointerGetBlockNumberNoCheck(bound), ItemPointerGetOffsetNumberNoCheck(bound));
+        if ((flags & GIN_LEAF) && (flags & GIN_COMPRESSED))
+        {
+            const char *seg = (const char *) GinDataLeafPageGetPostingList(p);
+            const char *end = seg + GinDataLeafPageGetPostingListSize(p);
+            int k = 0;
+            if (end > page + BLCKSZ)
+                end = page + BLCKSZ;
+            JLIT(&b, ", \"segments\": [");
+            while (seg + offsetof(GinPostingList, bytes) <= end && seg < end)
+            {
+                const GinPostingList *s = (const GinPostingList *) seg;
+                int n = 0;
+                if (k++) JLIT(&b, ", ");
+                JLIT(&b, "{\"first_tid\": ");
+                jtid(&b, GinItemPointerGetBlockNumber(&s->first), GinItemPointerGetOffsetNumber(&s->first));
+                jkey_int(&b, ", \"nbytes\": ", s->nbytes);
+                jkey_int(&b, ", \"offset\": ", seg - page);
+                JLIT(&b, ", \"tids\": ");
+                if (jgin_segment(&b, s, end, &n) < 0)
+                {
+                    JLIT(&b, "null, \"error\": \"segment past the end of the posting list\"}");
+                    break;
+                }
+                JLIT(&b, "}");
+                seg = (const char *) GinNextPostingListSegment(s);
+            }
+            JLIT(&b, "]");
+        }
+        else if (!(flags & GIN_LEAF))
+        {
+            int n = opaq->maxoff;
+            if ((const char *) GinDataPageGetPostingItem(p, n + 1) > page + h.special)
+                n = 0;
+            JLIT(&b, ", \"items\": [");
+            for (i = 1; i <= n; i++)
+            {
+                PostingItem *pi = GinDataPageGetPostingItem(p, i);
+                if (i > 1) JLIT(&b, ", ");
+                jkey_int(&b, "{\"itemoffset\": ", i);
+                jkey_int(&b, ", \"child\": ", PostingItemGetBlockNumber(pi));
+                JLIT(&b, ", \"key\": ");
+                jtid(&b, ItemPointerGetBlockNumberNoCheck(&pi->key), ItemPointerGetOffsetNumberNoCheck(&pi->key));
+                JLIT(&b, "}");
+            }
+            JLIT(&b, "]");
+        }
+        JLIT(&b, "}");
+        return jfinish(&b);
+    }
+    JLIT(&b, ", \"type\": \"");
+    jstr(&b, (flags & GIN_LIST) ? "pending" : (flags & GIN_LEAF) ? "entry leaf" : "entry internal");
+    JLIT(&b, "\", \"items\": [");
+    for (i = 1; i <= line_pointers(p); i++)
+    {
+        ItemId id = PageGetItemId(p, i);
+        if (i > 1) JLIT(&b, ", ");
+        jline_pointer(&b, i, id);
+        if (item_fits(id, sizeof(IndexTupleData)))
+            jgin_entry(&b, page, (IndexTuple) PageGetItem(p, id), ItemIdGetLength(id), keys, ncols,
+                       (flags & (GIN_LEAF | GIN_LIST)) != 0, (flags & GIN_LIST) != 0);
+        JLIT(&b, "}");
+    }
+    JLIT(&b, "]}");
+    return jfinish(&b);
+}
+
+/* ---- BRIN ------------------------------------------------------------------------------- */
+
+/* One BRIN page as JSON: the meta page (brin_metapage_info), a revmap page's TIDs
+ * (brin_revmap_data) or a regular page's summary tuples (brin_page_items).  STORED describes
+ * the values each tuple stores, column after column; NSTORED[c] how many column c stores
+ * (-1: not known, and no value of it or a later column is decoded). */
+int pglab_brin_page_json(const char *page, uint32_t blkno, int checksums, const pglab_attrs *stored,
+                         const int *nstored, int ncols, char *out, uint32_t cap)
+{
+    Page p = (Page) page;
+    jbuf b = {out, 0, cap, 0};
+    pglab_header h;
+    int i, type;
+    if (pglab_header_read(page, blkno, &h) < 0)
+        return -1;
+    GUARD();
+    jkey_int(&b, "{\"kind\": \"brin\", \"block\": ", blkno);
+    JLIT(&b, ", \"header\": ");
+    jheader(&b, &h, checksums);
+    jkey_int(&b, ", \"free_space\": ", h.upper > h.lower ? h.upper - h.lower : 0);
+    if (h.is_new || h.special != BLCKSZ - MAXALIGN(sizeof(BrinSpecialSpace)))
+    {
+        JLIT(&b, ", \"type\": \"");
+        jstr(&b, h.is_new ? "new" : "unknown");
+        JLIT(&b, "\"}");
+        return jfinish(&b);
+    }
+    type = BrinPageType(p);
+    jkey_int(&b, ", \"flags\": ", BrinPageFlags(p));
+    JLIT(&b, ", \"evacuate\": ");
+    jbool(&b, (BrinPageFlags(p) & BRIN_EVACUATE_PAGE) != 0);
+    if (type == BRIN_PAGETYPE_META)
+    {
+        BrinMetaPageData *m = (BrinMetaPageData *) PageGetContents(p);
+        char magic[16];
+        snprintf(magic, sizeof(magic), "0x%08X", m->brinMagic);
+        JLIT(&b, ", \"type\": \"meta\", \"meta\": {\"magic\": \"");
+        jstr(&b, magic);
+        jkey_int(&b, "\", \"version\": ", m->brinVersion);
+        jkey_int(&b, ", \"pagesperrange\": ", m->pagesPerRange);
+        jkey_int(&b, ", \"lastrevmappage\": ", m->lastRevmapPage);
+        JLIT(&b, "}}");
+        return jfinish(&b);
+    }
+    if (type == BRIN_PAGETYPE_REVMAP)
+    {
+        RevmapContents *r = (RevmapContents *) PageGetContents(p);
+        JLIT(&b, ", \"type\": \"revmap\"");
+        jkey_int(&b, ", \"revmap_items\": ", REVMAP_PAGE_MAXITEMS);
+        JLIT(&b, ", \"revmap\": [");
+        for (i = 0; i < (int) REVMAP_PAGE_MAXITEMS; i++)
+        {
+            if (i) JLIT(&b, ", ");
+            jtid(&b, ItemPointerGetBlockNumberNoCheck(&r->rm_tids[i]), ItemPointerGetOffsetNumberNoCheck(&r->rm_tids[i]));
+        }
+        JLIT(&b, "]}");
+        return jfinish(&b);
+    }
+    if (type != BRIN_PAGETYPE_REGULAR)
+    {
+        jkey_int(&b, ", \"type\": \"unknown\", \"page_type\": ", type);
+        JLIT(&b, "}");
+        return jfinish(&b);
+    }
+    JLIT(&b, ", \"type\": \"regular\", \"items\": [");
+    for (i = 1; i <= line_pointers(p); i++)
+    {
+        ItemId id = PageGetItemId(p, i);
+        BrinTuple *t;
+        const unsigned char *tp;
+        const bits8 *nullbits;
+        uint32_t off = 0, len, dataoff;
+        int c, s = 0, known = 1;
+        if (i > 1) JLIT(&b, ", ");
+        jline_pointer(&b, i, id);
+        if (!item_fits(id, SizeOfBrinTuple))
+        {
+            JLIT(&b, "}");
+            continue;
+        }
+        t = (BrinTuple *) PageGetItem(p, id);
+        dataoff = BrinTupleDataOffset(t);
+        len = ItemIdGetLength(id);
+        jkey_int(&b, ", \"blknum\": ", t->bt_blkno);
+        JLIT(&b, ", \"placeholder\": ");
+        jbool(&b, BrinTupleIsPlaceholder(t));
+        JLIT(&b, ", \"empty\": ");
+        jbool(&b, BrinTupleIsEmptyRange(t));
+        jkey_int(&b, ", \"bt_info\": ", t->bt_info);
+        if (dataoff > len)
+        {
+            JLIT(&b, ", \"error\": \"data offset past the end of the tuple\"}");
+            continue;
+        }
+        tp = (const unsigned char *) t + dataoff;
+        nullbits = BrinTupleHasNulls(t) ? (const bits8 *) ((const char *) t + SizeOfBrinTuple) : NULL;
+        JLIT(&b, ", \"columns\": [");
+        for (c = 0; c < ncols; c++)
+        {
+            /* brin_form_tuple sets a bit for a null (the reverse of a heap tuple's bitmap):
+             * the "all nulls" bits first, then the "has nulls" bits; brin_deform_tuple reads
+             * "has nulls" only for a column that has values */
+            int allnulls = nullbits && (nullbits[c >> 3] & (1 << (c & 7)));
+            int hasnulls = !allnulls && nullbits && (nullbits[(ncols + c) >> 3] & (1 << ((ncols + c) & 7)));
+            if (c) JLIT(&b, ", ");
+            jkey_int(&b, "{\"attnum\": ", c + 1);
+            JLIT(&b, ", \"allnulls\": ");
+            jbool(&b, allnulls);
+            JLIT(&b, ", \"hasnulls\": ");
+            jbool(&b, hasnulls);
+            if (nstored[c] < 0)
+                known = 0;
+            if (!allnulls && known)
+            {
+                JLIT(&b, ", \"values\": [");
+                if (jvalues_range(&b, tp, len - dataoff, stored->natts, NULL, stored, s, s + nstored[c], &off) < 0)
+                    known = 0;
+                JLIT(&b, "]");
+            }
+            else if (!allnulls)
+                JLIT(&b, ", \"values\": null");
+            if (known)
+                s += nstored[c];
+            JLIT(&b, "}");
+        }
+        JLIT(&b, "]}");
+    }
+    JLIT(&b, "]}");
+    return jfinish(&b);
+}
+
+/* ---- hash ------------------------------------------------------------------------------- */
+
+static const struct { const char *name; uint16_t bit; } hash_flags[] = {
+    {"LH_OVERFLOW_PAGE", LH_OVERFLOW_PAGE}, {"LH_BUCKET_PAGE", LH_BUCKET_PAGE}, {"LH_BITMAP_PAGE", LH_BITMAP_PAGE},
+    {"LH_META_PAGE", LH_META_PAGE}, {"LH_BUCKET_BEING_POPULATED", LH_BUCKET_BEING_POPULATED},
+    {"LH_BUCKET_BEING_SPLIT", LH_BUCKET_BEING_SPLIT}, {"LH_BUCKET_NEEDS_SPLIT_CLEANUP", LH_BUCKET_NEEDS_SPLIT_CLEANUP},
+    {"LH_PAGE_HAS_DEAD_TUPLES", LH_PAGE_HAS_DEAD_TUPLES}};
+
+/* hashutil.c's _hash_get_totalbuckets: buckets there are once splitpoint phase PHASE is done */
+static uint32_t hash_total_buckets(uint32_t phase)
+{
+    uint32_t group, total;
+    if (phase < HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE)
+        return 1U << phase;
+    group = HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE + ((phase - HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE)
+                                                     >> HASH_SPLITPOINT_PHASE_BITS);
+    total = 1U << (group - 1);
+    total += ((1U << (group - 1)) >> HASH_SPLITPOINT_PHASE_BITS)
+        * (((phase - HASH_SPLITPOINT_GROUPS_WITH_ONE_PHASE) & HASH_SPLITPOINT_PHASE_MASK) + 1);
+    return total;
+}
+
+/* Where an overflow page's in-use bit is (hashovfl.c's _hash_ovflblkno_to_bitno, then
+ * BMPG_SHIFT/BMPG_MASK): the bitmap page's block and the bit in it; -2 for a block that is
+ * no overflow page. */
+int pglab_hash_ovfl_bit(const char *metapage, uint32_t blkno, uint32_t *bitmapblk, uint32_t *bit)
+{
+    HashMetaPage m = HashPageGetMeta((Page) metapage);
+    uint32_t i;
+    GUARD();
+    for (i = 1; i <= m->hashm_ovflpoint && i < HASH_MAX_SPLITPOINTS; i++)
+    {
+        uint32_t bitnum;
+        if (blkno <= hash_total_buckets(i))
+            break;
+        bitnum = blkno - hash_total_buckets(i);
+        if (bitnum > m->hashm_spares[i - 1] && bitnum <= m->hashm_spares[i])
+        {
+            uint32_t page = (bitnum - 1) >> BMPG_SHIFT(m);
+            if (page >= m->hashm_nmaps || page >= HASH_MAX_BITMAPS)
+                return -2;
+            *bitmapblk = m->hashm_mapp[page];
+            *bit = (bitnum - 1) & BMPG_MASK(m);
+            return 0;
+        }
+    }
+    return -2;
+}
+
+static void jhash_meta(jbuf *b, HashMetaPage m)
+{
+    int i;
+    jkey_int(b, ", \"meta\": {\"magic\": ", m->hashm_magic);
+    jkey_int(b, ", \"version\": ", m->hashm_version);
+    jfmt(b, ", \"ntuples\": %.17g", m->hashm_ntuples);
+    jkey_int(b, ", \"ffactor\": ", m->hashm_ffactor);
+    jkey_int(b, ", \"bsize\": ", m->hashm_bsize);
+    jkey_int(b, ", \"bmsize\": ", m->hashm_bmsize);
+    jkey_int(b, ", \"bmshift\": ", m->hashm_bmshift);
+    jkey_int(b, ", \"maxbucket\": ", m->hashm_maxbucket);
+    jkey_int(b, ", \"highmask\": ", m->hashm_highmask);
+    jkey_int(b, ", \"lowmask\": ", m->hashm_lowmask);
+    jkey_int(b, ", \"ovflpoint\": ", m->hashm_ovflpoint);
+    jkey_int(b, ", \"firstfree\": ", m->hashm_firstfree);
+    jkey_int(b, ", \"nmaps\": ", m->hashm_nmaps);
+    jkey_int(b, ", \"procid\": ", m->hashm_procid);
+    JLIT(b, ", \"spares\": [");
+    for (i = 0; i < HASH_MAX_SPLITPOINTS; i++)
+    {
+        if (i) JLIT(b, ", ");
+        jint(b, m->hashm_spares[i]);
+    }
+    JLIT(b, "], \"mapp\": [");
+    for (i = 0; i < HASH_MAX_BITMAPS; i++)
+    {
+        if (i) JLIT(b, ", ");
+        jint(b, m->hashm_mapp[i]);
+    }
+    JLIT(b, "]}");
+}
+
+/* One hash index page as JSON: hash_page_type, and the meta page (hash_metapage_info), a
+ * bucket or overflow page's stats and items (hash_page_stats, hash_page_items), or a bitmap
+ * page's clear bits (BMSIZE: the meta page's hashm_bmsize, 0 when unknown). */
+int pglab_hash_page_json(const char *page, uint32_t blkno, int checksums, uint32_t bmsize, char *out, uint32_t cap)
+{
+    Page p = (Page) page;
+    jbuf b = {out, 0, cap, 0};
+    pglab_header h;
+    HashPageOpaque o;
+    int i, first = 1, type, live = 0, dead = 0;
+    const char *name;
+    if (pglab_header_read(page, blkno, &h) < 0)
+        return -1;
+    GUARD();
+    jkey_int(&b, "{\"kind\": \"hash\", \"block\": ", blkno);
+    JLIT(&b, ", \"header\": ");
+    jheader(&b, &h, checksums);
+    jkey_int(&b, ", \"free_space\": ", h.upper > h.lower ? h.upper - h.lower : 0);
+    if (h.is_new)
+    {
+        JLIT(&b, ", \"type\": \"unused\"}");
+        return jfinish(&b);
+    }
+    o = (HashPageOpaque) PageGetSpecialPointer(p);
+    if (h.special != BLCKSZ - MAXALIGN(sizeof(HashPageOpaqueData)) || o->hasho_page_id != HASHO_PAGE_ID)
+    {
+        JLIT(&b, ", \"type\": \"unknown\"}");
+        return jfinish(&b);
+    }
+    type = o->hasho_flag & LH_PAGE_TYPE;
+    name = type == LH_META_PAGE ? "metapage" : type == LH_BUCKET_PAGE ? "bucket" : type == LH_OVERFLOW_PAGE
+        ? "overflow" : type == LH_BITMAP_PAGE ? "bitmap" : type == LH_UNUSED_PAGE ? "unused" : "unknown";
+    JLIT(&b, ", \"type\": \"");
+    jstr(&b, name);
+    JLIT(&b, "\", \"flag_names\": [");
+    for (i = 0; i < (int) lengthof(hash_flags); i++)
+        if (o->hasho_flag & hash_flags[i].bit)
+            jname(&b, &first, hash_flags[i].name);
+    JLIT(&b, "]");
+    if (type == LH_META_PAGE)
+    {
+        jhash_meta(&b, HashPageGetMeta(p));
+        JLIT(&b, "}");
+        return jfinish(&b);
+    }
+    if (type == LH_BITMAP_PAGE)
+    {
+        uint32_t *words = HashPageGetBitmap(p), nbits = bmsize * BITS_PER_BYTE, k;
+        int n = 0;
+        if ((char *) words + bmsize > page + h.special)
+            nbits = 0;
+        /* _hash_initbitmapbuffer sets every bit: a clear one is an overflow page freed for reuse */
+        jkey_int(&b, ", \"bitmap\": {\"bits\": ", nbits);
+        JLIT(&b, ", \"free\": [");
+        for (k = 0; k < nbits; k++)
+            if (!ISSET(words, k))
+            {
+                if (n++) JLIT(&b, ", ");
+                jint(&b, k);
+            }
+        JLIT(&b, "]}}");
+        return jfinish(&b);
+    }
+    for (i = 1; i <= line_pointers(p); i++)
+        if (ItemIdIsDead(PageGetItemId(p, i))) dead++; else live++;
+    jkey_int(&b, ", \"stats\": {\"live_items\": ", live);
+    jkey_int(&b, ", \"dead_items\": ", dead);
+    jkey_int(&b, ", \"page_size\": ", h.pagesize);
+    {
+        int gap = (int) h.upper - (int) h.lower;       /* PageGetFreeSpace */
+        jkey_int(&b, ", \"free_size\": ", gap < (int) sizeof(ItemIdData) ? 0 : gap - (int) sizeof(ItemIdData));
+    }
+    jkey_int(&b, ", \"hasho_prevblkno\": ", o->hasho_prevblkno);
+    jkey_int(&b, ", \"hasho_nextblkno\": ", o->hasho_nextblkno);
+    jkey_int(&b, ", \"hasho_bucket\": ", o->hasho_bucket);
+    jkey_int(&b, ", \"hasho_flag\": ", o->hasho_flag);
+    jkey_int(&b, ", \"hasho_page_id\": ", o->hasho_page_id);
+    JLIT(&b, "}, \"items\": [");
+    for (i = 1; i <= line_pointers(p); i++)
+    {
+        ItemId id = PageGetItemId(p, i);
+        if (i > 1) JLIT(&b, ", ");
+        jline_pointer(&b, i, id);
+        if (item_fits(id, sizeof(IndexTupleData)))
+        {
+            IndexTuple itup = (IndexTuple) PageGetItem(p, id);
+            uint32_t dataoff = IndexInfoFindDataOffset(itup->t_info), hashkey;
+            JLIT(&b, ", \"ctid\": ");
+            jtid(&b, ItemPointerGetBlockNumberNoCheck(&itup->t_tid), ItemPointerGetOffsetNumberNoCheck(&itup->t_tid));
+            jkey_int(&b, ", \"itemlen\": ", IndexTupleSize(itup));
+            if (dataoff + sizeof(uint32) <= ItemIdGetLength(id))
+            {
+                memcpy(&hashkey, (const char *) itup + dataoff, sizeof(hashkey));
+                jkey_int(&b, ", \"data\": ", hashkey);
+            }
+        }
+        JLIT(&b, "}");
+    }
+    JLIT(&b, "]}");
+    return jfinish(&b);
 }
 
 /* ---- the visibility map ------------------------------------------------------------------ */

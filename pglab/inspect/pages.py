@@ -165,3 +165,65 @@ def _bt_item(spec, page, it, offset, leaf, rightmost):
     bits_at = it.lp_off + layouts.sizeof("IndexTupleData") if it.nulls else None
     item["keys"] = values_mod.index_values(spec, page, start, it.data_len, bits_at)
     return item
+
+
+# ---- GIN, BRIN, hash -----------------------------------------------------------------------
+
+class IndexSpec:
+    """What page.c needs to decode an index's tuples, kept alive while its pages are read:
+    GIN's key descriptors (one column: the key; several: (attnum, key) per column, as
+    GinState's tupdesc[] are), BRIN's stored values (column after column) and how many each
+    column stores."""
+
+    def __init__(self, layouts, rel):
+        ffi = layouts.ffi
+        self.layouts = layouts
+        self.kind = rel.kind
+        self.buffer = values_mod.JsonBuffer(layouts)
+        self._keep = []
+        if rel.kind == "gin":
+            if len(rel.attrs) == 1:
+                specs = [values_mod.AttrSpec(layouts, rel.attrs)]
+            else:
+                attnum = values_mod.Attr(num=0, name="attnum", typname="int2", type="smallint", attlen=2,
+                                         attalign="s")
+                specs = [values_mod.AttrSpec(layouts, [attnum, a]) for a in rel.attrs]
+            self._keep += specs
+            self.keys = ffi.new("pglab_attrs *[]", [sp.c for sp in specs])
+            self.ncols = len(rel.attrs)
+        elif rel.kind == "brin":
+            stored = [a for _col, kept in rel.brin_stored for a in (kept or [])]
+            self.stored = values_mod.AttrSpec(layouts, stored)
+            self.nstored = ffi.new("int[]", [len(kept) if kept is not None else -1
+                                             for _col, kept in rel.brin_stored] or [0])
+            self.ncols = len(rel.brin_stored)
+
+
+def gin_page(spec, page, blkno, *, checksums):
+    """One GIN page: gin_page_opaque_info's fields and what the page holds (see page.c)."""
+    lay = spec.layouts
+    return json.loads(values_mod.call_json(spec.buffer, lay.lib.pglab_gin_page_json, lay.ffi.from_buffer(page),
+                                           blkno, int(checksums), spec.keys, spec.ncols))
+
+
+def brin_page(spec, page, blkno, *, checksums):
+    """One BRIN page: the meta page, a revmap page's TIDs or a regular page's summaries."""
+    lay = spec.layouts
+    return json.loads(values_mod.call_json(spec.buffer, lay.lib.pglab_brin_page_json, lay.ffi.from_buffer(page),
+                                           blkno, int(checksums), spec.stored.c, spec.nstored, spec.ncols))
+
+
+def hash_page(spec, page, blkno, *, checksums, meta_page=None, bmsize=0, free_bits=None):
+    """One hash index page (hash_page_type, hash_page_stats, hash_page_items, hash_metapage_info).
+    BMSIZE: the meta page's hashm_bmsize (a bitmap page's size); for an overflow page (or a freed
+    one, now unused), META_PAGE (block 0's bytes) and FREE_BITS(block) → that bitmap page's clear
+    bits give its bit (hash_bitmap_info)."""
+    lay = spec.layouts
+    out = json.loads(values_mod.call_json(spec.buffer, lay.lib.pglab_hash_page_json, lay.ffi.from_buffer(page),
+                                          blkno, int(checksums), bmsize))
+    if out["type"] in ("overflow", "unused") and meta_page is not None:
+        blk, bit = lay.ffi.new("uint32_t *"), lay.ffi.new("uint32_t *")
+        rc = lay.lib.pglab_hash_ovfl_bit(lay.ffi.from_buffer(meta_page), blkno, blk, bit)
+        out["bitmap"] = None if lay.check(rc) == -2 else {
+            "bitmapblkno": blk[0], "bitmapbit": bit[0], "bitstatus": bit[0] not in free_bits(blk[0])}
+    return out

@@ -14,6 +14,9 @@ from .. import boundary
 from ..errors import InspectError
 from .values import Attr
 
+READS = "heap tables and B-tree, GIN, BRIN and hash indexes"
+INDEX_KINDS = ("btree", "gin", "brin", "hash")
+
 _RELKINDS = {"r": "table", "i": "index", "S": "sequence", "t": "TOAST table", "v": "view", "m": "materialized view",
              "c": "composite type", "f": "foreign table", "p": "partitioned table", "I": "partitioned index"}
 
@@ -34,14 +37,39 @@ SELECT a.attnum, a.attname, t.typname, format_type(a.atttypid, a.atttypmod), a.a
 """
 
 
+# What a BRIN opclass stores per column, named by its opcinfo support function (the C of
+# brin_minmax.c, brin_inclusion.c, brin_bloom.c, brin_minmax_multi.c): the column's key
+# type (None) or a type by name.  Another opclass's values are not decoded.
+BRIN_STORED = {
+    "brin_minmax_opcinfo": (("min", None), ("max", None)),
+    "brin_inclusion_opcinfo": (("union", None), ("unmergeable", "bool"), ("contains_empty", "bool")),
+    "brin_bloom_opcinfo": (("summary", "pg_brin_bloom_summary"),),
+    "brin_minmax_multi_opcinfo": (("summary", "pg_brin_minmax_multi_summary"),),
+}
+
+BRIN_OPCINFO = """
+SELECT c.attnum::int, coalesce(p.amproc::regproc::text, '')
+  FROM pg_index i
+ CROSS JOIN LATERAL unnest(i.indclass::oid[]) WITH ORDINALITY AS c(opc, attnum)
+  JOIN pg_opclass o ON o.oid = c.opc
+  LEFT JOIN pg_amproc p ON p.amprocfamily = o.opcfamily AND p.amprocnum = 1
+        AND p.amproclefttype = o.opcintype AND p.amprocrighttype = o.opcintype
+ WHERE i.indexrelid = %s ORDER BY c.attnum
+"""
+
+TYPE_BY_NAME = """
+SELECT t.typname, format_type(t.oid, NULL), t.typlen, t.typalign::text FROM pg_type t WHERE t.oid = to_regtype(%s)
+"""
+
+
 @dataclass
 class Relation:
-    """A heap table or B-tree index of a running cluster, and its files."""
+    """A heap table or an index (B-tree, GIN, BRIN, hash) of a running cluster, and its files."""
 
     oid: int
     schema: str
     name: str
-    kind: str                 # "heap" or "btree"
+    kind: str                 # "heap", or the index's access method: "btree", "gin", "brin", "hash"
     path: Path                # the main fork's first segment
     checksums: bool
     attrs: list = field(default_factory=list)
@@ -49,6 +77,7 @@ class Relation:
     relseg_size: int = 131072
     toast: str = ""
     datadir: Path = None      # where `path` lies: files are opened from here, never through a link
+    brin_stored: list = field(default_factory=list)   # BRIN: [(column's Attr, [stored Attr] or None)]
 
     @property
     def qualified(self):
@@ -116,14 +145,14 @@ def lookup(conn, datadir, spec, *, blcksz, relseg_size, checkpoint=True):
                            f"checkpoints alone; inspect a permanent (logged) relation")
     if relkind in ("r", "t", "m") and amname == "heap":
         kind = "heap"
-    elif relkind == "i" and amname == "btree":
-        kind = "btree"
+    elif relkind == "i" and amname in INDEX_KINDS:
+        kind = amname
     elif relkind in ("r", "t", "m"):
         raise InspectError(f"{schema}.{name} uses the {amname} table access method; inspect reads heap tables")
     elif relkind == "i":
-        raise InspectError(f"{schema}.{name} is a {amname} index; inspect reads heap tables and B-tree indexes")
+        raise InspectError(f"{schema}.{name} is a {amname} index; inspect reads {READS}")
     else:
-        raise InspectError(f"{schema}.{name} is a {what}; inspect reads heap tables and B-tree indexes")
+        raise InspectError(f"{schema}.{name} is a {what}; inspect reads {READS}")
     if not filepath:
         raise InspectError(f"{schema}.{name} has no storage")
     if checkpoint:
@@ -133,7 +162,33 @@ def lookup(conn, datadir, spec, *, blcksz, relseg_size, checkpoint=True):
              for r in conn.execute(ATTRS, (oid,)).fetchall()]
     return Relation(oid=oid, schema=schema, name=name, kind=kind, path=Path(datadir) / filepath,
                     checksums=checksums, attrs=attrs, blcksz=blcksz, relseg_size=relseg_size,
-                    toast=toastpath, datadir=Path(datadir))
+                    toast=toastpath, datadir=Path(datadir),
+                    brin_stored=_brin_stored(conn, oid, attrs) if kind == "brin" else [])
+
+
+def _brin_stored(conn, oid, attrs):
+    """[(column, [the Attrs its summary stores] or None)], in the order a BRIN tuple stores them."""
+    opcinfo = dict(conn.execute(BRIN_OPCINFO, (oid,)).fetchall())
+    out = []
+    for a in attrs:
+        layout = BRIN_STORED.get(opcinfo.get(a.num, ""))
+        if layout is None:
+            out.append((a, None))
+            continue
+        stored = []
+        for what, typ in layout:
+            if typ is None:
+                stored.append(Attr(num=a.num, name=f"{a.name}.{what}", typname=a.typname, type=a.type,
+                                   attlen=a.attlen, attalign=a.attalign))
+                continue
+            row = conn.execute(TYPE_BY_NAME, (typ,)).fetchone()
+            if row is None:
+                stored = None
+                break
+            stored.append(Attr(num=a.num, name=f"{a.name}.{what}", typname=row[0], type=row[1], attlen=row[2],
+                               attalign=row[3]))
+        out.append((a, stored))
+    return out
 
 
 class BlockReader:

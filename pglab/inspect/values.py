@@ -66,14 +66,28 @@ class AttrSpec:
 
     def call(self, fn, *args):
         """FN(*args, buffer, size) → the JSON text it wrote, growing the buffer when a page needs more."""
-        ffi = self.layouts.ffi
-        while True:
-            n = self.layouts.check(fn(*args, self.buffer, len(self.buffer)))
-            if n != -3:
-                return ffi.buffer(self.buffer, n)[:].decode("utf-8", "replace")
-            if len(self.buffer) >= 64 * BUFFER:
-                raise InspectError("a page decoded to more than 64 MB of JSON: not a page pglab can show")
-            self.buffer = ffi.new("char[]", len(self.buffer) * 4)
+        return call_json(self, fn, *args)
+
+
+class JsonBuffer:
+    """Where page.c writes a page's JSON, for decoders that need no attributes (call_json)."""
+
+    def __init__(self, layouts):
+        self.layouts = layouts
+        self.buffer = layouts.ffi.new("char[]", BUFFER)
+
+
+def call_json(holder, fn, *args):
+    """FN(*args, buffer, size) with HOLDER's buffer (an AttrSpec or a JsonBuffer) → the JSON text
+    FN wrote, the buffer grown when a page needs more."""
+    ffi = holder.layouts.ffi
+    while True:
+        n = holder.layouts.check(fn(*args, holder.buffer, len(holder.buffer)))
+        if n != -3:
+            return ffi.buffer(holder.buffer, n)[:].decode("utf-8", "replace")
+        if len(holder.buffer) >= 64 * BUFFER:
+            raise InspectError("a page decoded to more than 64 MB of JSON: not a page pglab can show")
+        holder.buffer = ffi.new("char[]", len(holder.buffer) * 4)
 
 
 def index_values(spec, page, start, length, bits_at):

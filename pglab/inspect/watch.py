@@ -54,8 +54,9 @@ def split_statements(text):
 
 
 def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, name="main", db="postgres",
-          cluster=None, progress=None):
-    """[{sql, status, result, changes}] : the page before, then after each statement."""
+          cluster=None, progress=None, before=None):
+    """[{sql, status, result, changes}] : the page before, then after each statement.
+    BEFORE(result) sees the first result before any statement runs (and may refuse it)."""
     if isinstance(statements, str):
         statements = split_statements(statements)
     if not statements:
@@ -65,6 +66,8 @@ def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, 
         user = cluster.connect(db)
         try:
             prev = _snapshot(conn, cluster, lay, spec, block, all_blocks)
+            if before is not None:
+                before(prev)
             steps.append({"sql": None, "status": "before", "result": prev, "changes": []})
             for k, sql in enumerate(statements, 1):
                 if progress:
@@ -128,6 +131,8 @@ def _page_diff(old, new):
                    f"all-frozen {'yes' if vm['all_frozen'] else 'no'}")
     if old["free_space"] != new["free_space"]:
         out.append(f"free space: {old['free_space']} → {new['free_space']} bytes")
+    if new["kind"] in ("gin", "brin", "hash"):
+        return out + _index_page_diff(old, new)
     key = "lp" if new["kind"] == "heap" else "itemoffset"
     olds = {it[key]: it for it in old["items"]}
     moved = []            # tuples whose only change is where they are: the page was compacted
@@ -190,4 +195,90 @@ def _describe(it):
         return f"{state} tuple xmin {it['t_xmin']}{xmax}{hot}"
     if "htid" in it:
         return f"{state} key ({it.get('data', '')}) → {it.get('htid')}"
+    return state
+
+
+# ---- GIN, BRIN and hash pages ------------------------------------------------------------------
+
+_SECTIONS = ("opaque", "meta", "stats")     # a page's own fields: GIN's opaque and meta, hash's meta and stats
+
+
+def _index_page_diff(old, new):
+    out = []
+    if old.get("type") != new.get("type"):
+        out.append(f"page: {old.get('type')} → {new.get('type')}")
+    for section in _SECTIONS:
+        was, now = old.get(section) or {}, new.get(section) or {}
+        for field, value in now.items():
+            if field == "flag_names":
+                out += [f"{section}: {'+' if f in value else '-'}{f}"
+                        for f in sorted(set(was.get(field, [])) ^ set(value))]
+            elif was.get(field) != value and not isinstance(value, list):
+                out.append(f"{section}: {field} {was.get(field)} → {value}")
+    segs_old, segs_new = old.get("segments"), new.get("segments")
+    if segs_new is not None and segs_old != segs_new:
+        count = (lambda segs: sum(len(s["tids"] or []) for s in segs or []))
+        out.append(f"posting list: {len(segs_old or [])} → {len(segs_new)} segments, "
+                   f"{count(segs_old)} → {count(segs_new)} TIDs")
+    if new.get("revmap") is not None and old.get("revmap") != new["revmap"]:
+        for k, (was, now) in enumerate(zip(old.get("revmap") or [], new["revmap"])):
+            if was != now:
+                out.append(f"revmap entry {k}: {was} → {now}")
+    if new.get("bitmap") is not None and old.get("bitmap") != new["bitmap"]:
+        out.append(f"bitmap: {_bitmap_text(old.get('bitmap'))} → {_bitmap_text(new['bitmap'])}")
+    olds = {it["itemoffset"]: it for it in old.get("items", []) if "itemoffset" in it}
+    moved = []
+    for it in new.get("items", []):
+        if "itemoffset" not in it:        # a posting tree's PostingItems: said by their number
+            continue
+        was = olds.pop(it["itemoffset"], None)
+        label = f"lp {it['itemoffset']}"
+        if was is None:
+            out.append(f"{label}: new {_describe_index(it)}")
+        elif {k: v for k, v in was.items() if k != "lp_off"} != {k: v for k, v in it.items() if k != "lp_off"}:
+            out.append(f"{label}: {_describe_index(was)} → {_describe_index(it)}")
+        elif was["lp_off"] != it["lp_off"]:
+            moved.append(it["itemoffset"])
+    if moved:
+        out.append(f"{_ranges(moved)}: moved (the page was compacted; same tuples, new lp_off)")
+    if olds:
+        out.append(f"{_ranges(sorted(olds))}: gone")
+    items_old = [it for it in old.get("items", []) if "child" in it]
+    items_new = [it for it in new.get("items", []) if "child" in it]
+    if items_old != items_new:
+        out.append(f"posting tree downlinks: {len(items_old)} → {len(items_new)}")
+    return out
+
+
+def _bitmap_text(bitmap):
+    if bitmap is None:
+        return "none"
+    if "free" in bitmap:
+        return f"{len(bitmap['free'])} free bits"
+    return f"bit {bitmap['bitmapbit']} of block {bitmap['bitmapblkno']} {'set' if bitmap['bitstatus'] else 'clear'}"
+
+
+def _describe_index(it):
+    """One index item in a few words: a GIN key and its TIDs, a BRIN summary, a hash entry."""
+    state = it.get("state", "normal")
+    if state in ("unused", "dead") and "keys" not in it and "ctid" not in it and "blknum" not in it:
+        return state
+    dead = " (dead)" if state == "dead" else ""
+    if "keys" in it:
+        key = ", ".join(str(v.get("value")) for v in it["keys"]) if it.get("category") == "norm key" \
+            else f"({it.get('category')})"
+        if "ctid" in it:
+            return f"key {key} → heap {it['ctid']}{dead}"
+        if "posting_tree" in it:
+            return f"key {key} → posting tree at block {it['posting_tree']}{dead}"
+        if "downlink" in it:
+            return f"key {key} → block {it['downlink']}{dead}"
+        return f"key {key}: {len(it.get('tids') or [])} TIDs{dead}"
+    if "blknum" in it:
+        from .render.indexes import brin_summary
+
+        cols = "; ".join(brin_summary(c) for c in it.get("columns", []))
+        return f"range at block {it['blknum']}{' (placeholder)' * it['placeholder']}: {cols}"
+    if "ctid" in it:
+        return f"heap {it['ctid']} hash {it.get('data')}{dead}"
     return state

@@ -348,15 +348,16 @@ def test_refusals_name_the_problem(server):
     server.sql("CREATE TEMP TABLE tmp_t (a int)")
     server.sql("CREATE UNLOGGED TABLE IF NOT EXISTS unl (a int)")
     server.sql("CREATE OR REPLACE VIEW vw AS SELECT 1 AS one")
-    server.sql("CREATE TABLE IF NOT EXISTS hashy (a int)")
-    server.sql("CREATE INDEX IF NOT EXISTS hashy_h ON hashy USING hash (a)")
+    server.sql("CREATE TABLE IF NOT EXISTS spots (p point)")
+    server.sql("CREATE INDEX IF NOT EXISTS spots_gist ON spots USING gist (p)")
     server.sql("CREATE TABLE IF NOT EXISTS empty_t (a int)")
     expected = {
         "no_such": "no relation 'no_such' in database postgres: check the name",
         "tmp_t": "is a temporary relation",
         "unl": "public.unl is unlogged",
-        "vw": "public.vw is a view; inspect reads heap tables and B-tree indexes",
-        "hashy_h": "public.hashy_h is a hash index; inspect reads heap tables and B-tree indexes",
+        "vw": "public.vw is a view; inspect reads heap tables and B-tree, GIN, BRIN and hash indexes",
+        "spots_gist": "public.spots_gist is a gist index; inspect reads heap tables and B-tree, GIN, BRIN and "
+                      "hash indexes",
     }
     for name, words in expected.items():
         with pytest.raises(InspectError) as exc:

@@ -73,3 +73,29 @@ def test_compaction_is_one_line_naming_the_moved_tuples():
     assert diff(before, after) == ["lp 1: normal tuple xmin 700, xmax 701 → unused",
                                    "lp 5: lp_off 7988 → 8016", "lp 5: +HEAP_XMIN_COMMITTED",
                                    "lp 2–4: moved (the page was compacted; same tuples, new lp_off)"]
+
+
+def _gin(items, **opaque):
+    o = {"rightlink": 4294967295, "maxoff": 0, "flags": 16, "rightmost": True, "flag_names": ["list"], **opaque}
+    return {"relation": "public.g", "nblocks": 3,
+            "pages": [{"kind": "gin", "block": 2, "type": "pending", "opaque": o, "items": items,
+                       "header": {"lower": 24 + 4 * len(items), "upper": 8184 - 16 * len(items), "prune_xid": 0,
+                                  "flag_names": []}, "free_space": 8160 - 20 * len(items)}]}
+
+
+def _pending(n, key, ctid):
+    return {"itemoffset": n, "lp_off": 8184 - 16 * n, "lp_flags": 1, "lp_len": 16, "state": "normal",
+            "attnum": 1, "category": "norm key", "keys": [{"name": "tags", "type": "integer", "value": key}],
+            "ctid": ctid}
+
+
+def test_a_gin_pending_list_filling_then_cleaned_reads_as_such():
+    before = _gin([_pending(1, 7, "(0,1)")])
+    after = _gin([_pending(1, 7, "(0,1)"), _pending(2, 3, "(0,2)"), _pending(3, 9, "(0,2)")])
+    assert diff(before, after) == ["header: pd_lower 28 → 36", "header: pd_upper 8168 → 8136",
+                                   "free space: 8140 → 8100 bytes", "lp 2: new key 3 → heap (0,2)",
+                                   "lp 3: new key 9 → heap (0,2)"]
+    cleaned = _gin([], flags=4, flag_names=["deleted"])
+    cleaned["pages"][0]["type"] = "deleted"
+    assert diff(after, cleaned)[3:] == ["page: pending → deleted", "opaque: flags 16 → 4", "opaque: +deleted",
+                                        "opaque: -list", "lp 1–3: gone"]

@@ -13,8 +13,20 @@ def check_format(fmt):
         raise InspectError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
+PICTURED = ("heap", "btree")   # the kinds svg.py draws
+
+
+def check_picture(kind, fmt):
+    """One line for a picture of what svg.py does not draw (before anything runs or is read)."""
+    if fmt in ("svg", "html") and kind not in PICTURED:
+        name = {"gin": "a GIN", "brin": "a BRIN", "hash": "a hash"}.get(kind, f"a {kind}")
+        raise InspectError(f"--format {fmt} draws heap and B-tree pages; show {name} index with --format text "
+                           f"or json")
+
+
 def write_result(result, pages, fmt, out):
     """Write one inspect result; PAGES may be a generator (text and JSON stream it)."""
+    check_picture(result["kind"], fmt)
     if fmt == "text":
         from .text import write_result as write_text
 
@@ -46,6 +58,14 @@ def _write_json(result, pages, out):
             out.write(", ")
         out.write(page if isinstance(page, str) else json.dumps(page))   # page.c's JSON text as it is
     out.write("]}\n")
+
+
+def check_watch(kind, fmt):
+    """One line for a watch in a format that cannot show it, before its statements run."""
+    if fmt == "svg":
+        raise InspectError("--watch draws its steps with --format html (one page, a step slider); "
+                           "--format svg draws one page: drop --watch")
+    check_picture(kind, fmt)
 
 
 def write_watch(steps, fmt, out):

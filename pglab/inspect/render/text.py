@@ -8,6 +8,7 @@ import textwrap
 
 WIDTH = 80
 INDENT = " " * 6
+KIND_NAMES = {"heap": "heap", "btree": "B-tree", "gin": "GIN", "brin": "BRIN", "hash": "hash"}
 
 
 def _flags(names):
@@ -48,7 +49,7 @@ def _value(v):
 def header_lines(result, page):
     h = page["header"]
     total = result["nblocks"]
-    kind = "heap" if page["kind"] == "heap" else "B-tree"
+    kind = KIND_NAMES.get(page["kind"], page["kind"])
     lines = [f"{result['relation']}  block {page['block']} of {total}  ({kind}, {result['build']})"]
     if h["new"]:
         return lines + ["  a new page: all zeroes, not yet initialized"]
@@ -128,6 +129,13 @@ def btree_lines(result, page):
 
 
 def page_lines(result, page):
+    if page["kind"] in ("gin", "brin", "hash"):
+        from . import indexes
+
+        if page["header"]["new"]:
+            return header_lines(result, page)
+        return {"gin": indexes.gin_lines, "brin": indexes.brin_lines, "hash": indexes.hash_lines}[page["kind"]](
+            result, page)
     return heap_lines(result, page) if page["kind"] == "heap" else btree_lines(result, page)
 
 
@@ -135,7 +143,7 @@ def write_result(result, pages, out):
     """Write the result's pages (an iterable, so --all streams) to OUT."""
     if result["kind"] == "btree":
         out.write("\n".join(btree_meta_lines(result)) + "\n")
-    first = result["kind"] == "heap"
+    first = result["kind"] != "btree"
     for page in pages:
         if not first:
             out.write("\n")
