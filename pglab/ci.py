@@ -25,7 +25,7 @@ from pathlib import Path
 from . import boundary, ui
 from . import out as out_mod
 from .ext import discover, published, report
-from .ext.runner import test_extension
+from .ext.runner import parse_suites, test_extension
 from .pg.build import ensure_builds
 
 
@@ -59,8 +59,9 @@ def parse_majors(text, settings):
     return [m.strip() for m in str(text).split(",") if m.strip()]
 
 
-def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
+def run_ci(settings, *, majors=None, spec="all", werror=False, out=None, suites=None):
     """The matrix; prints progress and the matrix, writes the reports; returns CiResult."""
+    chosen = parse_suites(suites)
     ours = out is None or Path(out) == settings.layout.ci_results
     out = out_mod.check_folder(out or settings.layout.ci_results, ours=ours)
     extensions = published.resolve(settings, spec) if published.is_published(spec) else discover.resolve(spec)
@@ -75,7 +76,7 @@ def run_ci(settings, *, majors=None, spec="all", werror=False, out=None):
         for ext in extensions:
             with ui.phase(f"{ext.name} on {build.id}") as p:
                 start = time.monotonic()
-                results = test_extension(settings, ext, build, werror=werror)
+                results = test_extension(settings, ext, build, werror=werror, suites=chosen)
                 bad = [r for r in results if not r.ok]
                 _line, code = report.verdict(results)       # nothing tested is not a pass either
                 why = ", ".join(f"{r.label} {r.status}" for r in bad) or (_line if code else "")

@@ -10,8 +10,10 @@ pglab runs from a clone (`./lab`, `invoke`; also an editable install) or from an
 installed wheel (the `pglab` command).  In a clone everything is relative to it:
 PROJECT_ROOT is the clone, the working area is its pg_source/.  From a wheel the
 package's folder is site-packages, which is nobody's project: PROJECT_ROOT is the
-folder pglab was started in (its extensions/, its labs/), and the working area is the
-user's own (default_state()).  The build cache is the machine's either way.
+folder pglab was started in (its extensions/, its labs/), and the working area is that
+project's own: .pglab/ at the top of the git repository pglab was started in (an
+extension's repository; git ignores it, by a .gitignore inside it), else the user's
+(default_state()).  The build cache is the machine's either way.
 """
 
 import os
@@ -51,7 +53,7 @@ def as_typed(text):
 class Settings:
     version: str = "16"                 # build-pg's default major (the curriculum's)
     flavour: str = "debug"              # debug (-O0 -g3, cassert) or opt (-O2 -g)
-    root: Path = DEFAULT_ROOT           # the working area: relative to a clone; from a wheel, default_state()
+    root: Path = DEFAULT_ROOT           # the working area: relative to a clone; from a wheel, default_area()
     cache: Path = Path("")              # the build cache: "" = /var/cache/pglab as root, else ~/.cache/pglab
     jobs: int = 0                       # parallel make jobs; 0 = one per core
     memo_hours: float = 6.0             # how long an unreachable network channel is remembered
@@ -85,7 +87,7 @@ class Settings:
         settings = cls(**values)
         if not settings.root.is_absolute():
             in_place = IN_CLONE or settings.root != DEFAULT_ROOT
-            settings = replace(settings, root=PROJECT_ROOT / settings.root if in_place else default_state())
+            settings = replace(settings, root=PROJECT_ROOT / settings.root if in_place else default_area())
         if not settings.lab_plan.is_absolute():
             settings = replace(settings, lab_plan=PROJECT_ROOT / settings.lab_plan)
         if str(settings.cache) in ("", "."):
@@ -125,6 +127,21 @@ def default_cache():
     if os.geteuid() == 0:
         return Path("/var/cache/pglab")
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pglab"
+
+
+def default_area(start=None):
+    """The working area outside a clone: .pglab/ at the top of the git work tree START (default: the
+    folder pglab runs in) is in, made with a .gitignore that keeps it out of the repository; else
+    default_state()."""
+    folder = Path(start or Path.cwd()).resolve()
+    for top in (folder, *folder.parents):
+        if (top / ".git").exists():
+            area = top / ".pglab"
+            if not area.is_dir():
+                area.mkdir(mode=0o755)
+                (area / ".gitignore").write_text("# pglab's working area (clusters, build copies, reports)\n*\n")
+            return area
+    return default_state()
 
 
 def default_state():

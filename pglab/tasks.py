@@ -350,14 +350,15 @@ def new_ext(c, name, template="udf"):
                   "skipped with the reason",
             "ext": "extensions under extensions/ (a,b), 'all' (default), a folder's path or debian:NAME",
             "werror": "fail on any compiler warning",
+            "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
             "out": "the folder the reports go in (default: ci-results in the working area): matrix.md, "
                    "junit.xml, failures; a new or empty folder, or one pglab made (it replaces it whole)"})
-def ci(c, pg=None, ext="all", werror=False, out=None):
+def ci(c, pg=None, ext="all", werror=False, out=None, suite=None):
     """Build each major (cached) and ext-test every extension on it: a matrix, JUnit XML, failures kept."""
     from pglab import ci as ci_mod
 
     with _errors():
-        result = ci_mod.run_ci(_settings(c), majors=pg, spec=ext, werror=werror, out=out)
+        result = ci_mod.run_ci(_settings(c), majors=pg, spec=ext, werror=werror, out=out, suites=suite)
         if not result.ok:
             raise Exit(code=1)
 
