@@ -70,7 +70,7 @@ def test_build_lab_sees_the_debug_build_then_the_cluster(area, default_build):
     after = invoke("lab", "build", "--check", env=env)
     assert (after.returncode, [m for m, _ in marks(after.stdout)]) == (0, ["✓", "✓"])
     status = invoke("labs", "--status", env=env).stdout
-    assert re.search(r"│ 1 +│ build +│ ✓ +│", status) and re.search(r"│ 6 +│ mvcc +│ not started +│", status)
+    assert re.search(r"│ 10 +│ build +│ ✓ +│", status) and re.search(r"│ 11 +│ mvcc +│ not started +│", status)
 
 
 def test_heap_insert_lab_passes_once_gdb_stopped_there(area, tmp_path):

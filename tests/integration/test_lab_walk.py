@@ -76,7 +76,7 @@ def test_build_lab_walked_in_a_terminal(shell, default_build):
     tmux, pane, settings = shell
     me = Learner(tmux, pane)
     walk = me.run("invoke lab build")
-    assert walk.splitlines()[0] == "week 1 · Build PostgreSQL from source, for a debugger"
+    assert walk.splitlines()[0] == "week 10 · Build PostgreSQL from source, for a debugger"
     assert me.commands(walk) == ["invoke build-pg", "invoke pg-list", "invoke pg-start",
                                  'invoke psql -c "SELECT version()"']
     assert re.search(r"^    PostgresMain\s+src/backend/tcop/postgres\.c:\d+$", walk, re.M), walk
@@ -91,7 +91,7 @@ def test_build_lab_walked_in_a_terminal(shell, default_build):
     assert check_marks(done) == ["✓", "✓"]
     assert done.rstrip().splitlines()[-1] == "lab build done: every check passed"
     status = me.run("invoke labs --status")
-    assert re.search(r"^│ 1\s+│ build\s+│ ✓\s+│$", status, re.M), status
+    assert re.search(r"^│ 10\s+│ build\s+│ ✓\s+│$", status, re.M), status
     me.run("invoke pg-stop")
 
 
