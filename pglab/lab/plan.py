@@ -35,7 +35,7 @@ LINKS_FILE = LABS_DIR / "plan" / "links.yaml"
 LINK_FIELDS = ("item", "lab", "command", "lab_checks", "by", "checks")
 
 _WEEK = re.compile(r"#{1,6}\s+week\s+(\S+)(.*)", re.I)
-_ITEM = re.compile(r"[-*+]\s+\[([ xX])\]\s+(.*)")
+_ITEM = re.compile(r"[-*+]\s+\[([ xX])\](?:\s+(.*))?")
 _LIST = re.compile(r"[-*+]\s|\d+[.)]\s")
 _ITEM_ID = re.compile(r"(\d+)\.(\d+)")
 _WEEK_NAME = re.compile(r"week-(\d+)")
@@ -123,7 +123,7 @@ def parse(path):
         if item:
             if current is None:
                 raise LabError(f"{path}:{n}: an item before any '### Week N' heading")
-            if not item.group(2).strip():
+            if not (item.group(2) or "").strip():
                 raise LabError(f"{path}:{n}: an item without words")
             current[3].append(Item(f"{current[0]}.{len(current[3]) + 1}", current[0], item.group(2).strip(), n))
         elif current is not None and _LIST.match(bare) and not re.fullmatch(r"[-*_ ]{3,}", bare):

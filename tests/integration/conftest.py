@@ -1,16 +1,20 @@
 """Helpers the integration modules share: upstream's layout rebuilt on 127.0.0.1 from
-one real release (the tarball site), free ports, and processes run side by side."""
+one real release (the tarball site), free ports, processes run side by side, and pglab
+installed from a wheel."""
 
 import collections
 import functools
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +139,38 @@ def wait_until(condition, what, running, timeout=300):
             outputs = "\n\n".join(f"pid {r.pid}:\n" + "\n".join(r.lines[-40:] + r.err[-20:]) for r in running)
             pytest.fail(f"{what} did not happen\n{outputs}")
         time.sleep(0.1)
+
+
+# ---- an installed pglab: a wheel in a venv of its own -------------------------------------
+
+@pytest.fixture(scope="session")
+def wheel_venv():
+    """A venv with nothing but a wheel built from the committed tree and its dependencies, where
+    an installed pglab would be: in a folder every account can reach (as root, pglab runs an
+    extension's pytest as its own account, with this venv's Python)."""
+    root = Path(tempfile.mkdtemp(prefix="pglab-wheel-"))
+    root.chmod(0o755)
+    yield _wheel_venv(root)
+    shutil.rmtree(root)
+
+
+def _wheel_venv(root):
+    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(root / "src")], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"),
+                    str(root / "src")], check=True, capture_output=True, timeout=600)
+    [wheel] = (root / "dist").glob("pglab-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
+    subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
+                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=900)
+    (root / "elsewhere").mkdir()
+    return root
+
+
+def from_wheel(root, *args, area=None, timeout=300, cwd=None):
+    """Run ARGS with the wheel's venv, from a folder that is not a clone (CWD, default its elsewhere/)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PGLAB_VIA", "VIRTUAL_ENV", "PYTHONPATH")}
+    env.pop("INVOKE_PGLAB_ROOT", None)
+    if area is not None:
+        env["INVOKE_PGLAB_ROOT"] = str(area)
+    return subprocess.run([str(root / "venv" / "bin" / args[0]), *args[1:]], cwd=cwd or root / "elsewhere",
+                          capture_output=True, text=True, timeout=timeout, env=env)

@@ -6,10 +6,8 @@ imports, the `pglab` command has the same tasks and help, and ext-test passes fr
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ import pytest
 from pglab.config import PROJECT_ROOT
 from pglab.tasks import ns
 from tests.conftest import invoke
+
+from .conftest import from_wheel as _from_wheel
 
 TASKS = sorted(ns.task_names)
 TEST_PACKAGES = ("pytest-xdist", "check-jsonschema", "hypothesis")
@@ -149,39 +149,6 @@ def test_every_task_shows_its_help_after_its_name(name):
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == invoke("--help", name, timeout=60).stdout
     assert done.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name} ")
-
-
-@pytest.fixture(scope="module")
-def wheel_venv():
-    """A venv with nothing but a wheel built from the committed tree and its dependencies, where
-    an installed pglab would be: in a folder every account can reach (as root, pglab runs an
-    extension's pytest as its own account, with this venv's Python)."""
-    root = Path(tempfile.mkdtemp(prefix="pglab-wheel-"))
-    root.chmod(0o755)
-    yield _wheel_venv(root)
-    shutil.rmtree(root)
-
-
-def _wheel_venv(root):
-    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(root / "src")], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"),
-                    str(root / "src")], check=True, capture_output=True, timeout=600)
-    [wheel] = (root / "dist").glob("pglab-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
-    subprocess.run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile",
-                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=900)
-    (root / "elsewhere").mkdir()
-    return root
-
-
-def _from_wheel(root, *args, area=None, timeout=300):
-    """Run ARGS with the wheel's venv, from a folder that is not a clone."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PGLAB_VIA", "VIRTUAL_ENV", "PYTHONPATH")}
-    env.pop("INVOKE_PGLAB_ROOT", None)
-    if area is not None:
-        env["INVOKE_PGLAB_ROOT"] = str(area)
-    return subprocess.run([str(root / "venv" / "bin" / args[0]), *args[1:]], cwd=root / "elsewhere",
-                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.mark.slow
