@@ -33,7 +33,8 @@ from ..run import run_logged
 # What a build or a test run leaves in a folder: never copied into the build copy, never
 # deleted from it.  Objects and caches anywhere; test output only where PGXS writes it, beside a
 # Makefile (a folder named log/ among the sources, an expected/regression.out, are sources).
-OBJECTS = ("*.o", "*.so", "*.bc", "*.a", "__pycache__", ".pytest_cache", ".git")
+OBJECTS = ("*.o", "*.so", "*.bc", "*.a", "__pycache__", ".pytest_cache", ".git",
+           ".pglab")      # pglab's own working area, when it runs in the extension's repository
 OUTPUTS = ("results", "regression.diffs", "regression.out", "log", "tmp_check", "output_iso")
 BUILD_PRODUCTS = OBJECTS + OUTPUTS
 MAKEFILES = ("Makefile", "GNUmakefile", "makefile")
