@@ -41,7 +41,11 @@ def _repository(source, parent):
 def _digest(repo):
     """Every file of the checkout but git's own and pglab's .pglab/."""
     h = hashlib.sha256()
-    for path in sorted(p for p in repo.rglob("*") if p.is_file() and not {".git", ".pglab"} & set(p.parts)):
+    files = []
+    for dirpath, dirnames, filenames in os.walk(repo):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".pglab")]    # pglab's servers work in .pglab
+        files += [Path(dirpath) / f for f in filenames]
+    for path in sorted(files):
         h.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
@@ -172,5 +176,5 @@ def test_the_actions_steps_run_here_as_github_runs_them(repos, default_build, tm
     assert _digest(repo) == before and _clean(repo) == ""
     installed = json.loads(subprocess.run([str(runner_temp / "pglab-venv" / "bin" / "python"), "-c",
                                            "import json, pglab; print(json.dumps(pglab.__file__))"],
-                                          capture_output=True, text=True, check=True).stdout)
+                                          capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
     assert "site-packages" in installed          # the action installed pglab, not a clone's editable copy
