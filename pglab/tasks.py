@@ -440,9 +440,13 @@ def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backen
             "db": "the database the relation is in (default: postgres)",
             "format": "text (default), json (pageinspect's column names), svg or html",
             "out": "write to this file instead of the terminal",
-            "watch": "statements to run one by one (\"UPDATE ...; VACUUM t\"), showing the page after each"})
+            "watch": "statements to run one by one (\"UPDATE ...; VACUUM t\"), showing the page after each",
+            "fsm": "the free space map, block by block, beside each page's free space (with --vm: both)",
+            "vm": "the visibility map's all-visible and all-frozen bits, block by block",
+            "summary": "the whole table: live and dead tuples, their bytes, free space, bloat (pgstattuple's)",
+            "buffers": "which of the relation's pages are in shared buffers: dirty, pinned, usage count"})
 def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgres", format="text", out=None,
-            watch=None):
+            watch=None, fsm=False, vm=False, summary=False, buffers=False):
     """Show a relation's pages as they are on disk, decoded with the build's own headers."""
     from pglab import inspect as inspect_mod
     from pglab.inspect import render
@@ -451,13 +455,20 @@ def inspect(c, relation, block=None, all=False, pg=None, name="main", db="postgr
     _cluster_name(name)
     block = _whole(block, "--block", "a block number, 0 or more")
     _statement(watch, "--watch")
+    views = tuple(v for v, on in (("fsm", fsm), ("vm", vm), ("summary", summary), ("buffers", buffers)) if on)
     with _errors():
         render.check_format(format)
         if block is not None and all:
             raise Exit("error: --block and --all pick different pages: give one", code=1)
+        picked = [f"--{v}" for v in ("summary", "buffers") if v in views] + (["--fsm/--vm"] if fsm or vm else [])
+        if len(picked) > 1:
+            raise Exit(f"error: {' and '.join(picked)} are different views: give one", code=1)
+        if views and (block is not None or all or watch is not None):
+            which = "--block" if block is not None else "--all" if all else "--watch"
+            raise Exit(f"error: {picked[0]} shows the whole relation: drop {which}", code=1)
         with inspect_mod.output(out) as stream:
             what = inspect_mod.write(_settings(c), relation, stream, fmt=format, block=block,
-                                     all_blocks=all, pg=pg, name=name, db=db, watch_sql=watch,
+                                     all_blocks=all, pg=pg, name=name, db=db, watch_sql=watch, views=views,
                                      progress=lambda k, n, sql: ui.aside(f"step {k}/{n}: {sql}"))
         if out:
             ui.say(f"wrote {what} to {out}")
@@ -545,13 +556,13 @@ def _plan_step(settings, name, *, check, start, tick, undo, pg, cluster):
     mine = plan.load(settings)
     if plan.is_week(name):
         week = plan.find_week(mine, name)
-        ids, title = {i.id for i in week.items}, f"week {week.number}"
+        ids, title, kind = {i.id for i in week.items}, f"week {week.number}", "a week"
     else:
         item = plan.find_item(mine, name)
-        ids, title = {item.id}, item.id
+        ids, title, kind = {item.id}, f"item {item.id}", "an item"
     if start:
-        raise Exit(f"error: --start scaffolds a lab's code; {name} is {title} of your plan "
-                   f"(`{via()} lab {name}` shows what it needs)", code=1)
+        raise Exit(f"error: --start scaffolds a lab's code, and {name} is {kind} of your plan (`{via()} lab {name}` "
+                   f"shows what it needs)", code=1)
     found = [s for s in plan.standings(mine, plan.load_links(), lab_mod.load(), progress.load(settings))
              if s.item.id in ids]
     if tick:

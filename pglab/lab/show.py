@@ -171,8 +171,11 @@ def _evidence_lines(s):
         else:
             out.append(f"by hand: `invoke lab {s.item.id} --tick` when done (nothing it leaves can be checked)")
         return out
-    source = "its own checks" if s.own else f"the checks of lab {s.lab.name}"
-    out.append(f"checked from evidence ({source}; `invoke lab {s.item.id} --check`):")
+    if s.own:
+        out.append(f"checked from evidence (`invoke lab {s.item.id} --check`):")
+    else:
+        out.append(f"checked by lab {s.lab.name}'s checks (`invoke lab {s.lab.name}` walks through it; "
+                   f"`invoke lab {s.item.id} --check`):")
     for c in s.evidence:
         done = c.id in s.passed
         out.append(f"  [{'x' if done else ' '}] {c.says}")
@@ -209,11 +212,14 @@ def checked(title, done, found):
     if hand:
         ui.say(as_typed(f"by hand: {', '.join(s.item.id for s in hand)} (`invoke lab {hand[0].item.id} --tick` "
                         f"when you have done it)"))
-    failed = [r for c in done for r in c.results if not r.ok]
-    if failed:
-        ui.say(f"next: {failed[0].check.hint}")
-    else:
+    failed = [(c.standing, r) for c in done for r in c.results if not r.ok]
+    if not failed:
         ui.say(f"{title}: every check passed", style="green")
+    elif failed[0][0].own:
+        ui.say(f"next: {failed[0][1].check.hint}")
+    else:       # a lab's hint speaks of the commands the lab shows
+        name = failed[0][0].lab.name
+        ui.say(as_typed(f"next, in lab {name} (`invoke lab {name}` shows its commands): {failed[0][1].check.hint}"))
 
 
 def ticked(s, changed, when, undo):

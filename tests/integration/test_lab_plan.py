@@ -325,7 +325,7 @@ def test_tick_and_undo_are_kept_from_one_run_to_the_next(tmp_path):
     (("mvcc", "--tick"), "error: --tick ticks an item of your plan (`invoke lab 3.1 --tick`), not a lab: a lab is "
                          "done when its checks pass (`invoke lab mvcc --check`)"),
     (("1.1", "--undo"), "error: --undo takes back a tick: `invoke lab 1.1 --tick --undo`"),
-    (("week-3", "--start"), "error: --start scaffolds a lab's code; week-3 is week 3 of your plan (`invoke lab "
+    (("week-3", "--start"), "error: --start scaffolds a lab's code, and week-3 is a week of your plan (`invoke lab "
                             "week-3` shows what it needs)"),
 ])
 def test_what_cannot_be_ticked_or_found_is_refused_in_one_line(tmp_path, argv, line):
@@ -333,6 +333,12 @@ def test_what_cannot_be_ticked_or_found_is_refused_in_one_line(tmp_path, argv, l
     done = invoke("lab", *argv, env=env)
     assert (done.returncode, done.stdout, done.stderr) == (1, "", line + "\n")
     assert not (tmp_path / "area" / "labs-progress.json").exists()
+
+
+def test_an_item_done_by_hand_has_nothing_to_check(tmp_path):
+    done = invoke("lab", "3.1", "--check", env={"INVOKE_PGLAB_ROOT": str(tmp_path / "area")})
+    assert (done.returncode, done.stdout, done.stderr) == (
+        0, "item 3.1: nothing it leaves can be checked: tick it by hand when done (`invoke lab 3.1 --tick`)\n", "")
 
 
 def test_a_malformed_plan_named_by_the_setting_is_one_line(tmp_path):
@@ -357,7 +363,7 @@ def test_a_week_shows_what_each_item_needs(tmp_path):
     assert done.stdout.split("\n  · 7.3 ")[1].split("\n\n")[0].splitlines() == [
         " Tune autovacuum thresholds",
         "        with: invoke psql · open (check)",
-        "        checked from evidence (its own checks; `invoke lab 7.3 --check`):",
+        "        checked from evidence (`invoke lab 7.3 --check`):",
         "          [ ] a table of yours with its own autovacuum threshold or scale factor (reloptions)",
         "              hint: ALTER TABLE orders SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold "
         "= 500)"]
