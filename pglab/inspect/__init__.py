@@ -206,14 +206,20 @@ def output(path):
         yield stream
 
 
+VIEWS = ("fsm", "vm", "summary", "buffers")
+
+
 def write(settings, spec, stream, *, fmt="text", block=None, all_blocks=False, pg=None, name="main",
-          db="postgres", watch_sql=None, progress=None):
-    """`invoke inspect`: SPEC's pages (or, with WATCH_SQL, a step per statement) in FMT on STREAM;
-    returns what was written, for the task's last line ("3 pages of public.t", "2 steps")."""
+          db="postgres", watch_sql=None, progress=None, views=()):
+    """`invoke inspect`: SPEC's pages (or, with WATCH_SQL, a step per statement; with VIEWS, the
+    whole relation's maps, summary or buffers) in FMT on STREAM; returns what was written, for
+    the task's last line ("3 pages of public.t", "2 steps")."""
     from . import render
     from .watch import watch
 
     render.check_format(fmt)
+    if views:
+        return _write_view(settings, spec, stream, fmt=fmt, views=views, pg=pg, name=name, db=db)
     if watch_sql is not None:
         steps = watch(settings, spec, watch_sql, block=block, all_blocks=all_blocks, pg=pg, name=name, db=db,
                       progress=progress, before=lambda first: render.check_watch(first["kind"], fmt))
@@ -226,3 +232,33 @@ def write(settings, spec, stream, *, fmt="text", block=None, all_blocks=False, p
         render.write_result(result, iter_pages(lay, rel, blocks, meta=result.get("meta"), as_json=fmt == "json"),
                             fmt, stream)
         return f"{len(blocks)} page{'s' if len(blocks) != 1 else ''} of {rel.qualified}"
+
+
+def _write_view(settings, spec, stream, *, fmt, views, pg, name, db):
+    """--fsm/--vm, --summary or --buffers: one whole-relation view."""
+    from . import render
+
+    view = "maps" if set(views) <= {"fsm", "vm"} else views[0]
+    render.check_view(view, fmt)
+    with session(settings, pg=pg, name=name, db=db) as (cluster, lay, conn):
+        if view == "buffers":
+            from . import buffers
+
+            rel = find(conn, cluster, lay, spec, checkpoint=False)   # a CHECKPOINT would clean the dirty ones
+            result, rows = buffers.read(conn, lay, rel)
+            render.write_view(result, rows, fmt, stream)
+            return f"the shared buffers of {rel.qualified}"
+        rel = find(conn, cluster, lay, spec)
+        if view == "summary":
+            from . import summary
+
+            result = summary.summarize(conn, lay, rel)
+            render.write_view(result, [], fmt, stream)
+            return f"the summary of {rel.qualified}"
+        from . import maps
+
+        fsm, vm = "fsm" in views, "vm" in views
+        maps.check_forks(rel, fsm=fsm, vm=vm)
+        render.write_view(maps.head(lay, rel, fsm=fsm, vm=vm), maps.rows(lay, rel, fsm=fsm, vm=vm), fmt, stream)
+        return f"the {' and '.join(n for n, on in (('free space map', fsm), ('visibility map', vm)) if on)} " \
+               f"of {rel.qualified}"

@@ -45,7 +45,9 @@ OTHER_CONSTANTS = ("BLCKSZ", "RELSEG_SIZE", "MAXIMUM_ALIGNOF", "PG_VERSION_NUM",
                    "BTREE_METAPAGE", "P_HIKEY", "P_FIRSTKEY", "INDEX_SIZE_MASK", "BITS_PER_HEAPBLOCK",
                    "VISIBILITYMAP_ALL_VISIBLE", "VISIBILITYMAP_ALL_FROZEN", "HEAP_NATTS_MASK",
                    "FirstOffsetNumber", "ALIGNOF_SHORT", "ALIGNOF_INT", "ALIGNOF_DOUBLE", "NAMEDATALEN",
-                   "INDEX_NULL_MASK")
+                   "INDEX_NULL_MASK", "PGShmemMagic")
+# enum members (no #ifdef can test them): in every major pglab reads
+ENUM_CONSTANTS = ("MAIN_FORKNUM", "FSM_FORKNUM", "VISIBILITYMAP_FORKNUM", "INIT_FORKNUM")
 
 CDEF_HEAD = """
 typedef struct { const char *name; long value; } pglab_const;
@@ -91,6 +93,16 @@ int pglab_brin_page_json(const char *page, uint32_t blkno, int checksums, const 
                          const int *nstored, int ncols, char *out, uint32_t cap);
 int pglab_hash_ovfl_bit(const char *metapage, uint32_t blkno, uint32_t *bitmapblk, uint32_t *bit);
 int pglab_hash_page_json(const char *page, uint32_t blkno, int checksums, uint32_t bmsize, char *out, uint32_t cap);
+
+uint32_t pglab_fsm_block(uint32_t heapblk, int *slot);
+int pglab_fsm_category(const char *fsmpage, int slot);
+int pglab_fsm_avail(int cat);
+int pglab_fsm_depth(void);
+int pglab_page_free_space(const char *page, int heap);
+int pglab_heap_summarize(const char *page, pglab_fates *f, pglab_heap_summary *sum);
+int pglab_buffers(const char *descs, int nbuffers, uint32_t spc, uint32_t db, uint32_t relnumber, pglab_buffer *out,
+                  int max);
+int pglab_buffer_desc_size(void);
 """
 
 SOURCE = Path(__file__).with_name("page.c")
@@ -117,12 +129,15 @@ def _constants_table():
     rows = []
     for name in names:
         rows.append(f"#ifdef {name}\n    {{\"{name}\", (long) ({name})}},\n#endif")
+    rows += [f'    {{"{name}", (long) ({name})}},' for name in ENUM_CONSTANTS]
     # sizeof/offsetof of the real structs, named as C would write them
     rows.append('    {"sizeof(ItemIdData)", (long) sizeof(ItemIdData)},')
     rows.append('    {"sizeof(ItemPointerData)", (long) sizeof(ItemPointerData)},')
     rows.append('    {"sizeof(BTPageOpaqueData)", (long) sizeof(BTPageOpaqueData)},')
     rows.append('    {"sizeof(IndexTupleData)", (long) sizeof(IndexTupleData)},')
     rows.append('    {"offsetof(HeapTupleHeaderData, t_ctid)", (long) offsetof(HeapTupleHeaderData, t_ctid)},')
+    rows.append('    {"offsetof(PGShmemHeader, magic)", (long) offsetof(PGShmemHeader, magic)},')
+    rows.append('    {"sizeof(PGShmemHeader.magic)", (long) sizeof(((PGShmemHeader *) 0)->magic)},')
     return "\n".join(rows)
 
 

@@ -23,6 +23,9 @@
 #include "access/brin_page.h"
 #include "access/brin_tuple.h"
 #include "access/hash.h"
+#include "storage/fsm_internals.h"
+#include "storage/buf_internals.h"
+#include "storage/pg_shmem.h"
 #include "access/detoast.h"
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
@@ -100,6 +103,40 @@ typedef struct {
     uint32_t rawsize, extsize, valueid, toastrelid;
     int method;
 } pglab_varlena;
+
+/* a transaction's fate, as pglab_heap_summarize is told it */
+#define XS_UNKNOWN 0
+#define XS_IN_PROGRESS 1
+#define XS_COMMITTED 2
+#define XS_ABORTED 3
+
+/* the statuses pglab_heap_summarize knows, and where it lists those it needed and lacked */
+typedef struct {
+    const uint32_t *xids;        /* sorted */
+    const uint8_t *status;       /* XS_* of each */
+    int nxids;
+    const uint32_t *multis;      /* sorted */
+    const uint32_t *updaters;    /* each multixact's updating member (0: it only locks) */
+    int nmultis;
+    uint32_t *need_xids, *need_multis;   /* what a tuple needed and the tables lacked */
+    int need_cap, nneed_xids, nneed_multis;
+} pglab_fates;
+
+typedef struct {
+    uint64_t tuple_count, tuple_len, dead_tuple_count, dead_tuple_len, free_space;
+    uint64_t live_space;           /* what the live tuples take on a page: MAXALIGNed, with their line pointers */
+    uint64_t lp_unused, lp_normal, lp_redirect, lp_dead;
+    uint64_t inserting, deleting, undecided, new_pages;
+} pglab_heap_summary;
+
+/* one shared buffer holding a page of the relation asked about (pg_buffercache's columns) */
+typedef struct {
+    int32_t buffer;               /* pg_buffercache's bufferid: buf_id + 1 */
+    int32_t fork;
+    uint32_t block;
+    int dirty, usage, pins;
+    uint32_t state;
+} pglab_buffer;
 
 /* A relation's attributes, as values() needs them (built once per relation in Python). */
 typedef struct {
@@ -1225,7 +1262,8 @@ int pglab_brin_page_json(const char *page, uint32_t blkno, int checksums, const 
         for (i = 0; i < (int) REVMAP_PAGE_MAXITEMS; i++)
         {
             if (i) JLIT(&b, ", ");
-            jtid(&b, ItemPointerGetBlockNumberNoCheck(&r->rm_tids[i]), ItemPointerGetOffsetNumberNoCheck(&r->rm_tids[i]));
+            jtid(&b, ItemPointerGetBlockNumberNoCheck(&r->rm_tids[i]),
+                 ItemPointerGetOffsetNumberNoCheck(&r->rm_tids[i]));
         }
         JLIT(&b, "]}");
         return jfinish(&b);
@@ -1484,6 +1522,279 @@ int pglab_hash_page_json(const char *page, uint32_t blkno, int checksums, uint32
     }
     JLIT(&b, "]}");
     return jfinish(&b);
+}
+
+/* ---- the free space map ------------------------------------------------------------------ */
+
+/* freespace.c's own (no header has them): a leaf holds a page's free space in one byte, a
+ * category of BLCKSZ / 256 bytes (the top one stands for MaxHeapTupleSize), and the tree is
+ * deep enough to address 2^32 - 1 blocks: three levels when a page holds 1626 slots or more. */
+#define FSM_CATEGORIES (1 << (BITS_PER_BYTE * sizeof(((FSMPageData *) 0)->fp_nodes[0])))
+#define FSM_CAT_STEP (BLCKSZ / FSM_CATEGORIES)
+#define FSM_TREE_DEPTH ((SlotsPerFSMPage >= 1626) ? 3 : 4)
+
+/* freespace.c's fsm_logical_to_physical: the FSM block holding level LEVEL's page LOGPAGENO */
+static uint32_t fsm_physical(int level, uint32_t logpageno)
+{
+    uint64_t pages = 0, leafno = logpageno;
+    int l;
+    for (l = 0; l < level; l++)
+        leafno *= SlotsPerFSMPage;
+    for (l = 0; l < FSM_TREE_DEPTH; l++)
+    {
+        pages += leafno + 1;
+        leafno /= SlotsPerFSMPage;
+    }
+    pages -= level;
+    return (uint32_t) (pages - 1);
+}
+
+/* Where a heap block's category is: the FSM block (a leaf page of the tree) and the slot in it. */
+uint32_t pglab_fsm_block(uint32_t heapblk, int *slot)
+{
+    *slot = heapblk % SlotsPerFSMPage;
+    return fsm_physical(0, heapblk / SlotsPerFSMPage);
+}
+
+/* A leaf slot's category (fsm_get_avail), or with SLOT -1 the page's root node: the most any of its slots holds. */
+int pglab_fsm_category(const char *fsmpage, int slot)
+{
+    const FSMPageData *f = (const FSMPageData *) PageGetContents((Page) fsmpage);
+    GUARD();
+    return slot < 0 ? f->fp_nodes[0] : f->fp_nodes[NonLeafNodesPerPage + slot];
+}
+
+/* fsm_space_cat_to_avail: the bytes a category promises (what pg_freespace shows) */
+int pglab_fsm_avail(int cat)
+{
+    return cat == FSM_CATEGORIES - 1 ? (int) MaxHeapTupleSize : cat * FSM_CAT_STEP;
+}
+
+int pglab_fsm_depth(void)
+{
+    return FSM_TREE_DEPTH;
+}
+
+/* ---- a heap page's tuples, as pgstattuple counts them ------------------------------------ */
+
+/* bufpage.c's PageGetHeapFreeSpace: the gap less a line pointer, and none when the page has
+ * MaxHeapTuplesPerPage line pointers and no unused one */
+static int heap_free_space(Page p)
+{
+    int space = (int) ((PageHeader) p)->pd_upper - (int) ((PageHeader) p)->pd_lower, n, i;
+    if (space < (int) sizeof(ItemIdData))
+        return 0;
+    space -= sizeof(ItemIdData);
+    n = line_pointers(p);
+    if (space > 0 && n >= MaxHeapTuplesPerPage)
+    {
+        if (!PageHasFreeLinePointers(p))
+            return 0;
+        for (i = 1; i <= n; i++)
+            if (!ItemIdIsUsed(PageGetItemId(p, i)))
+                break;
+        if (i > n)
+            return 0;
+    }
+    return space;
+}
+
+int pglab_page_free_space(const char *page, int heap)
+{
+    Page p = (Page) page;
+    int space = (int) ((PageHeader) p)->pd_upper - (int) ((PageHeader) p)->pd_lower;
+    GUARD();
+    if (heap)
+        return heap_free_space(p);
+    return space < (int) sizeof(ItemIdData) ? 0 : space - (int) sizeof(ItemIdData);     /* PageGetFreeSpace */
+}
+
+static int xact_status(pglab_fates *f, uint32_t xid)
+{
+    int lo = 0, hi = f->nxids - 1;
+    if (!TransactionIdIsNormal(xid))         /* TransactionIdDidCommit: bootstrap and frozen did */
+        return xid == InvalidTransactionId ? XS_ABORTED : XS_COMMITTED;
+    while (lo <= hi)
+    {
+        int mid = (lo + hi) / 2;
+        if (f->xids[mid] == xid) return f->status[mid];
+        if (f->xids[mid] < xid) lo = mid + 1; else hi = mid - 1;
+    }
+    if (f->nneed_xids < f->need_cap)
+        f->need_xids[f->nneed_xids++] = xid;
+    return XS_UNKNOWN;
+}
+
+static int multi_updater(pglab_fates *f, uint32_t multi, uint32_t *updater)
+{
+    int lo = 0, hi = f->nmultis - 1;
+    while (lo <= hi)
+    {
+        int mid = (lo + hi) / 2;
+        if (f->multis[mid] == multi) { *updater = f->updaters[mid]; return 1; }
+        if (f->multis[mid] < multi) lo = mid + 1; else hi = mid - 1;
+    }
+    if (f->nneed_multis < f->need_cap)
+        f->need_multis[f->nneed_multis++] = multi;
+    return 0;
+}
+
+/* HeapTupleSatisfiesDirty, as pgstattuple asks it of every tuple, for a session that has no
+ * transaction of its own, with the statuses F gives (and hint bits where they settle it):
+ * 1 live, 0 dead, -1 a status is missing; *IN_PROGRESS: the inserter or the deleter runs. */
+static int dirty_visible(pglab_fates *f, HeapTupleHeader t, int *in_progress)
+{
+    uint16_t mask = t->t_infomask;
+    *in_progress = 0;
+    if (!HeapTupleHeaderXminCommitted(t))
+    {
+        int s;
+        if (HeapTupleHeaderXminInvalid(t))
+            return 0;
+        if (mask & HEAP_MOVED_OFF)
+        {
+            s = xact_status(f, HeapTupleHeaderGetXvac(t));
+            if (s == XS_UNKNOWN) return -1;
+            if (s == XS_COMMITTED) return 0;
+        }
+        else if (mask & HEAP_MOVED_IN)
+        {
+            s = xact_status(f, HeapTupleHeaderGetXvac(t));
+            if (s == XS_UNKNOWN) return -1;
+            if (s != XS_COMMITTED) return 0;
+        }
+        else
+        {
+            s = xact_status(f, HeapTupleHeaderGetRawXmin(t));
+            if (s == XS_UNKNOWN) return -1;
+            if (s == XS_IN_PROGRESS) { *in_progress = 1; return 1; }     /* in insertion by other */
+            if (s != XS_COMMITTED) return 0;
+        }
+    }
+    if (mask & HEAP_XMAX_INVALID)
+        return 1;
+    if (mask & HEAP_XMAX_COMMITTED)
+        return HEAP_XMAX_IS_LOCKED_ONLY(mask) ? 1 : 0;
+    if (mask & HEAP_XMAX_IS_MULTI)
+    {
+        uint32_t updater;
+        int s;
+        if (HEAP_XMAX_IS_LOCKED_ONLY(mask))
+            return 1;
+        if (!multi_updater(f, HeapTupleHeaderGetRawXmax(t), &updater))
+            return -1;
+        if (updater == InvalidTransactionId)
+            return 1;
+        s = xact_status(f, updater);
+        if (s == XS_UNKNOWN) return -1;
+        if (s == XS_IN_PROGRESS) { *in_progress = 2; return 1; }
+        return s == XS_COMMITTED ? 0 : 1;
+    }
+    {
+        int s = xact_status(f, HeapTupleHeaderGetRawXmax(t));
+        if (s == XS_UNKNOWN) return -1;
+        if (s == XS_IN_PROGRESS)
+        {
+            if (!HEAP_XMAX_IS_LOCKED_ONLY(mask)) *in_progress = 2;
+            return 1;
+        }
+        if (s != XS_COMMITTED) return 1;
+        return HEAP_XMAX_IS_LOCKED_ONLY(mask) ? 1 : 0;
+    }
+}
+
+/* Add one heap page to SUM: its tuples live or dead (as pgstattuple sees them through a dirty
+ * snapshot), its line pointers by state, its free space (pgstattuple's measure: bufpage.c's
+ * PageGetHeapFreeSpace before 18, PageGetExactFreeSpace from 18 on). */
+int pglab_heap_summarize(const char *page, pglab_fates *f, pglab_heap_summary *sum)
+{
+    Page p = (Page) page;
+    int i, n;
+    GUARD();
+    if (PageIsNew(p))
+    {
+        sum->new_pages++;
+        return 0;
+    }
+#if PG_VERSION_NUM >= 180000
+    {
+        int gap = (int) ((PageHeader) p)->pd_upper - (int) ((PageHeader) p)->pd_lower;
+        sum->free_space += gap < 0 ? 0 : gap;
+    }
+#else
+    sum->free_space += heap_free_space(p);
+#endif
+    n = line_pointers(p);
+    for (i = 1; i <= n; i++)
+    {
+        ItemId id = PageGetItemId(p, i);
+        int live, in_progress;
+        switch (ItemIdGetFlags(id))
+        {
+            case LP_UNUSED: sum->lp_unused++; continue;
+            case LP_REDIRECT: sum->lp_redirect++; continue;
+            case LP_DEAD: sum->lp_dead++; continue;
+        }
+        sum->lp_normal++;
+        if (!item_fits(id, SizeofHeapTupleHeader))
+            continue;
+        live = dirty_visible(f, (HeapTupleHeader) PageGetItem(p, id), &in_progress);
+        if (live < 0)
+            sum->undecided++;
+        else if (live)
+        {
+            sum->tuple_count++;
+            sum->tuple_len += ItemIdGetLength(id);
+            sum->live_space += MAXALIGN(ItemIdGetLength(id)) + sizeof(ItemIdData);
+            if (in_progress == 1) sum->inserting++;
+            if (in_progress == 2) sum->deleting++;
+        }
+        else
+        {
+            sum->dead_tuple_count++;
+            sum->dead_tuple_len += ItemIdGetLength(id);
+        }
+    }
+    return 0;
+}
+
+/* ---- shared buffers ----------------------------------------------------------------------- */
+
+/* The buffers of one relation among a copy of the server's buffer descriptors (NBUFFERS
+ * BufferDescPadded, as buf_internals.h lays them out): those whose tag is valid and names
+ * the relation, with what pg_buffercache shows of them. */
+int pglab_buffers(const char *descs, int nbuffers, uint32_t spc, uint32_t db, uint32_t relnumber, pglab_buffer *out,
+                  int max)
+{
+    const BufferDescPadded *d = (const BufferDescPadded *) descs;
+    int i, n = 0;
+    GUARD();
+    for (i = 0; i < nbuffers && n < max; i++)
+    {
+        const BufferDesc *b = &d[i].bufferdesc;
+        uint32_t state = b->state.value;
+#if PG_VERSION_NUM >= 160000
+        uint32_t tspc = b->tag.spcOid, tdb = b->tag.dbOid, trel = b->tag.relNumber;
+#else
+        uint32_t tspc = b->tag.rnode.spcNode, tdb = b->tag.rnode.dbNode, trel = b->tag.rnode.relNode;
+#endif
+        if (!(state & BM_TAG_VALID) || !(state & BM_VALID) || tspc != spc || tdb != db || trel != relnumber)
+            continue;
+        out[n].buffer = b->buf_id + 1;
+        out[n].fork = b->tag.forkNum;
+        out[n].block = b->tag.blockNum;
+        out[n].dirty = (state & BM_DIRTY) != 0;
+        out[n].usage = BUF_STATE_GET_USAGECOUNT(state);
+        out[n].pins = BUF_STATE_GET_REFCOUNT(state);
+        out[n].state = state;
+        n++;
+    }
+    return n;
+}
+
+int pglab_buffer_desc_size(void)
+{
+    return sizeof(BufferDescPadded);
 }
 
 /* ---- the visibility map ------------------------------------------------------------------ */

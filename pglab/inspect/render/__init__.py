@@ -49,10 +49,31 @@ def write_result(result, pages, fmt, out):
             out.write(render_html(full))
 
 
-def _write_json(result, pages, out):
+VIEW_NAMES = {"maps": "--fsm and --vm", "summary": "--summary", "buffers": "--buffers"}
+
+
+def check_view(view, fmt):
+    """One line for a whole-relation view in a format it has no picture in, before anything is read."""
+    if fmt in ("svg", "html"):
+        raise InspectError(f"{VIEW_NAMES[view]} show in --format text or json")
+
+
+def write_view(result, rows, fmt, out):
+    """A whole-relation view (maps, summary, buffers): its head, then ROWS (a generator for maps)
+    under "blocks" in JSON, or its text."""
+    check_view(result["view"], fmt)
+    if fmt == "json":
+        _write_json(result, rows, out, key="blocks")
+        return
+    from . import views
+
+    getattr(views, f"write_{result['view']}")(result, rows, out)
+
+
+def _write_json(result, pages, out, key="pages"):
     """{...head, "pages": [...]}, written page by page."""
     head = json.dumps(result)
-    out.write(head[:-1] + (', "pages": [' if len(head) > 2 else '"pages": ['))
+    out.write(head[:-1] + (f', "{key}": [' if len(head) > 2 else f'"{key}": ['))
     for k, page in enumerate(pages):
         if k:
             out.write(", ")
