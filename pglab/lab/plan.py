@@ -86,16 +86,14 @@ def parse(path):
         raise LabError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
         raise LabError(f"{path}: cannot read the plan: {exc.strerror} (the lab_plan setting names it)") from None
-    title, stage, weeks, current = None, None, [], None
+    title, stage, weeks, current = None, None, [], None     # current: the week being read, as a dict
 
     def close():
         if current is not None:
-            number, heading, where, items = current
-            if not items:
-                raise LabError(f"{path}:{where}: week {number} has no items (- [ ] ...)")
-            weeks.append(Week(number, heading, where_stage[number], tuple(items)))
+            if not current["items"]:
+                raise LabError(f"{path}:{current['line']}: week {current['number']} has no items (- [ ] ...)")
+            weeks.append(Week(current["number"], current["heading"], current["stage"], tuple(current["items"])))
 
-    where_stage = {}
     for n, line in enumerate(text.splitlines(), 1):
         bare = line.strip()
         week = _WEEK.fullmatch(bare)
@@ -105,15 +103,15 @@ def parse(path):
             if not number.isdigit() or int(number) != len(weeks) + 1:
                 raise LabError(f"{path}:{n}: {bare!r}: weeks are numbered 1, 2, 3... in order "
                                f"(this one should be week {len(weeks) + 1})")
-            where_stage[int(number)] = stage
-            current = (int(number), week.group(2).strip(" \t–—-:"), n, [])
+            current = {"number": int(number), "heading": week.group(2).strip(" \t–—-:"), "line": n, "stage": stage,
+                       "items": []}
             continue
         if bare.startswith("#"):
             level = len(bare) - len(bare.lstrip("#"))
             heading = bare[level:].strip()
             if level == 1 and title is None and not weeks and current is None:
                 title = heading
-            elif level <= 2:
+            elif level <= 2:           # a stage: the weeks under it, until the next
                 close()
                 current, stage = None, heading
             continue
@@ -125,7 +123,8 @@ def parse(path):
                 raise LabError(f"{path}:{n}: an item before any '### Week N' heading")
             if not (item.group(2) or "").strip():
                 raise LabError(f"{path}:{n}: an item without words")
-            current[3].append(Item(f"{current[0]}.{len(current[3]) + 1}", current[0], item.group(2).strip(), n))
+            items = current["items"]
+            items.append(Item(f"{current['number']}.{len(items) + 1}", current["number"], item.group(2).strip(), n))
         elif current is not None and _LIST.match(bare) and not re.fullmatch(r"[-*_ ]{3,}", bare):
             raise LabError(f"{path}:{n}: {bare[:40]!r} is not an item: an item is '- [ ] what to do'")
     close()
