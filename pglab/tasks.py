@@ -415,18 +415,41 @@ def trace(c, target, sql="SELECT 1", pg=None, format="text", out=None, bt=False,
             "backend": "attach to this backend PID instead of a new psql session's",
             "bgworker": "attach to the background worker of this name (pg_stat_activity's backend_type)",
             "new_backends": "attach to the postmaster and follow the processes it forks",
-            "core": "open this core file with pglab's printers (no server needed)"})
+            "core": "open this core file with pglab's printers (no server needed)",
+            "vscode": "write .vscode/launch.json and tasks.json in the repository you are in: VS Code's "
+                      "debugger attaching with the build's gdb and pglab's printers (merged, never clobbered)"})
 def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backend=None, bgworker=None,
-          new_backends=False, core=None):
+          new_backends=False, core=None, vscode=False):
     """Step through PostgreSQL in gdb: psql on the left, gdb on its backend on the right."""
     from pglab.debug import session
 
     _cluster_name(name)
     backend = _whole(backend, "--backend", "a process id (a number above 0)", least=1)
     _statement(sql, "--sql")
+    if vscode:
+        others = [f for f, on in (("--sql", sql), ("--backend", backend is not None), ("--bgworker", bgworker),
+                                  ("--new-backends", new_backends), ("--core", core)) if on]
+        if others:
+            raise Exit(f"error: --vscode writes VS Code's files and starts nothing: drop {others[0]} "
+                       f"(VS Code asks which process to attach to)", code=1)
+        with _errors():
+            _vscode(_settings(c), pg, break_ or [], on_error)
+        return
     with _errors():
         session.run(_settings(c), pg=pg, name=name, breaks=break_ or [], sql=sql, on_error=on_error,
                     backend=backend, bgworker=bgworker, new_backends=new_backends, core=core)
+
+
+def _vscode(settings, pg, breaks, on_error):
+    from pglab.debug import vscode
+
+    (launch, tasks, setup), ext = vscode.run(settings, pg=pg, breaks=breaks, on_error=on_error, start=os.getcwd())
+    ui.say(f"wrote {launch} and {tasks}")
+    ui.say(f"gdb's set-up (the build's sources, pglab's printers and pg-* commands): {setup}")
+    if ext is not None:
+        ui.say(f"{ext.name}: stepping into it opens your own files ({ext.path}), once ext-test has built it")
+    ui.say("In VS Code: Run and Debug, pick the pglab configuration, then the backend's process "
+           "(SELECT pg_backend_pid() in your session)")
 
 
 # ---- pages ---------------------------------------------------------------------------------

@@ -178,3 +178,60 @@ def test_the_actions_steps_run_here_as_github_runs_them(repos, default_build, tm
                                            "import json, pglab; print(json.dumps(pglab.__file__))"],
                                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout)
     assert "site-packages" in installed          # the action installed pglab, not a clone's editable copy
+
+
+# ---- debug --vscode ------------------------------------------------------------------------------
+
+def _mi(gdb, commands, timeout=120):
+    """COMMANDS sent to gdb's machine interface as VS Code's C/C++ debugger sends them (a command
+    that is not MI goes through -interpreter-exec console); each answer's record and console text."""
+    lines = [c if c.startswith("-") else "-interpreter-exec console " + json.dumps(c) for c in commands]
+    done = subprocess.run([gdb, "--interpreter=mi2", "-nx", "-q"], input="\n".join(lines + ["-gdb-exit"]) + "\n",
+                          capture_output=True, text=True, timeout=timeout)
+    answers, console = [], []
+    for line in done.stdout.splitlines():
+        if line.startswith("~"):
+            console.append(json.loads(line[1:]))
+        elif line.startswith("^"):
+            answers.append((line.split(",", 1)[0], "".join(console)))
+            console = []
+    return answers
+
+
+@pytest.mark.slow
+def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_repository(
+        wheel_venv, repos, settings, default_build):
+    from pglab.cluster import Cluster
+
+    repo = _repository(EXAMPLE, repos)
+    (repo / ".vscode").mkdir()
+    (repo / ".vscode" / "launch.json").write_text('{\n  // mine\n  "version": "0.2.0",\n  "configurations": [\n'
+                                                 '    {"name": "my tests", "type": "cppdbg", "request": "launch",'
+                                                 ' "program": "/bin/true"},\n  ]\n}\n')
+    wrote = from_wheel(wheel_venv, "pglab", "debug", "--vscode", "--pg", default_build.id, cwd=repo)
+    assert wrote.returncode == 0, wrote.stdout + wrote.stderr
+    assert wrote.stdout.splitlines()[0] == f"wrote {repo}/.vscode/launch.json and {repo}/.vscode/tasks.json"
+    mine, ours = json.loads((repo / ".vscode" / "launch.json").read_text())["configurations"]
+    assert mine["name"] == "my tests" and ours["name"] == f"pglab: attach to a backend ({default_build.id})"
+    [(builddir, mapped)] = ours["sourceFileMap"].items()
+    assert mapped == str(repo)
+    [task] = json.loads((repo / ".vscode" / "tasks.json").read_text())["tasks"]
+    assert task["command"] == "pglab ext-test ."
+    tested = from_wheel(wheel_venv, "pglab", "ext-test", ".", "--pg", default_build.id, cwd=repo, timeout=900)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr
+
+    with Cluster.throwaway(default_build, settings) as cluster, cluster.connect() as conn:
+        conn.execute("CREATE EXTENSION pgl_funcs")
+        assert conn.execute("SELECT pgl_add(2, 3)").fetchone() == (5,)      # its library is loaded
+        pid = conn.info.backend_pid
+        answers = _mi(ours["miDebuggerPath"], [*(c["text"] for c in ours["setupCommands"]),
+                                               f"-target-attach {pid}", "list pgl_add", "info source",
+                                               "help pg-memctx", "-target-detach"])
+        assert conn.execute("SELECT pgl_add(1, 1)").fetchone() == (2,)     # detached, the backend runs on
+    records = [record for record, _ in answers]
+    assert records == ["^done"] * 7 + ["^exit"], answers
+    source = answers[5][1]
+    assert f"Compilation directory is {builddir}\n" in source       # the map's key is where it was built
+    assert f"Located in {repo}/pgl_funcs.c\n" in source            # and gdb opens the repository's file
+    assert "pglab: the printers did not load" not in "".join(text for _, text in answers)
+    assert answers[6][1].startswith("pg-memctx")
