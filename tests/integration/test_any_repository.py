@@ -230,8 +230,8 @@ def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_r
         assert conn.execute("SELECT pgl_add(1, 1)").fetchone() == (2,)     # detached, the backend runs on
     records = [record for record, _ in answers]
     assert records == ["^done"] * 7 + ["^exit"], answers
-    source = answers[5][1]
+    source = answers[4][1]
     assert f"Compilation directory is {builddir}\n" in source       # the map's key is where it was built
     assert f"Located in {repo}/pgl_funcs.c\n" in source            # and gdb opens the repository's file
     assert "pglab: the printers did not load" not in "".join(text for _, text in answers)
-    assert answers[6][1].startswith("pg-memctx")
+    assert answers[5][1].startswith("Print the memory context tree")

@@ -39,6 +39,7 @@ def test_a_build_id_is_checked_wherever_it_becomes_a_folder(tmp_path):
 
 
 def test_an_installed_pglab_keeps_its_working_area_in_the_users_state_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)           # outside any git repository (in one, the area is its .pglab/)
     monkeypatch.setattr(config, "IN_CLONE", False)
     monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "here")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -48,6 +49,15 @@ def test_an_installed_pglab_keeps_its_working_area_in_the_users_state_folder(mon
     monkeypatch.setattr(config.os, "geteuid", lambda: 0)
     assert Settings.from_mapping(Settings.defaults()).root == Path("/var/lib/pglab")
     assert Settings.from_mapping(Settings.defaults()).cache == Path("/var/cache/pglab")
+
+
+def test_an_installed_pglab_in_a_git_repository_works_in_its_pglab_folder_which_git_ignores(monkeypatch, tmp_path):
+    (tmp_path / "my ext" / ".git").mkdir(parents=True)
+    (tmp_path / "my ext" / "sql").mkdir()
+    monkeypatch.chdir(tmp_path / "my ext" / "sql")
+    monkeypatch.setattr(config, "IN_CLONE", False)
+    assert Settings.from_mapping(Settings.defaults()).root == tmp_path / "my ext" / ".pglab"
+    assert (tmp_path / "my ext" / ".pglab" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
 def test_in_a_clone_the_working_area_is_its_pg_source():
