@@ -8,7 +8,15 @@ tree, found by its definition: the name at the start of a line, followed by "(".
 import re
 from pathlib import Path
 
-_DIRS = ("src/backend", "src/include", "src/common", "contrib")
+# src/test: pg_regress (regression_main) and the test modules, which the patch lab points into
+_DIRS = ("src/backend", "src/include", "src/common", "contrib", "src/test")
+
+
+def _sources(folder):
+    """FOLDER's C files, then its flex and bison files (guc-file.l defines ProcessConfigFile from 16 on)."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.rglob("*.c")) + sorted(p for ext in ("*.l", "*.y") for p in folder.rglob(ext))
 
 
 def locate(source_dir, names):
@@ -20,7 +28,7 @@ def locate(source_dir, names):
         return found
     pattern = re.compile(rb"^(" + b"|".join(re.escape(n.encode()) for n in sorted(wanted)) + rb")\(", re.M)
     for sub in _DIRS:
-        for path in sorted((root / sub).rglob("*.c")) if (root / sub).is_dir() else []:
+        for path in _sources(root / sub):
             data = path.read_bytes()
             for m in pattern.finditer(data):
                 name = m.group(1).decode()
