@@ -5,6 +5,7 @@ installed prefix holding pglab-build.json; `find_build` is the one answer to
 "which build?" for everything downstream.
 """
 
+import hashlib
 import json
 import os
 import shlex
@@ -164,6 +165,8 @@ def find_build(settings, version=None, *, pg_config=None):
     by_id = [b for b in builds if b.id == version]
     if by_id:
         return by_id[0]
+    if _names_a_patch(version):
+        return _made_with_patch(builds, version)
     spec = VersionSpec.parse(version)
     matching = [b for b in builds if spec.matches(b.release) and b.plain]
     matching.sort(key=lambda b: (b.flavour == settings.flavour, b.release), reverse=True)
@@ -171,6 +174,35 @@ def find_build(settings, version=None, *, pg_config=None):
         have = ", ".join(sorted({b.id for b in builds})) or "none"
         raise BuildMissing(f"no build of PostgreSQL {version} (have: {have}): run `invoke build-pg --version {version}`")
     return matching[0]
+
+
+PATCH_SUFFIXES = (".patch", ".diff")
+
+
+def _names_a_patch(version):
+    """Whether a --version names a patch file (`pg-check --version my-change.patch`) rather than a release."""
+    return str(version).endswith(PATCH_SUFFIXES) or Path(version).expanduser().is_file()
+
+
+def _made_with_patch(builds, version):
+    """The newest build made with the patch VERSION names: the file as it is now when it exists (a
+    build of an older state of it is not that build), else any patch of that file name."""
+    path = Path(version).expanduser()
+    if path.is_file():
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        made = [b for b in builds if any(p.get("sha256") == digest for p in b.meta.get("patches", []))]
+        older = [b for b in builds if any(Path(p.get("file", "")) == path.resolve() for p in b.meta.get("patches", []))]
+        if not made:
+            how = f"the builds made with it ({', '.join(b.id for b in older)}) are of an older state of it" \
+                if older else "none is"
+            raise BuildMissing(f"no build made with {version} as it is now ({how}): run "
+                               f"`invoke build-pg --patch {version}`")
+    else:
+        made = [b for b in builds if any(Path(p.get("file", "")).name == path.name for p in b.meta.get("patches", []))]
+        if not made:
+            raise BuildMissing(f"no build made with a patch called {path.name} (and no file {version} here): "
+                               f"run `invoke build-pg --patch {version}`")
+    return max(made, key=lambda b: b.meta.get("built_at", ""))
 
 
 def resolve_builds(settings, versions):
