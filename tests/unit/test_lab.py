@@ -66,6 +66,28 @@ def test_source_pointers_come_from_the_tree(tmp_path):
         "heap_insert": "src/backend/access/heapam.c:4"}
 
 
+def test_source_pointers_reach_pg_regress_and_the_flex_files():
+    """The patch lab points at regression_main (src/test/regress), the bgworker lab at ProcessConfigFile
+    (guc-file.l from 16 on): in the builds' own trees, both are found where they are defined."""
+    tree = Path("/var/cache/pglab/src/17.11")
+    if not (tree / "src/test/regress/pg_regress.c").is_file():
+        pytest.skip(f"no source tree of 17.11 at {tree}")
+    found = source.locate(tree, ["regression_main", "psql_start_test", "ProcessConfigFile"])
+    assert found == {"regression_main": "src/test/regress/pg_regress.c:2064",
+                     "psql_start_test": "src/test/regress/pg_regress_main.c:29",
+                     "ProcessConfigFile": "src/backend/utils/misc/guc-file.l:119"}
+
+
+@pytest.mark.parametrize("labfile", sorted(p.name for p in lab.LABS_DIR.glob("*.md")))
+def test_every_function_a_lab_points_at_is_in_the_default_builds_source(labfile):
+    """A pointer the learner's tree does not define shows "(not in this major)": on 17.11, none may."""
+    tree = Path("/var/cache/pglab/src/17.11")
+    if not (tree / "src/backend").is_dir():
+        pytest.skip(f"no source tree of 17.11 at {tree}")
+    names = lab.parse(lab.LABS_DIR / labfile).source
+    assert sorted(set(names) - set(source.locate(tree, names))) == []
+
+
 @dataclass
 class FakeBuild:
     id: str = "15.18-opt"
@@ -145,3 +167,96 @@ def test_a_patched_build_counts_once_its_regression_suite_passed(tmp_path, monke
                "`invoke pg-check --version 15.18-debug-p1a2b3`")
     (out / "pg_regress.out").write_text("=======================\n All 3 tests passed. \n")
     assert checks.patched_build_checked(Ctx()) == (True, "15.18-debug-p1a2b3 (1 patch(es)): pg-check passed")
+
+
+def _patched_build(settings, build_id, patch, built_at):
+    prefix = settings.layout.prefix(build_id)
+    prefix.mkdir(parents=True)
+    import hashlib
+    import json
+
+    (prefix / "pglab-build.json").write_text(json.dumps(
+        {"id": build_id, "release": "17.11", "flavour": "debug", "channel": "debian", "built_at": built_at,
+         "patches": [{"file": str(patch), "sha256": hashlib.sha256(patch.read_bytes()).hexdigest()}],
+         "source_dir": "/nonexistent"}))
+
+
+def test_pg_check_version_a_patch_file_is_the_build_made_with_that_patch_as_it_is_now(tmp_path, monkeypatch):
+    """The patch lab's `pg-check --version pg_source/labs/my-change.patch`: the build of the patch, never the
+    plain build of the same release, and not a build of an older state of the file."""
+    from pglab.config import Settings
+    from pglab.errors import BuildMissing
+    from pglab.pg.builds import find_build
+
+    settings = Settings(root=tmp_path / "area", cache=tmp_path / "cache")
+    plain = settings.layout.prefix("17.11-debug")
+    plain.mkdir(parents=True)
+    (plain / "pglab-build.json").write_text('{"id": "17.11-debug", "release": "17.11", "flavour": "debug", '
+                                            '"channel": "debian", "patches": [], "requested": "16", '
+                                            '"substituted_for": "16", "source_dir": "/nonexistent"}')
+    patch = tmp_path / "my-change.patch"
+    patch.write_text("--- a/src/backend/tcop/utility.c\n+++ b/src/backend/tcop/utility.c\n")
+    with pytest.raises(BuildMissing) as err:
+        find_build(settings, str(patch))
+    assert str(err.value) == (f"no build made with {patch} as it is now (none is): run "
+                              f"`invoke build-pg --patch {patch}`")
+    _patched_build(settings, "17.11-debug-p111111", patch, "2026-12-01T10:00:00+0000")
+    assert find_build(settings, str(patch)).id == "17.11-debug-p111111"
+    patch.write_text(patch.read_text() + "@@ -1 +1 @@\n")          # edited since: that build is of the old text
+    with pytest.raises(BuildMissing) as err:
+        find_build(settings, str(patch))
+    assert str(err.value) == (f"no build made with {patch} as it is now (the builds made with it "
+                              f"(17.11-debug-p111111) are of an older state of it): run "
+                              f"`invoke build-pg --patch {patch}`")
+    _patched_build(settings, "17.11-debug-p222222", patch, "2026-12-02T10:00:00+0000")
+    assert find_build(settings, str(patch)).id == "17.11-debug-p222222"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")                         # a name, the file elsewhere: by its name
+    assert find_build(settings, "my-change.patch").id == "17.11-debug-p222222"
+    assert find_build(settings).id == "17.11-debug"
+
+
+def test_a_patch_counts_for_the_lab_when_it_changes_code_and_expected_output(tmp_path, monkeypatch):
+    from pglab.pg import builds
+
+    code_only = tmp_path / "notice.patch"
+    code_only.write_text("--- a/src/backend/tcop/utility.c\n+++ b/src/backend/tcop/utility.c\n@@ -1 +1 @@\n")
+    with_tests = tmp_path / "notice-tested.patch"
+    with_tests.write_text(code_only.read_text() + "--- a/src/test/regress/expected/stats.out\n"
+                          "+++ b/src/test/regress/expected/stats.out\n@@ -1 +1 @@\n")
+
+    class Ctx:
+        settings = None
+
+    def patched(*patches):
+        return [FakeBuild(id=f"17.11-debug-p{i}", meta={"patches": [{"file": str(p)}], "built_at": str(i)})
+                for i, p in enumerate(patches)]
+
+    monkeypatch.setattr(builds, "list_builds", lambda settings: patched(code_only))
+    assert checks.patch_updates_tests(Ctx()) == (
+        False, "notice.patch changes src/backend/tcop/utility.c and no expected output of src/test/regress")
+    monkeypatch.setattr(builds, "list_builds", lambda settings: patched(code_only, with_tests))
+    assert checks.patch_updates_tests(Ctx()) == (
+        True, "notice-tested.patch changes src/backend/tcop/utility.c and 1 expected output(s): stats.out")
+    solution = Path(__file__).resolve().parent.parent / "lab_solutions" / "patch" / "my-change.patch"
+    monkeypatch.setattr(builds, "list_builds", lambda settings: patched(solution))
+    assert checks.patch_updates_tests(Ctx())[0] is True
+
+
+def test_shared_preload_libraries_is_read_as_the_server_reads_the_list():
+    assert checks._libraries("lab_worker, pg_stat_statements") == ["lab_worker", "pg_stat_statements"]
+    assert checks._libraries('"lab_worker",$libdir/lab_hook.so') == ["lab_worker", "lab_hook"]
+    assert checks._libraries("") == []
+
+
+def test_answers_are_read_from_the_learners_file_whatever_the_spacing(tmp_path):
+    from pglab.config import Settings
+
+    class Ctx:
+        settings = Settings(root=tmp_path)
+
+    (tmp_path / "labs").mkdir()
+    (tmp_path / "labs" / "heap-insert.answers").write_text("# from gdb\nt_self : ( 0, 1 )\nnote: x: y\n")
+    path, answers = checks._answers(Ctx(), "heap-insert")
+    assert answers == {"t_self": "( 0, 1 )", "note": "x: y"}
+    assert checks._same(answers["t_self"], "(0,1)") and not checks._same(answers["t_self"], "(0,10)")

@@ -181,7 +181,8 @@ def test_the_planner_fork_is_a_clean_copy_with_the_todo_in_cost_seqscan(tmp_path
         "\t *   create_seqscan_path (src/backend/optimizer/util/pathnode.c:7)",
         "\t *     calls this function for every table;",
         "\t *   add_path (src/backend/optimizer/util/pathnode.c:2)",
-        "\t *     keeps or drops each path by these costs.",
+        "\t *     drops a path another one beats on both costs, sort order,",
+        "\t *     parameterisation and rows (compare_path_costs_fuzzily).",
         "\t */", ""])
     at = COSTSIZE.index("{\n\tCost") + 2
     assert (fork / "src/backend/optimizer/path/costsize.c").read_text() == COSTSIZE[:at] + todo + COSTSIZE[at:]

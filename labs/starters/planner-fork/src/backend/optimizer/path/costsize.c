@@ -9,5 +9,6 @@
 	 *   {{create_seqscan_path}}
 	 *     calls this function for every table;
 	 *   {{add_path}}
-	 *     keeps or drops each path by these costs.
+	 *     drops a path another one beats on both costs, sort order,
+	 *     parameterisation and rows ({{compare_path_costs_fuzzily}}).
 	 */
