@@ -30,6 +30,11 @@ if WORKER:
     os.environ["INVOKE_PGLAB_ROOT"] = str(Settings.load().layout.root / "test-workers" / WORKER)
 
 
+# The suite reads pglab's messages as a user who typed `invoke TASK` (what its subprocesses run):
+# `./lab test` exports PGLAB_VIA=./lab, which would make this process word them otherwise.
+os.environ.pop("PGLAB_VIA", None)
+
+
 # the fixtures' own tests (extensions' tests/test_*.py) are run by ext-test in the tests that
 # use them, never by pglab's suite itself
 collect_ignore_glob = ["fixtures/*"]
@@ -45,7 +50,7 @@ MODULE_SECONDS = {
     "integration/test_front_door.py": 50, "integration/test_pgxs_parity.py": 12,
     # measured alone on 5 December (the fresh machine's first run builds 13 as its learner: about 3 min more)
     "integration/test_fresh_machine.py": 90, "integration/test_boundary.py": 70, "integration/test_signals.py": 45,
-    "integration/test_inputs_fuzz.py": 24,
+    "integration/test_inputs_fuzz.py": 24, "integration/test_lab_plan.py": 60,
 }
 
 
