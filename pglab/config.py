@@ -33,6 +33,9 @@ def _is_clone(folder):
 
 IN_CLONE = _is_clone(_PACKAGE_PARENT)
 PROJECT_ROOT = _PACKAGE_PARENT if IN_CLONE else Path.cwd()
+# the labs: a clone's labs/, installed beside the package as pglab_labs (pyproject's package-dir)
+LABS_HOME = _PACKAGE_PARENT / ("labs" if IN_CLONE else "pglab_labs")
+DEFAULT_LAB_PLAN = Path("labs/plan/20-week-plan.md")
 DEFAULT_ROOT = Path("pg_source")        # the working area's default, under a clone
 _KINDS = {int: "a whole number", float: "a number", str: "text"}
 
@@ -64,7 +67,7 @@ class Settings:
     ext_idle_timeout: float = 300.0     # ext-test: seconds without a finished test before a suite is hung
     warm_servers: int = 3               # ext-test: servers kept warm at most (the least recently used stops)
     warm_idle_minutes: float = 30.0     # ext-test: a warm server unused this long stops by itself
-    lab_plan: Path = Path("labs/plan/20-week-plan.md")   # the learner's plan (`labs --status`); relative: to the clone
+    lab_plan: Path = DEFAULT_LAB_PLAN   # the learner's plan (`labs --status`); relative: to the clone
 
     @classmethod
     def defaults(cls):
@@ -88,7 +91,9 @@ class Settings:
         if not settings.root.is_absolute():
             in_place = IN_CLONE or settings.root != DEFAULT_ROOT
             settings = replace(settings, root=PROJECT_ROOT / settings.root if in_place else default_area())
-        if not settings.lab_plan.is_absolute():
+        if settings.lab_plan == DEFAULT_LAB_PLAN:        # pglab's own, wherever its labs are
+            settings = replace(settings, lab_plan=LABS_HOME / settings.lab_plan.relative_to("labs"))
+        elif not settings.lab_plan.is_absolute():
             settings = replace(settings, lab_plan=PROJECT_ROOT / settings.lab_plan)
         if str(settings.cache) in ("", "."):
             settings = replace(settings, cache=default_cache())

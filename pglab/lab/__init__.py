@@ -31,10 +31,10 @@ from pathlib import Path
 
 import yaml
 
-from ..config import PROJECT_ROOT
+from ..config import LABS_HOME
 from ..errors import LabError
 
-LABS_DIR = PROJECT_ROOT / "labs"
+LABS_DIR = LABS_HOME
 WEEKS = 20
 FIELDS = ("name", "title", "week", "commands", "source", "checks", "starter")
 CHECK_FIELDS = ("id", "says", "hint", "sql", "evidence")

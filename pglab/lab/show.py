@@ -1,15 +1,40 @@
 """What `invoke lab` prints: the list, one lab, check results; the learner's plan (labs --status),
 some of its items in full, their checks, a tick."""
 
+import functools
 import json
+import re
 import sys
+from pathlib import Path
 
 from rich.markdown import Markdown
 from rich.text import Text
 
 from .. import ui
-from ..config import as_typed
+from ..config import as_typed, via
 from . import progress, source
+
+_TASK = re.compile(r"(?<![\w./-])invoke(?=\s+[a-z][a-z-]*)")
+_AREA = re.compile(r"(?<![\w./-])pg_source/")
+
+
+def typed(text):
+    """A lab's TEXT (its commands, its explanation, a hint) as the learner types it where they are:
+    with the command they run pglab with (the labs say `invoke TASK`), and their working area where
+    the labs say pg_source/ (a clone's; an installed pglab's is .pglab/ or the user's own)."""
+    front = via()
+    if front != "invoke":
+        text = _TASK.sub(front, text)
+    area = _area_shown()
+    return text if area == "pg_source" else _AREA.sub(lambda m: f"{area}/", text)
+
+
+@functools.cache
+def _area_shown():
+    from ..config import Settings
+
+    root = Settings.load().layout.root
+    return str(root.relative_to(Path.cwd())) if root.is_relative_to(Path.cwd()) else str(root)
 
 
 def status_of(lab, data):
@@ -46,9 +71,9 @@ def walk(lab, data, build=None, fork_build=None):
     if lab.commands:
         ui.say("\nRun:", style="bold")
         for cmd in lab.commands:
-            ui.raw(f"    {cmd.replace('FORK_BUILD', fork_build) if fork_build else cmd}")
+            ui.raw(f"    {typed(cmd.replace('FORK_BUILD', fork_build) if fork_build else cmd)}")
     ui.raw("")
-    ui.console.print(Markdown(lab.body))
+    ui.console.print(Markdown(typed(lab.body)))
     if lab.source and build is not None:
         found = source.locate(build.source_dir, lab.source)
         ui.say(f"\nIn the source you built ({build.source_dir}):", style="bold")
@@ -77,7 +102,7 @@ def results(lab, got):
              [("✓" if r.ok else "✗", r.check.says, r.detail) for r in got])
     failed = [r for r in got if not r.ok]
     if failed:
-        ui.say(f"next: {failed[0].check.hint}")
+        ui.say(f"next: {typed(failed[0].check.hint)}")
     else:
         ui.say(f"lab {lab.name} done: every check passed", style="green")
 
@@ -180,7 +205,7 @@ def _evidence_lines(s):
         done = c.id in s.passed
         out.append(f"  [{'x' if done else ' '}] {c.says}")
         if not done:
-            out.append(f"      hint: {c.hint}")
+            out.append(f"      hint: {typed(c.hint)}")
     return out
 
 
@@ -216,10 +241,10 @@ def checked(title, done, found):
     if not failed:
         ui.say(f"{title}: every check passed", style="green")
     elif failed[0][0].own:
-        ui.say(f"next: {failed[0][1].check.hint}")
+        ui.say(f"next: {typed(failed[0][1].check.hint)}")
     else:       # a lab's hint speaks of the commands the lab shows
         name = failed[0][0].lab.name
-        ui.say(as_typed(f"next, in lab {name} (`invoke lab {name}` shows its commands): {failed[0][1].check.hint}"))
+        ui.say(typed(f"next, in lab {name} (`invoke lab {name}` shows its commands): {failed[0][1].check.hint}"))
 
 
 def ticked(s, changed, when, undo):

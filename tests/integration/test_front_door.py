@@ -166,9 +166,10 @@ def test_every_module_of_the_wheel_imports_and_it_ships_its_data(wheel_venv):
     in_tree = [p for p in src.rglob("*.py") if "templates" not in p.parts and p.name != "__main__.py"]
     assert int(count) == len(in_tree) - 1           # every module but pglab itself and __main__
     shipped = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    tracked = subprocess.run(["git", "ls-files", "tracing", "pglab/ext/templates", "pglab/inspect/page.c"],
+    tracked = subprocess.run(["git", "ls-files", "tracing", "pglab/ext/templates", "pglab/inspect/page.c", "labs"],
                              cwd=wheel_venv / "src", capture_output=True, text=True, check=True).stdout.split()
-    assert {t.replace("tracing/", "pglab_tracing/", 1) for t in tracked} - shipped == set()
+    as_installed = {t.replace("tracing/", "pglab_tracing/", 1).replace("labs/", "pglab_labs/", 1) for t in tracked}
+    assert as_installed - shipped == set()
 
 
 @pytest.mark.slow
@@ -203,12 +204,36 @@ def test_errors_from_the_pglab_command_name_it(wheel_venv, tmp_path):
         1, "", "error: '../x' is not a build id (`pglab pg-list` shows the builds): a name is letters, digits, '.', "
                "'_' and '-' (not . or ..)\n")
     assert not (tmp_path / "area").exists()
-    elsewhere = wheel_venv / "elsewhere"
-    for argv, line in ((("labs",), f"error: no labs here ({elsewhere}/labs is not a folder): the labs come with a "
-                                    f"clone of pglab"),
-                       (("test",), "error: pglab's own test suite comes with a clone of pglab: run `./lab test` there")):
-        done = _from_wheel(wheel_venv, "pglab", *argv, area=tmp_path / "area")
-        assert (done.returncode, done.stdout, done.stderr) == (1, "", line + "\n")
+    done = _from_wheel(wheel_venv, "pglab", "test", area=tmp_path / "area")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "error: pglab's own test suite comes with a clone of pglab: run `./lab test` there\n")
+
+
+@pytest.mark.slow
+def test_the_labs_and_the_plan_come_with_the_wheel(wheel_venv, tmp_path):
+    """An installed pglab has the labs: listed, walked with the commands as the learner types them
+    there (pglab, and the working area where a clone's labs say pg_source/), the plan ticked."""
+    area = tmp_path / "area"
+    listed = _from_wheel(wheel_venv, "pglab", "labs", area=area)
+    assert listed.returncode == 0, listed.stderr
+    assert re.findall(r"^│ (\d+) +│ ([a-z-]+) +│", listed.stdout, re.M) == [
+        ("10", "build"), ("10", "trace-query"), ("11", "planner"), ("11", "mvcc"), ("11", "heap-insert"),
+        ("12", "wal"), ("12", "locks"), ("13", "memctx"), ("14", "call-stack"), ("15", "c-udf"),
+        ("15", "bgworker"), ("16", "patch"), ("17", "hooks"), ("18", "type"), ("19", "planner-fork"),
+        ("20", "publish")]
+    walked = _from_wheel(wheel_venv, "pglab", "lab", "mvcc", area=area)
+    assert walked.returncode == 0, walked.stderr
+    run = walked.stdout.split("\nRun:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert run[1] == "    pglab inspect lab_mvcc"
+    assert run[3].endswith(f"--format html --out {area}/labs/mvcc.html")
+    ticked = _from_wheel(wheel_venv, "pglab", "lab", "10.1", "--tick", area=area)
+    assert ticked.returncode == 0, ticked.stderr
+    status = _from_wheel(wheel_venv, "pglab", "labs", "--status", area=area)
+    assert status.returncode == 0, status.stderr
+    site = next((wheel_venv / "venv" / "lib").glob("python3*/site-packages"))
+    assert status.stdout.splitlines()[1] == f"your plan: {site}/pglab_labs/plan/20-week-plan.md"
+    assert re.search(r"^  ✓ 10\.1 +Read Ch\. 1 of \*The Internals of PostgreSQL\*\s+pglab inspect +ticked "
+                     r"\d{4}-\d\d-\d\d$", status.stdout, re.M), status.stdout
 
 
 @pytest.mark.slow
