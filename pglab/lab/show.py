@@ -15,7 +15,7 @@ from ..config import as_typed, via
 from . import progress, source
 
 _TASK = re.compile(r"(?<![\w./-])invoke(?=\s+[a-z][a-z-]*)")
-_AREA = re.compile(r"(?<![\w./-])pg_source/")
+_AREA = re.compile(r"(?<![\w./-])(\./)?pg_source/")
 
 
 def typed(text):
@@ -26,7 +26,9 @@ def typed(text):
     if front != "invoke":
         text = _TASK.sub(front, text)
     area = _area_shown()
-    return text if area == "pg_source" else _AREA.sub(lambda m: f"{area}/", text)
+    if area == "pg_source":
+        return text
+    return _AREA.sub(lambda m: f"{area}/" if area.startswith("/") else f"{m[1] or ''}{area}/", text)
 
 
 @functools.cache
