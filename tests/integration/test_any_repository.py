@@ -20,6 +20,8 @@ import yaml
 from pglab.config import PROJECT_ROOT
 from pglab.ext import published
 
+from tests.conftest import invoke
+
 from .conftest import from_wheel
 
 EXAMPLE = PROJECT_ROOT / "extensions" / "pgl_funcs"
@@ -48,6 +50,13 @@ def _digest(repo):
     for path in sorted(files):
         h.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def _rows(stdout):
+    """ext-test's table as the user compares it: every row but its time, and the server row's
+    detail (a server started, or a warm one reused)."""
+    rows = [[c.strip() for c in line.strip("│").split("│")] for line in stdout.splitlines() if line.startswith("│ ")]
+    return [r[:5] + ([] if r[2] == "server" else r[6:]) for r in rows]
 
 
 def _clean(repo):
@@ -82,6 +91,10 @@ def test_pglab_in_an_extensions_own_repository(wheel_venv, repos, settings, defa
     tested = from_wheel(wheel_venv, "pglab", "ext-test", ".", "--pg", default_build.id, cwd=repo, timeout=900)
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr
     assert re.fullmatch(r"all \d+ suites passed \(\d+ tests?\)", tested.stdout.splitlines()[-1]), tested.stdout
+    in_clone = invoke("ext-test", str(source), "--pg", default_build.id, timeout=900)   # pglab's clone, its area
+    assert in_clone.returncode == 0, in_clone.stdout[-3000:]
+    assert _rows(tested.stdout) == _rows(in_clone.stdout) and len(_rows(tested.stdout)) >= 4
+    assert tested.stdout.splitlines()[-1] == in_clone.stdout.splitlines()[-1]
     matrix = from_wheel(wheel_venv, "pglab", "ci", "--ext", ".", "--pg", f"{default_build.major},{other}", cwd=repo,
                         timeout=1800)
     assert matrix.returncode == 0, matrix.stdout[-3000:] + matrix.stderr
