@@ -247,3 +247,26 @@ def test_ext_test_passes_from_the_wheel(wheel_venv, tmp_path):
         assert re.search(r"│ pgl_funcs │ 17\.\d+-debug │ pytest +│ pass +│ 10/10 │", done.stdout)
     finally:
         _from_wheel(wheel_venv, "pglab", "pg-stop", "--all", area=area)
+
+
+@pytest.mark.slow
+def test_inspect_and_trace_from_the_wheel_in_any_folder(wheel_venv, tmp_path, default_build):
+    """The installed pglab's page decoder (page.c, compiled against the build's headers) and its gdb
+    scripts (pglab_tracing) are found from the wheel, in a folder that is not a clone."""
+    area = tmp_path / "area"
+    try:
+        for argv in (("pg-start", "--version", default_build.id),
+                     ("psql", "-c", "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)")):
+            done = _from_wheel(wheel_venv, "pglab", *argv, area=area)
+            assert done.returncode == 0, done.stderr
+        page = _from_wheel(wheel_venv, "pglab", "inspect", "t", "--pg", default_build.id, area=area, timeout=600)
+        assert page.returncode == 0, page.stderr
+        assert page.stdout.splitlines()[0] == f"public.t  block 0 of 1  (heap, {default_build.id})"
+        assert len(re.findall(r"^ +[12] normal +\d+ +28 ", page.stdout, re.M)) == 2, page.stdout
+        traced = _from_wheel(wheel_venv, "pglab", "trace", "query", "--sql", "SELECT * FROM t", "--pg",
+                             default_build.id, area=area, timeout=600)
+        assert traced.returncode == 0, traced.stderr
+        assert re.search(r"^exec_simple_query [\d.]+ ms query_string=SELECT \* FROM t$", traced.stdout, re.M)
+        assert traced.stdout.rstrip().splitlines()[-1].startswith("  Seq Scan on t  (cost=")
+    finally:
+        _from_wheel(wheel_venv, "pglab", "pg-stop", "--all", area=area)
