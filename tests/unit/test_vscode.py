@@ -73,3 +73,47 @@ def test_an_unreadable_file_is_refused_and_nothing_is_written(repo):
 def test_strip_jsonc_keeps_strings_whole():
     text = '{"a": "http://x/*y*/", /* c */ "b": [1, 2,], // end\n "c": "q\\"//"}'
     assert json.loads(vscode.strip_jsonc(text)) == {"a": "http://x/*y*/", "b": [1, 2], "c": 'q"//'}
+
+
+# VS Code's launch.json as its C/C++ debugger reads an attach configuration: the options of cppdbg's
+# attach request that pglab uses, with their types (the extension's own options schema), VS Code's
+# own fields of any configuration, and nothing else; tasks.json's shell task.
+_SETUP_COMMAND = {"type": "object", "additionalProperties": False,
+                  "properties": {"text": {"type": "string"}, "description": {"type": "string"},
+                                 "ignoreFailures": {"type": "boolean"}}}
+LAUNCH = {
+    "type": "object", "required": ["version", "configurations"],
+    "properties": {"version": {"const": "0.2.0"},
+                   "configurations": {"type": "array", "items": {
+                       "type": "object", "required": ["name", "type", "request", "program"],
+                       "additionalProperties": False,
+                       "properties": {
+                           "name": {"type": "string", "minLength": 1}, "type": {"const": "cppdbg"},
+                           "request": {"const": "attach"}, "program": {"type": "string"},
+                           "processId": {"anyOf": [{"type": "string", "pattern": r"^\$\{command:pickProcess\}$"},
+                                                   {"type": "integer"}]},
+                           "MIMode": {"enum": ["gdb"]}, "miDebuggerPath": {"type": "string"},
+                           "setupCommands": {"type": "array", "items": _SETUP_COMMAND},
+                           "sourceFileMap": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}
+TASKS = {
+    "type": "object", "required": ["version", "tasks"],
+    "properties": {"version": {"const": "2.0.0"},
+                   "tasks": {"type": "array", "items": {
+                       "type": "object", "required": ["label", "type", "command"],
+                       "properties": {"label": {"type": "string"}, "type": {"enum": ["shell", "process"]},
+                                      "command": {"type": "string"}, "group": {"type": ["string", "object"]},
+                                      "problemMatcher": {"type": ["string", "array"]},
+                                      "options": {"type": "object"}}}}}}
+
+
+def test_the_files_are_what_vscodes_cpp_debugger_reads(repo):
+    import jsonschema
+
+    top, write = repo
+    launch, tasks, setup = write()
+    jsonschema.validate(json.loads(launch.read_text()), LAUNCH)
+    jsonschema.validate(json.loads(tasks.read_text()), TASKS)
+    [conf] = json.loads(launch.read_text())["configurations"]
+    assert [c["text"] for c in conf["setupCommands"]] == ["-enable-pretty-printing", f"source {setup}"]
+    with pytest.raises(jsonschema.ValidationError, match="'gdb-multiarch' is not one of"):
+        jsonschema.validate({"version": "0.2.0", "configurations": [{**conf, "MIMode": "gdb-multiarch"}]}, LAUNCH)
