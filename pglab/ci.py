@@ -169,8 +169,12 @@ def _keep_failure(folder, r):
     diffs = boundary.read_bytes(r.diffs) if r.diffs else b""     # the account's folder: no link followed
     if diffs:
         (folder / "regression.diffs").write_bytes(diffs)
+    # what the server logged while the suite ran (a diff's errors, a hang's waits), and a crash's own lines
+    log = [r.crash.log] if r.crash and r.crash.log not in r.server_log else []
+    log += [r.server_log] if r.server_log else []
+    if log:
+        (folder / "server-log.txt").write_text("\n…\n".join(log) + "\n")
     if r.crash:
-        (folder / "server-log.txt").write_text(r.crash.log + "\n")
         (folder / "backtrace.txt").write_text(r.crash.backtrace + "\n")
     if r.hang:
         (folder / "hang.txt").write_text(r.hang + "\n")

@@ -47,6 +47,10 @@ class Outcome:
     hang_report: str = ""        # backtraces of the busy backends, their lock waits
     crash: Crash = None
     lost_connection: bool = False
+    server_log: str = ""         # what the server logged during a run that failed, hung or crashed (its last lines)
+
+
+SERVER_LOG_LINES = 200      # of a failed run's server log, kept for its report
 
 
 # ---- tallies: what counts as a finished test ----------------------------------------
@@ -212,6 +216,8 @@ class Supervised:
         outcome.lost_connection = bool(LOST_RE.search(output)) or bool(lost and lost(tally))
         if cluster is not None:
             outcome.crash = find_crash(cluster, offset, lost=outcome.lost_connection)
+            if hung or outcome.crash or proc.returncode != 0:
+                outcome.server_log = "\n".join(cluster.log_since(offset).splitlines()[-SERVER_LOG_LINES:])
         build = build or (cluster.build if cluster is not None else None)
         for where in core_dirs if outcome.crash is None and build is not None else ():
             outcome.crash = crash_from_cores(build, where, account=self.account)

@@ -26,6 +26,7 @@ class SuiteResult:
     diffs: str = ""          # regression.diffs, where PGXS leaves it
     logs: str = ""           # a TAP suite's node logs
     hang: str = ""           # backtraces of the busy backends
+    server_log: str = ""     # what the server logged while a suite that did not pass ran (its last lines)
     crash: object = None     # postmortem.Crash
     tests: list = field(default_factory=list)   # (test, "pass"|"fail"|"skip") as they finished
     folder: str = ""         # where a recursive project's suite ran ("regress/"), "" for the top

@@ -286,7 +286,7 @@ def run_pytest(run):
 def _verdict(run, suite, outcome, tally, diffs=None, logs=None):
     counts = {"passed": len(tally.passed), "failed": len(tally.failed), "skipped": len(tally.skipped)}
     kw = {"output": outcome.output, "diffs": str(diffs) if diffs else "", "logs": str(logs) if logs else "",
-          "tests": list(tally.order), **counts}
+          "server_log": outcome.server_log, "tests": list(tally.order), **counts}
     if outcome.hung:
         return run.result(suite, "hang", outcome.seconds, detail=f"{outcome.stalled}: no test finished in "
                           f"{run.idle_timeout:.0f} s", hang=outcome.hang_report, **kw)

@@ -18,12 +18,15 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def three(tmp_path_factory):
-    """passes (pgxs_altout), fails (pgxs_inputdir expecting 41), warns (compiles with a warning)."""
+    """passes (pgxs_altout), fails (pgxs_inputdir expecting 41, and dividing by zero), warns (compiles
+    with a warning)."""
     root = tmp_path_factory.mktemp("ci")
     shutil.copytree(FIXTURES / "pgxs" / "pgxs_altout", root / "passes")
     shutil.copytree(FIXTURES / "pgxs" / "pgxs_inputdir", root / "fails")
     expected = root / "fails" / "expected" / "inputdir.out"
     expected.write_text(expected.read_text().replace("                   42", "                   41"))
+    with open(root / "fails" / "test" / "sql" / "inputdir.sql", "a") as sql:    # and an error the server logs
+        sql.write("SELECT 1 / 0 AS pgxs_inputdir_error;\n")
     shutil.copytree(FIXTURES / "extensions" / "warns", root / "warns")
     return root
 
@@ -63,6 +66,10 @@ def test_the_matrix_reports_and_exit_status(settings, default_build, three, tmp_
     for b in builds:
         diffs = (out / "pgxs_inputdir" / b / "regress" / "regression.diffs").read_text()
         assert "-                   41\n+                   42\n" in diffs
+        # the server's own lines of the failed run, for a diff too (not only for a crash)
+        log = (out / "pgxs_inputdir" / b / "regress" / "server-log.txt").read_text().splitlines()
+        error = next(i for i, line in enumerate(log) if line.endswith("ERROR:  division by zero"))
+        assert log[error + 1].endswith("STATEMENT:  SELECT 1 / 0 AS pgxs_inputdir_error;"), log
     assert not (out / "warns").exists() and not (out / "pgxs_altout").exists()   # nothing failed there
 
     text = summary.read_text()
