@@ -230,11 +230,19 @@ def describe_builds(settings):
         m = b.meta
         sub = f" (for {m['substituted_for']})" if m.get("substituted_for") else ""
         opt = " ".join(f for f in m["cflags"].split() if f.startswith(("-O", "-g")))
-        flags = " ".join([opt, *(a.removeprefix("--enable-").removeprefix("--with-") for a in m["configure_args"])])
+        flags = " ".join([opt, *_flags(b)])
         patches = ", ".join(Path(p["file"]).name for p in m["patches"]) or "-"
         rows.append(("★" if default and b.id == default.id else "", b.id, f"{b.release}{sub}", m["channel"], flags,
                      patches, ui.human_size(prefix_size(b.prefix)), str(b.prefix)))
     return rows
+
+
+def _flags(build):
+    """debug and cassert where configured, then every feature the build has, as configure named it
+    (uuid=e2fs), including those a major turns on by default (ICU from 16 on)."""
+    named = {a.removeprefix("--enable-").removeprefix("--with-").split("=")[0]:
+             a.removeprefix("--enable-").removeprefix("--with-") for a in build.meta.get("configure_args", [])}
+    return [f for f in ("debug", "cassert") if f in named] + [named.get(f, f) for f in build.features]
 
 
 def prefix_size(prefix):

@@ -42,3 +42,14 @@ def test_reading_a_clusters_state_never_creates_an_account(tmp_path, monkeypatch
     assert cl.port is None
     with pytest.raises(ClusterError, match=r"^no account to run PostgreSQL as yet: `invoke pg-start` creates one$"):
         cl.conninfo()
+
+
+def test_pg_lists_flags_name_every_feature_even_one_a_major_turns_on_by_itself(tmp_path):
+    """ICU is on by default from 16: configure is not asked for it, the build has it, pg-list says so."""
+    from pglab.pg.builds import _flags
+
+    meta = {"id": "17.11-debug", "release": "17.11", "features": ["icu", "lz4", "uuid", "tap-tests"],
+            "configure_args": ["--enable-debug", "--enable-cassert", "--with-lz4", "--with-uuid=e2fs",
+                               "--enable-tap-tests"]}
+    build = Build(meta["id"], Release.parse(meta["release"]), tmp_path, meta)
+    assert _flags(build) == ["debug", "cassert", "icu", "lz4", "uuid=e2fs", "tap-tests"]
