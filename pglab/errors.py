@@ -18,6 +18,22 @@ class SourceError(PglabError):
     """No channel could provide the requested source, or a source is unusable."""
 
 
+class ChannelSkip(Exception):
+    """A source channel cannot serve the request; the message says why, in one line.  Not a
+    PglabError: the search goes on to the next channel, and only the last one's reason is shown."""
+
+
+class Unfetchable(SourceError):
+    """A release a channel lists but whose files cannot be had.
+
+    `why` finishes the sentence "17.12 is listed by debian but ...", so that what
+    was tried and why it failed fit in the one line a user reads."""
+
+    def __init__(self, message, why):
+        super().__init__(message)
+        self.why = why
+
+
 class BuildError(PglabError):
     """configure/make/install failed; carries the step, log path and tail."""
 

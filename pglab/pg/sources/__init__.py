@@ -36,25 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ... import archives, locks, ui
-from ...errors import SourceError
+from ...errors import ChannelSkip, SourceError, Unfetchable  # noqa: F401  (the channels' errors, as they import them)
 from ..versions import Release, VersionError, VersionSpec, describe, substitutes_for
 
 ORDER = ("local", "cache", "git", "tarball", "debian")
-
-
-class ChannelSkip(Exception):
-    """This channel cannot serve the request; the message says why, in one line."""
-
-
-class Unfetchable(SourceError):
-    """A release a channel lists but whose files cannot be had.
-
-    `why` finishes the sentence "17.12 is listed by debian but ...", so that what
-    was tried and why it failed fit in the one line a user reads."""
-
-    def __init__(self, message, why):
-        super().__init__(message)
-        self.why = why
 
 
 @dataclass(frozen=True)
