@@ -2,7 +2,6 @@
 the constants table that lets a major lack a flag."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pglab.inspect import layouts
 
@@ -28,8 +27,3 @@ def test_every_constant_is_guarded_so_a_major_may_lack_it():
     table = layouts._constants_table()
     assert table.count("#ifdef BTP_HAS_FULLXID\n") == 1
     assert '{"sizeof(ItemIdData)", (long) sizeof(ItemIdData)},' in table
-
-
-def test_the_c_source_ships_with_the_package():
-    assert layouts.SOURCE == Path(layouts.__file__).with_name("page.c")
-    assert "pglab_heap_page_json" in layouts.SOURCE.read_text()
