@@ -84,6 +84,7 @@ def head(lay, rel):
     """The result without its pages: the relation, the build, the attributes (and a B-tree's meta page)."""
     result = {"relation": rel.qualified, "oid": rel.oid, "kind": rel.kind, "build": lay.build.id,
               "blcksz": lay.blcksz, "nblocks": rel.nblocks(), "checksums": rel.checksums,
+              "read_from": "disk" if rel.buffered is None else "shared buffers, else disk",
               "attributes": [{"num": a.num, "name": a.name, "type": a.type, "attlen": a.attlen,
                               "attalign": a.attalign, "dropped": a.dropped} for a in rel.attrs]}
     if rel.kind == "btree":
@@ -107,7 +108,7 @@ def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True, as_json=False
                 for b in blocks:
                     page = reader.read(b)
                     _check_page(lay, page, b, rel)
-                    text = pages.heap_page_json(spec, page, b, checksums=rel.checksums, vm_bits=_vm_bits(lay, vm, b),
+                    text = pages.heap_page_json(spec, page, b, checksums=rel.checksummed(b), vm_bits=_vm_bits(lay, vm, b),
                                                 decode_values=decode_values)
                     yield text if as_json else json.loads(text)
             finally:
@@ -121,7 +122,7 @@ def iter_pages(lay, rel, blocks, *, meta=None, decode_values=True, as_json=False
                 continue                  # the meta page itself (in the head), or an empty index's root
             page = reader.read(b)
             _check_page(lay, page, b, rel)
-            decoded = pages.btree_page(spec, page, b, checksums=rel.checksums)
+            decoded = pages.btree_page(spec, page, b, checksums=rel.checksummed(b))
             yield json.dumps(decoded) if as_json else decoded
 
 
@@ -133,7 +134,7 @@ def _index_pages(lay, rel, blocks, as_json):
         if rel.kind == "hash":
             meta_page = reader.read(0)
             _check_page(lay, meta_page, 0, rel)
-            meta = pages.hash_page(spec, meta_page, 0, checksums=rel.checksums)
+            meta = pages.hash_page(spec, meta_page, 0, checksums=rel.checksummed(0))
             if meta["type"] != "metapage":
                 raise InspectError(f"block 0 of {rel.qualified} is not a hash meta page (a {meta['type']} page)")
             bitmaps = {}
@@ -142,7 +143,7 @@ def _index_pages(lay, rel, blocks, as_json):
                 if blk not in bitmaps:
                     bm = reader.read(blk)
                     _check_page(lay, bm, blk, rel)
-                    got = pages.hash_page(spec, bm, blk, checksums=rel.checksums, bmsize=meta["meta"]["bmsize"])
+                    got = pages.hash_page(spec, bm, blk, checksums=rel.checksummed(blk), bmsize=meta["meta"]["bmsize"])
                     bitmaps[blk] = set(got.get("bitmap", {}).get("free", []))
                 return bitmaps[blk]
 
@@ -151,7 +152,7 @@ def _index_pages(lay, rel, blocks, as_json):
         for b in blocks:
             page = reader.read(b)
             _check_page(lay, page, b, rel)
-            decoded = decode_one(spec, page, b, checksums=rel.checksums, **extra)
+            decoded = decode_one(spec, page, b, checksums=rel.checksummed(b), **extra)
             yield json.dumps(decoded) if as_json else decoded
 
 
@@ -163,7 +164,7 @@ def decode(lay, rel, blocks, *, decode_values=True):
 
 
 def _check_page(lay, page, blkno, rel):
-    hdr = pages.header(lay, page, blkno, checksums=rel.checksums)
+    hdr = pages.header(lay, page, blkno, checksums=rel.checksummed(blkno))
     problem = pages.sanity_problem(lay, hdr)
     if problem:
         raise InspectError(f"block {blkno} of {rel.qualified} is not a valid page: {problem}")

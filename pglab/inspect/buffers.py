@@ -67,6 +67,68 @@ def _read_descriptors(lay, pid, off, nbuffers):
                        f"descriptors")
 
 
+BLOCKS = "SELECT off, size FROM pg_shmem_allocations WHERE name = 'Buffer Blocks'"
+
+
+def _base(lay, fd, pid, need):
+    """The address the server's main shared memory segment starts at (its PGShmemHeader's magic)."""
+    magic_at, magic_len = lay.constants["offsetof(PGShmemHeader, magic)"], lay.constants["sizeof(PGShmemHeader.magic)"]
+    for base in _segment(pid, need):
+        head = os.pread(fd, magic_len, base + magic_at)
+        if int.from_bytes(head, sys.byteorder, signed=True) == lay.constants["PGShmemMagic"]:
+            return base
+    raise InspectError(f"found no shared memory segment of the server in /proc/{pid}/maps holding the buffers")
+
+
+def memory_readable(pid):
+    """Whether this process may read the server backend PID's memory (root, or its own account
+    where ptrace allows it)."""
+    try:
+        os.close(os.open(f"/proc/{pid}/mem", os.O_RDONLY))
+    except PermissionError:
+        return False
+    return True
+
+
+def read_pages(conn, lay, rel, forks=(0, 2)):
+    """{(fork number, block): page bytes} of REL's pages in shared buffers now, read from the
+    server's memory ("Buffer Blocks", one BLCKSZ page per buffer; from 16 on aligned up to
+    PG_IO_ALIGN_SIZE, the allocation being that much larger).  What --watch reads instead of
+    a CHECKPOINT, which would make the next change to every page carry a full-page image.
+    The descriptors are read again after the pages: a buffer that changed hands meanwhile
+    is read once more."""
+    ffi, lib = lay.ffi, lay.lib
+    doff, dsize = conn.execute(WHERE).fetchone()
+    boff, bsize = conn.execute(BLOCKS).fetchone()
+    nbuffers = conn.execute(NBUFFERS).fetchone()[0]
+    align = bsize - nbuffers * lay.blcksz
+    if dsize != nbuffers * lib.pglab_buffer_desc_size() or align not in (0, 4096):
+        raise InspectError("the shared buffers' allocations do not have the sizes this build's headers give")
+    db, spc, relnumber = conn.execute(TAG, (rel.oid,)).fetchone()
+    pid = conn.info.backend_pid
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    try:
+        base = _base(lay, fd, pid, max(doff + dsize, boff + bsize))
+        blocks = base + boff
+        if align:
+            blocks = (blocks + align - 1) // align * align
+        out = ffi.new("pglab_buffer[]", nbuffers)
+
+        def mine():
+            descs = os.pread(fd, dsize, base + doff)
+            n = lay.check(lib.pglab_buffers(ffi.from_buffer(descs), nbuffers, spc, db, relnumber, out, nbuffers))
+            return {(out[i].fork, out[i].block): out[i].buffer for i in range(n) if out[i].fork in forks}
+
+        for _attempt in range(5):
+            where = mine()
+            pages = {key: os.pread(fd, lay.blcksz, blocks + (buf - 1) * lay.blcksz) for key, buf in where.items()}
+            if mine() == where:
+                return pages
+    finally:
+        os.close(fd)
+    raise InspectError(f"the shared buffers of {rel.qualified} kept changing hands while read: try again")
+
+
 def read(conn, lay, rel):
     """(result, rows): REL's buffers in shared memory, a row per buffered page, by fork and block."""
     ffi, lib = lay.ffi, lay.lib

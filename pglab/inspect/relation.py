@@ -16,6 +16,7 @@ from .values import Attr
 
 READS = "heap tables and B-tree, GIN, BRIN and hash indexes"
 INDEX_KINDS = ("btree", "gin", "brin", "hash")
+FORKS = {"": 0, "_fsm": 1, "_vm": 2, "_init": 3}    # a fork's file suffix → its ForkNumber
 
 _RELKINDS = {"r": "table", "i": "index", "S": "sequence", "t": "TOAST table", "v": "view", "m": "materialized view",
              "c": "composite type", "f": "foreign table", "p": "partitioned table", "I": "partitioned index"}
@@ -78,10 +79,16 @@ class Relation:
     toast: str = ""
     datadir: Path = None      # where `path` lies: files are opened from here, never through a link
     brin_stored: list = field(default_factory=list)   # BRIN: [(column's Attr, [stored Attr] or None)]
+    buffered: dict = None     # --watch: {(fork number, block): page} as shared buffers hold them, read before disk
 
     @property
     def qualified(self):
         return f"{self.schema}.{self.name}"
+
+    def checksummed(self, blkno, fork=""):
+        """Whether block BLKNO's checksum is to be checked: with data checksums on, a page read
+        from disk; one read from shared buffers has its pd_checksum set only when written out."""
+        return self.checksums and (FORKS[fork], blkno) not in (self.buffered or {})
 
     def open_segments(self, fork=""):
         """[(path, fd)] of the fork's segment files in order (path, path.1, ...), opened read-only
@@ -211,6 +218,9 @@ class BlockReader:
         self.fds = []
 
     def read(self, blkno):
+        page = (self.rel.buffered or {}).get((FORKS[self.fork], blkno))
+        if page is not None:
+            return page
         seg, within = divmod(blkno, self.rel.relseg_size)
         if seg >= len(self.fds):
             raise InspectError(f"block {blkno} is past the end of {self.rel.qualified}{self.fork}")

@@ -1,15 +1,23 @@
 """--watch: run statements one by one and show the page after each, as a diff.
 
 Each statement runs on its own session in its own transaction (autocommit)
-unless the statements open one with BEGIN; the page is read from disk after a
-CHECKPOINT taken on inspect's own session, so an open transaction's changes show
-as they are on the page (xmax set, not yet committed).
+unless the statements open one with BEGIN; the page is read as the server holds
+it: from shared buffers (the server's memory, read as buffers.read_pages reads
+it) where it is buffered, else from disk, so an open transaction's changes show
+as they are on the page (xmax set, not yet committed).  Where the server's memory
+cannot be read (not root, ptrace refused), a CHECKPOINT on inspect's own session
+puts the pages on disk first, and each step's first change to a page then carries
+a full-page image in the WAL.
+
+Each step also has the WAL it wrote (wal.py): the insert LSN before and after the
+statement, and the records between as the build's pg_waldump decodes them.
 """
 
 import re
 
 from ..errors import InspectError
-from . import choose_blocks, decode, find, session
+from . import buffers, choose_blocks, decode, find, session
+from . import wal as wal_mod
 
 _STATUS_WORDS = re.compile(r"^\s*(\w+)")
 
@@ -64,14 +72,17 @@ def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, 
     steps = []
     with session(settings, pg=pg, name=name, db=db, cluster=cluster) as (cluster, lay, conn):
         user = cluster.connect(db)
+        live = buffers.memory_readable(conn.info.backend_pid)
         try:
-            prev = _snapshot(conn, cluster, lay, spec, block, all_blocks)
+            prev = _snapshot(conn, cluster, lay, spec, block, all_blocks, live)
             if before is not None:
                 before(prev)
-            steps.append({"sql": None, "status": "before", "result": prev, "changes": []})
+            steps.append({"sql": None, "status": "before", "result": prev, "changes": [], "wal": None})
             for k, sql in enumerate(statements, 1):
                 if progress:
                     progress(k, len(statements), sql)
+                tags = [wal_mod.tag(conn, spec)]
+                start = wal_mod.insert_lsn(conn)
                 try:
                     cur = user.execute(sql)
                     status = cur.statusmessage or _STATUS_WORDS.match(sql).group(1).upper()
@@ -79,8 +90,12 @@ def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, 
                     status = f"ERROR: {str(exc).strip().splitlines()[0]}"
                     if user.info.transaction_status.name == "INERROR":
                         pass   # the open transaction stays aborted until the learner's ROLLBACK
-                now = _snapshot(conn, cluster, lay, spec, block, all_blocks)
-                steps.append({"sql": sql, "status": status, "result": now, "changes": diff(prev, now)})
+                end = wal_mod.insert_lsn(conn)
+                tags.append(wal_mod.tag(conn, spec))
+                wal = wal_mod.step_wal(conn, cluster, lay, start, end, tags)
+                wal["checkpoint_before"] = not live
+                now = _snapshot(conn, cluster, lay, spec, block, all_blocks, live)
+                steps.append({"sql": sql, "status": status, "result": now, "changes": diff(prev, now), "wal": wal})
                 prev = now
         finally:
             if user.info.transaction_status.name != "IDLE":
@@ -89,8 +104,12 @@ def watch(settings, spec, statements, *, block=None, all_blocks=False, pg=None, 
     return steps
 
 
-def _snapshot(conn, cluster, lay, spec, block, all_blocks):
-    rel = find(conn, cluster, lay, spec)
+def _snapshot(conn, cluster, lay, spec, block, all_blocks, live):
+    """The pages now: LIVE, those in shared buffers from there and the rest from disk (no
+    CHECKPOINT, so the WAL of the next step is the learner's alone); else after a CHECKPOINT."""
+    rel = find(conn, cluster, lay, spec, checkpoint=not live)
+    if live:
+        rel.buffered = buffers.read_pages(conn, lay, rel)
     return decode(lay, rel, choose_blocks(rel, block, all_blocks))
 
 

@@ -144,8 +144,13 @@ def _step(k, step):
     cls = "status error" if status.startswith("ERROR") else "status"
     listed = ("<ul class=\"changes\">" + "".join(f"<li>{_e(c)}</li>" for c in changes) + "</ul>" if changes else
               "<p>no change on the page</p>" if sql is not None else "")
+    wal = ""
+    if step.get("wal") is not None:
+        from .wal import wal_lines
+
+        wal = f'<pre class="wal">{_e(chr(10).join(wal_lines(step["wal"], step["result"]["relation"])))}</pre>'
     return (f'<section class="step" data-step="{k}"{" hidden" if k else ""}>{head}'
-            f'<p class="{cls}">status: {_e(status)}</p>{listed}<div class="pic">{render_svg(step["result"])}</div>'
+            f'<p class="{cls}">status: {_e(status)}</p>{listed}{wal}<div class="pic">{render_svg(step["result"])}</div>'
             f"{_details(step['result'], open_=False)}</section>")
 
 

@@ -53,7 +53,9 @@ def header_lines(result, page):
     lines = [f"{result['relation']}  block {page['block']} of {total}  ({kind}, {result['build']})"]
     if h["new"]:
         return lines + ["  a new page: all zeroes, not yet initialized"]
-    if h["checksum_ok"] is None:
+    if h["checksum_ok"] is None and result.get("checksums"):
+        checksum = f"{h['checksum']} (a buffer's: set when written out)"
+    elif h["checksum_ok"] is None:
         checksum = f"{h['checksum']} (data checksums off)"
     else:
         checksum = f"{h['checksum']} ({'ok' if h['checksum_ok'] else 'BAD'})"
@@ -160,5 +162,9 @@ def write_watch(steps, out):
             for change in step["changes"] or ["(no change on the page)"]:
                 for line in textwrap.wrap(change, WIDTH - 2, initial_indent="• ", subsequent_indent="  "):
                     out.write(line + "\n")
+            if step.get("wal") is not None:
+                from .wal import wal_lines
+
+                out.write("\n" + "\n".join(wal_lines(step["wal"], step["result"]["relation"])) + "\n")
             out.write("\n")
         write_result(step["result"], step["result"]["pages"], out)
