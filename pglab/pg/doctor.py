@@ -76,6 +76,7 @@ NEEDS = (
     Need("uuid", "uuid-dev", False, "--with-uuid=e2fs: uuid-ossp"),
     Need("tmux", "tmux", False, "debug: psql and gdb side by side"),
     Need("Python.h", "python3-dev", False, "inspect: cffi compiles page layouts against a build's headers"),
+    Need("rsvg-convert", "librsvg2-bin", False, "SVG pictures (trace --format svg) to PNG, as the tests look at them"),
     Need("debian-keyring", "debian-keyring", False,
          "checks the uploader's signature on a .dsc Debian's index no longer lists (an earlier point release)"),
 )
@@ -88,7 +89,7 @@ _PROBES = {
     "IPC::Run": _perl_module("IPC::Run"), "lz4": _pkgconfig("liblz4"), "zstd": _pkgconfig("libzstd"),
     "openssl": _pkgconfig("openssl"), "libxml": _pkgconfig("libxml-2.0"), "libxslt": _pkgconfig("libxslt"),
     "uuid": _pkgconfig("uuid"),
-    "tmux": _which("tmux"),
+    "tmux": _which("tmux"), "rsvg-convert": _which("rsvg-convert"),
     "Python.h": lambda: (Path(sysconfig.get_paths()["include"]) / "Python.h").exists(),
     "debian-keyring": _keyring_present,
 }

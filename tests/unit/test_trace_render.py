@@ -14,6 +14,7 @@ from pglab.trace import TraceResult, render
 from pglab.trace.render import plan
 from pglab.trace.targets import hints_for
 from pglab_tracing import nodes, targets
+from tests.fixtures.traces import picture
 from tests.fixtures.traces.explain import explain_lines
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "traces"
@@ -34,7 +35,7 @@ def explain_plan():
 
 def test_every_scenario_is_recorded():
     assert NAMES == ["call", "heap_insert", "heap_insert_none", "hooks", "locks", "memctx", "query_error",
-                     "query_join", "wal"]
+                     "query_join", "query_nested", "wal"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -82,8 +83,8 @@ def test_a_plan_cut_short_renders_what_was_read():
     result = replace(recorded("query_join"), events=[part], warnings=[], hints=[])
     assert render.render(result, "text").splitlines()[1:] == [
         "plan tree from planner (cut short):"] + ["  " + line for line in expected]
-    labels = [t.text for t in ET.fromstring(render.render(result, "svg")).iter(f"{SVG}text")]
-    assert labels[1:] == [line.strip().removeprefix("-> ") for line in expected]
+    rows = picture.plan_rows(ET.fromstring(render.render(result, "svg")))
+    assert [r["label"] for r in rows] == [line.strip().removeprefix("-> ") for line in expected]
 
 
 # ------------------------------------------------------------------ perfetto and svg
@@ -117,26 +118,162 @@ def test_perfetto_instants():
 
 def test_svg_draws_the_call_tree_and_the_plan():
     result = recorded("query_join")
-    svg = ET.fromstring(render.render(result, "svg"))
+    svg = picture.parse(render.render(result, "svg"))
     assert svg.tag == f"{SVG}svg"
-    titles = [g.find(f"{SVG}title").text for g in svg.iter(f"{SVG}g")]
-    assert titles == [f"{s['name']} {plan.ms(s['dur'])}" for s in result.of("span")]
+    titles = [g.find(f"{SVG}title").text for g in svg.iter(f"{SVG}g") if g.get("class") == "span"]
+    assert sorted(titles) == sorted(f"{s['name']} {plan.ms(s['dur'])}" for s in result.of("span"))
+    rows = picture.plan_rows(svg)
+    assert [r["label"] for r in rows] == [line.strip().removeprefix("-> ") for line in explain_lines(explain_plan())]
+    assert all(r["calls"] is None for r in rows)    # recorded before the executor's calls were
     labels = [t.text for t in svg.iter(f"{SVG}text")]
-    at = labels.index("plan tree (planner)")
-    assert labels[at + 1:] == [line.strip().removeprefix("-> ") for line in explain_lines(explain_plan())]
-    assert labels[0] == "call tree (time →)"
+    assert labels.index("call tree (time →)") < labels.index("plan tree (planner)")
 
 
 def test_svg_marks_the_spans_an_error_unwound():
-    svg = ET.fromstring(render.render(recorded("query_error"), "svg"))
+    svg = picture.parse(render.render(recorded("query_error"), "svg"))
     red = sorted(g.find(f"{SVG}title").text.split()[0] for g in svg.iter(f"{SVG}g")
-                 if g.find(f"{SVG}rect").get("fill") == "#fb6a4a")
+                 if g.get("class") == "span" and g.find(f"{SVG}rect").get("fill") == "#fb6a4a")
     assert red == ["ExecutorRun", "PortalRun", "exec_simple_query"]
+    assert ("left by an ERROR", "#fb6a4a") in picture.legend(svg)
 
 
 def test_svg_without_query_events():
-    labels = [t.text for t in ET.fromstring(render.render(recorded("wal"), "svg")).iter(f"{SVG}text")]
-    assert labels == ["no query spans or plan in this trace"]
+    result = recorded("wal")
+    labels = [t.text for t in picture.parse(render.render(result, "svg")).iter(f"{SVG}text")]
+    assert labels == [f"trace wal · backend {result.pid} · PostgreSQL 15.18", f"SQL: {result.sql}",
+                      "no query spans or plan in this trace"]
+
+
+# ------------------------------------------------------------------ the picture, as a person reads it
+
+def nested_svg():
+    result = recorded("query_nested")
+    return result, picture.parse(render.render(result, "svg"))
+
+
+@pytest.mark.parametrize("name", ["query_nested", "query_join", "query_error"])
+def test_svg_names_every_box_of_the_call_tree_without_overlaps(name):
+    result = recorded(name)
+    svg = picture.parse(render.render(result, "svg"))
+    drawn = picture.spans(svg)
+    assert sorted(n for n, *_ in drawn) == sorted(s["name"] for s in result.of("span"))
+    for full, shown, where, rect, text in drawn:
+        assert shown, f"{full} has no name on the picture"
+        # its name, or its start cut with an ellipsis: the full name is the box's <title>, on hover
+        assert shown == full or (shown.endswith("…") and full.startswith(shown[:-1]) and len(shown) >= 9), shown
+        assert where in ("inside", "right", "left", "callout"), where
+        x, y, w, h = rect
+        box = picture.text_box(text)
+        if where == "inside":
+            assert x <= box[0] and box[2] <= x + w + 1, (full, box, rect)
+        elif where in ("right", "left"):
+            assert box[0] >= x + w if where == "right" else box[2] <= x, (full, box, rect)
+            assert y <= box[1] and box[3] <= y + h
+        else:
+            assert box[1] > max(r[1] + r[3] for *_, r, _ in drawn), full     # under the chart
+    names = [(full, picture.text_box(text)) for full, _, _, _, text in drawn]
+    for i, (a, box_a) in enumerate(names):
+        for b, box_b in names[i + 1:]:
+            assert not picture.overlap(box_a, box_b), (a, b)
+        for full, _, where, rect, _ in drawn:
+            x, y, w, h = rect
+            if full != a and w > 1.5:
+                assert not picture.overlap(box_a, (x + 0.5, y + 0.5, x + w - 0.5, y + h - 0.5)), (a, "over", full)
+    # the names stay on the picture
+    width = float(svg.get("width"))
+    assert all(0 <= box[0] and box[2] <= width for _, box in names)
+
+
+def test_svg_time_axes_are_in_ms_and_place_the_boxes():
+    result, svg = nested_svg()
+    top, lanes = picture.axes(svg)
+    for ticks in (top, lanes):
+        assert len(ticks) >= 4
+        values, xs = [v for v, _ in ticks], [x for _, x in ticks]
+        assert values == sorted(set(values)) and xs == sorted(set(xs))
+        steps = {round(b - a, 6) for a, b in zip(values, values[1:])}
+        assert len(steps) == 1                          # evenly spaced
+    assert top[0][0] == 0
+    # the top axis says where a span starts, in ms since the statement began
+    (v0, x0), (v1, x1) = top[0], top[-1]
+    px_per_ms = (x1 - x0) / (v1 - v0)
+    t0 = min(s["ts"] for s in result.of("span"))
+
+    def at(ticks, ts):
+        (v0, x0), (v1, x1) = ticks[0], ticks[-1]
+        return x0 + ((ts - t0) / 1e6 - v0) * (x1 - x0) / (v1 - v0)
+
+    for name, _, _, (x, _, w, _), _ in picture.spans(svg):
+        assert any(abs(x - at(top, s["ts"])) < 1.0 and abs(x + w - at(top, s["ts"] + s["dur"])) < 1.0
+                   for s in result.of("span") if s["name"] == name), name
+    # the lanes' axis, zoomed on the executor, on the same clock: each call box where its call began
+    single = [rect for n, rect in picture.calls(svg) if n == 1]
+    assert len(single) > 10
+    for x, _, w, _ in single:
+        assert any(abs(x - at(lanes, e["ts"])) < 1.0 for e in result.of("exec_call")), x
+    [run] = [s for s in result.of("span") if s["name"] == "ExecutorRun"]
+    assert at(lanes, run["ts"]) >= at(top, t0) and at(lanes, run["ts"] + run["dur"]) <= float(svg.get("width"))
+
+
+@pytest.mark.parametrize("name", ["query_nested", "query_join", "query_error"])
+def test_svg_legend_lists_the_phases_present(name):
+    result = recorded(name)
+    svg = picture.parse(render.render(result, "svg"))
+    entries = picture.legend(svg)
+    stages = {s["stage"] for s in result.of("span")}
+    phases = [label for label, _ in entries if label not in ("left by an ERROR",) and "call" not in label]
+    assert len(phases) == len(stages)
+    assert [p.split(" ")[0] for p in phases] == [s for s in ("query", "parse", "analyze", "rewrite", "plan",
+                                                              "execute", "utility", "commit") if s in stages]
+    colours = {c for _, c in entries}
+    assert {g.find(f"{SVG}rect").get("fill") for g in svg.iter(f"{SVG}g") if g.get("class") == "span"} <= colours
+    has_calls = bool(result.of("exec_call"))
+    assert any("plan node's call" in label for label, _ in entries) == has_calls
+
+
+def test_svg_one_row_per_plan_node_with_what_explain_analyze_counts():
+    result, svg = nested_svg()
+    analyzed = json.loads((FIXTURES / "query_nested.explain.json").read_text())[0]["Plan"]
+
+    def walk(p):
+        yield p
+        for child in p.get("Plans", []):
+            yield from walk(child)
+
+    explain = list(walk(analyzed))
+    rows = picture.plan_rows(svg)
+    assert [r["label"].split("  (")[0].split(" on ")[0] for r in rows] == [p["Node Type"] for p in explain]
+    assert [p["Node Type"] for p in explain] == ["Sort", "Nested Loop", "Values Scan", "Index Scan"]
+    for row, p in zip(rows, explain):
+        assert row["loops"] == p["Actual Loops"], row
+        assert row["rows"] == p["Actual Rows"] * p["Actual Loops"], row
+        # every node here runs to its end: one call per row, and one more per loop that returns none
+        assert row["calls"] == row["rows"] + row["loops"], row
+        events = [e for e in result.of("exec_call") if e["node_id"] == row["node_id"]]
+        assert len(events) == row["calls"]
+        assert row["stats"].startswith(f"{row['loops']} loop{'s' if row['loops'] > 1 else ''} · {row['calls']} calls"
+                                       f" · {row['rows']} rows · ")
+    # each node's calls are drawn on its own row, beside it
+    boxes = picture.calls(svg)
+    for row in rows:
+        x, y, w, h = row["rect"]
+        mine = [n for n, (cx, cy, cw, ch) in boxes if y <= cy and cy + ch <= y + 38 and cx > x + w]
+        assert sum(mine) == row["calls"], row["label"]
+    assert sum(n for n, _ in boxes) == len(result.of("exec_call"))
+
+
+def test_svg_rendered_to_png_shows_the_boxes_and_their_names(tmp_path):
+    result, svg = nested_svg()
+    text = render.render(result, "svg")
+    png = picture.to_png(text, tmp_path / "query.png")
+    assert (png.width, png.height) == (int(svg.get("width")), int(svg.get("height")))
+    white = (255, 255, 255)
+    checked = picture.assert_drawn(png, svg)
+    assert checked > 40
+    # and white where nothing is: the right half of the plan's title line
+    [title] = [t for t in svg.iter(f"{SVG}text") if t.text == "plan tree (planner)"]
+    y = float(title.get("y"))
+    assert set(png.region(float(title.get("x")) + 200, y - 8, png.width * 0.3, y)) == {white}
 
 
 # ------------------------------------------------------------------ hints
