@@ -29,6 +29,16 @@ class PglabProgram(Program):
             self.config.set_project_location(str(PROJECT_ROOT))
             self.config.load_project()
 
+    def parse_tasks(self):
+        """`pglab TASK --help` as `pglab --help TASK` for a task with a required argument too
+        (which invoke's parser hands --help to): invoke prints the task's help and runs nothing."""
+        from .tasks import help_asked
+
+        super().parse_tasks()
+        name = help_asked(self.tasks)
+        if name is not None:
+            self.args.help.value = name
+
 
 def program():
     from .tasks import ns

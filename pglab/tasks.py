@@ -22,18 +22,33 @@ HELP_FLAGS = ("--help", "-h")
 class HelpfulTask(Task):
     """A task whose required argument, given as --help or -h, shows the task's help: invoke's
     parser hands a missing positional argument whatever comes next, flags too, so that
-    `invoke trace --help` would trace a function called --help."""
+    `invoke trace --help` would trace a function called --help.  `invoke` is invoke's own
+    program, so this is where its command line reaches pglab; the `pglab` command sees it
+    earlier, before any task runs (pglab.cli, with `help_asked`).  -h is never one of a
+    task's own short flags (invoke would give it to the first option with an h in it)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.help_texts = dict(self.help)      # invoke's parser consumes self.help when it reads the flags
 
+    def arg_opts(self, name, default, taken_names):
+        return super().arg_opts(name, default, {*taken_names, "h"})
+
     def __call__(self, *args, **kwargs):
         if any(kwargs.get(name) in HELP_FLAGS for name in self.positional):
             with _errors():
                 show_help(self.name)
-            return None
+            raise Exit(code=0)       # as invoke's own `TASK --help`: the tasks after it on the line do not run
         return super().__call__(*args, **kwargs)
+
+
+def help_asked(contexts):
+    """The name of the first task on a parsed command line whose required argument is --help
+    or -h (`pglab trace --help`), else None."""
+    for context in contexts:
+        if any(arg.value in HELP_FLAGS for arg in context.positional_args):
+            return context.name
+    return None
 
 
 def task(*args, **kwargs):
