@@ -303,7 +303,7 @@ def _call_tree(spans, y, width):
             boxes += _span_box(s, scale, body + s["depth"] * ROW_H, where)
     # the boxes named by a callout last, their leaders over the boxes below them
     parts += boxes + callouts
-    return parts, bottom + n_lines * CALLOUT_H + (12 if n_lines else 6), scale
+    return parts, bottom + n_lines * CALLOUT_H + (18 if n_lines else 6), scale
 
 
 # ------------------------------------------------------------------ plans and the executor's calls
