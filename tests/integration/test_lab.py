@@ -42,11 +42,16 @@ def sql(cl, *statements):
             c.execute(s)
 
 
-def typed(settings, command):
-    """The words of COMMAND as a lab shows it, with the working area where it says pg_source/ (in a clone
-    the working area is pg_source/; here it is the test's own)."""
+def as_read(settings, text):
+    """A lab's TEXT (a command, a hint) as the learner reads it, with the working area where it says pg_source/
+    (in a clone the working area is pg_source/; here it is the test's own, an absolute path)."""
     root = str(settings.layout.root)
-    return shlex.split(command.replace("./pg_source/", f"{root}/").replace("pg_source/", f"{root}/"))
+    return text.replace("./pg_source/", f"{root}/").replace("pg_source/", f"{root}/")
+
+
+def typed(settings, command):
+    """The words of COMMAND as a lab shows it (as_read)."""
+    return shlex.split(as_read(settings, command))
 
 
 def run_as_shown(env, settings, commands):
@@ -103,7 +108,7 @@ def test_an_observation_lab_passes_with_its_commands_then_the_learners_own_exerc
     exercise = EXERCISES[name]
     assert (status, shown) == (1, expected_marks(lab, {c.id for c in lab.checks} - exercise))
     first = next(c for c in lab.checks if c.id in exercise)
-    assert last == f"next: {first.hint}"
+    assert last == f"next: {as_read(settings, first.hint)}"
     commands, answers = solution(name)
     settings.layout.lab_work.mkdir(parents=True, exist_ok=True)
     for file, text in answers.items():
@@ -216,7 +221,7 @@ def test_heap_insert_lab_passes_once_gdb_stopped_there_and_the_learner_wrote_whe
     status, shown, last = check(env, "heap-insert")
     assert (status, shown) == (1, ["✓", "✓", "✓", "✗"])
     answers = settings.layout.lab_work / "heap-insert.answers"
-    assert last == f"next: {lab.checks[3].hint}"
+    assert last == f"next: {as_read(settings, lab.checks[3].hint)}"
     answers.parent.mkdir(parents=True, exist_ok=True)
     answers.write_text("t_self: (0,2)\n")
     [wrong] = lab_mod.check(settings, lab, only={"t-self"})
