@@ -88,9 +88,11 @@ def next_hint(stdout):
 
 
 def test_c_udf_lab_fails_on_the_starter_and_passes_with_the_solution_then_publishes(area, lab_udf):
+    from pglab import lab
+
     settings, env, cl = area
     before = invoke("lab", "c-udf", "--check", env=env)
-    assert [m for m, _ in marks(before.stdout)] == ["✗"] * 5
+    assert [m for m, _ in marks(before.stdout)] == ["✗"] * 4
     assert "no extension at" in before.stdout
     todos = start(env, "c-udf", "lab_udf")
     assert [t.rsplit(":", 1)[0] for t in todos] == ["extensions/lab_udf/lab_udf.c", "extensions/lab_udf/lab_udf--1.0.sql",
@@ -98,23 +100,42 @@ def test_c_udf_lab_fails_on_the_starter_and_passes_with_the_solution_then_publis
                                                     "extensions/lab_udf/expected/lab_udf.out"]
     starter = invoke("lab", "c-udf", "--check", env=env)
     assert starter.returncode == 1
-    assert [m for m, _ in marks(starter.stdout)] == ["✓", "✗", "✗", "✗", "✗"]
-    assert next_hint(starter.stdout) == ("next: write it at the TODO at the end of lab_udf.c with PG_FUNCTION_INFO_V1, "
-                                         "as lab_udf_add is, and uncomment its declaration at the end of "
-                                         "lab_udf--1.0.sql")
-    assert starter.stdout.count("does not exist") == 3        # the three calls of lab_udf_clamp
+    assert [m for m, _ in marks(starter.stdout)] == ["✗", "✗", "✗", "✗"]   # its tests pass, none calls the clamp
+    assert next_hint(starter.stdout) == ("next: at the TODO in sql/lab_udf.sql, call lab_udf_clamp, and put what it "
+                                         "prints in expected/lab_udf.out; `invoke ext-test lab_udf --werror` shows "
+                                         "what fails")
+    assert starter.stdout.count("does not exist") == 2        # the two calls of lab_udf_clamp
     solve("c-udf", lab_udf)
     solved = invoke("lab", "c-udf", "--check", env=env)
     assert solved.returncode == 0, solved.stdout
-    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 5
+    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 4
     publish_before = invoke("lab", "publish", "--check", env=env)
-    assert [m for m, _ in marks(publish_before.stdout)] == ["✗"]
+    assert [m for m, _ in marks(publish_before.stdout)] == ["✗"] * 3
     for step in (["ext-meta", "lab_udf"], ["ext-bundle", "lab_udf", "--allow-dirty"]):
         done = invoke(*step, env=env)
         assert done.returncode == 0, done.stderr
+    zipped = settings.layout.dist / "lab_udf-1.0.0.zip"
+    bundled = invoke("lab", "publish", "--check", env=env)
+    assert bundled.returncode == 1
+    assert [m for m, _ in marks(bundled.stdout)] == ["✓", "✗", "✗"]  # the starter's README knows add and hello
+    [undocumented] = lab.check(settings, lab.find("publish"), only={"documented"})
+    assert undocumented.detail == "lab_udf-1.0.0/README.md in lab_udf-1.0.0.zip does not document lab_udf_clamp"
+    assert next_hint(bundled.stdout) == ("next: a user reads the README before the code: say what each function "
+                                         "does, its arguments, what NULL gives; then bundle again")
+    solve("publish", lab_udf)                         # the README the learner writes
+    again = invoke("ext-bundle", "lab_udf", "--allow-dirty", env=env)
+    assert again.returncode == 0, again.stderr
+    documented = invoke("lab", "publish", "--check", env=env)
+    assert documented.returncode == 1
+    assert [m for m, _ in marks(documented.stdout)] == ["✓", "✓", "✗"]
+    assert next_hint(documented.stdout) == (
+        f"next: `invoke ext-install {settings.layout.root}/dist/lab_udf-VERSION.zip --check` installs the zip with "
+        f"pgxnclient, creates the extension on your cluster and runs its tests")
+    installed = invoke("ext-install", str(zipped), "--check", env=env)   # the lab's ./pg_source/dist/ here
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     published = invoke("lab", "publish", "--check", env=env)
-    assert (published.returncode, marks(published.stdout)) == (
-        0, [("✓", "a PGXN distribution lab_udf-VERSION.zip with a valid META.json")])
+    assert (published.returncode, [m for m, _ in marks(published.stdout)]) == (0, ["✓"] * 3), published.stdout
+    assert next_hint(published.stdout) == "lab publish done: every check passed"
 
 
 def test_start_twice_refuses_and_keeps_the_learners_work(area, lab_udf):
@@ -131,46 +152,64 @@ def test_start_twice_refuses_and_keeps_the_learners_work(area, lab_udf):
 
 
 def test_type_lab_fails_on_the_starter_and_passes_with_the_solution(area, lab_pair):
+    from pglab import lab
+
     settings, env, cl = area
     start(env, "type", "lab_pair")
     starter = invoke("lab", "type", "--check", env=env)
     assert starter.returncode == 1
-    assert [m for m, _ in marks(starter.stdout)] == ["✓", "✓", "✗", "✗"]
-    assert next_hint(starter.stdout) == ("next: write lab_pair_add at the TODO at the end of lab_pair.c, then "
-                                         "uncomment its function and CREATE OPERATOR + at the end of lab_pair--1.0.sql")
+    assert [m for m, _ in marks(starter.stdout)] == ["✗", "✗", "✗"]    # its tests pass, none adds pairs
+    assert next_hint(starter.stdout) == ("next: at the TODO in sql/lab_pair.sql, add two lab_pair values with +, and "
+                                         "put what it prints in expected/lab_pair.out; `invoke ext-test lab_pair "
+                                         "--werror` shows what fails")
+    results = {r.check.id: r.detail for r in lab.check(settings, lab.find("type"))}
+    assert results["tested"] == ("sql/lab_pair.sql passes, but it does not test that: SELECT coalesce(sum(calls), 0) "
+                                 "> 0 FROM pg_stat_user_functions WHERE funcname = 'lab_pair_add' gave False")
+    assert results["plus"] == ("SELECT ('(1,2)'::lab_pair + '(10,20)'::lab_pair)::text: operator does not exist: "
+                               "lab_pair + lab_pair")
     solve("type", lab_pair)
     solved = invoke("lab", "type", "--check", env=env)
     assert solved.returncode == 0, solved.stdout
-    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 4
+    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 3
 
 
-def wait_for_rows(cl, table, count, timeout=60.0):
+def wait_for_rows(cl, table, count, where="true", timeout=60.0):
     deadline = time.monotonic() + timeout
     while True:
         with psycopg.connect(cl.conninfo(), autocommit=True) as c:
             if c.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0] and \
-                    c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] >= count:
+                    c.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0] >= count:
                 return
-        assert time.monotonic() < deadline, f"{table} has not {count} rows after {timeout} s"
+        assert time.monotonic() < deadline, f"{table} has not {count} rows where {where} after {timeout} s"
         time.sleep(0.2)
 
 
 def test_bgworker_lab_fails_on_the_starters_worker_and_passes_with_the_solutions(area, lab_worker):
+    from pglab import lab
+
     settings, env, cl = area
     cl.start()
     start(env, "bgworker", "lab_worker")
     installed = invoke("lab", "bgworker", "--check", env=env)
-    assert [m for m, _ in marks(installed.stdout)] == ["✓", "✗", "✗", "✗", "✗"]
+    assert installed.returncode == 1
+    assert [m for m, _ in marks(installed.stdout)] == ["✗", "✗", "✗"]   # its tests pass, none reads the beats
+    assert next_hint(installed.stdout) == (
+        "next: at the TODO in sql/lab_worker.sql, wait (CALL wait_until(...)) until the launched worker has made "
+        "lab_worker_beats and written two rows into it, then update expected/lab_worker.out; `invoke ext-test "
+        "lab_worker --werror` shows what fails")
+    found = {r.check.id: r.detail for r in lab.check(settings, lab.find("bgworker"))}
+    assert found == {
+        "tested": "sql/lab_worker.sql passes, but it does not test that: SELECT coalesce(sum(seq_scan), 0) > 0 FROM "
+                  "pg_stat_user_tables WHERE relname = 'lab_worker_beats' gave False",
+        "beats": "shared_preload_libraries is '': lab_worker is not in it",
+        "reloaded": "shared_preload_libraries is '': lab_worker is not in it"}
     sql(cl, "ALTER SYSTEM SET shared_preload_libraries = 'lab_worker'")       # the learner's work
     cl.stop()
     cl.start()
-    running = invoke("lab", "bgworker", "--check", env=env)
-    assert running.returncode == 1
-    assert [m for m, _ in marks(running.stdout)] == ["✓", "✓", "✓", "✗", "✗"]
-    assert 'relation "lab_worker_beats" does not exist' in running.stdout
-    assert next_hint(running.stdout) == (
-        "next: do the TODO in lab_worker_main (create lab_worker_beats once, INSERT a row in each round), then "
-        "`invoke ext-test lab_worker` installs it and a restart (invoke pg-stop, invoke pg-start) runs the new worker")
+    [running] = lab.check(settings, lab.find("bgworker"), only={"beats"})
+    assert (running.ok, running.detail) == (
+        False, "lab_worker runs, but there is no table lab_worker_beats in postgres: it runs the starter's code, or "
+               "does not make the table")
     solve("bgworker", lab_worker)
     # installs the new worker; ext-test's warm server, which preloads the starter's library, sees the
     # reinstalled library and restarts on it
@@ -179,17 +218,40 @@ def test_bgworker_lab_fails_on_the_starters_worker_and_passes_with_the_solutions
     cl.stop()
     cl.start()
     wait_for_rows(cl, "lab_worker_beats", 2)
+    beating = invoke("lab", "bgworker", "--check", env=env)
+    assert beating.returncode == 1
+    assert [m for m, _ in marks(beating.stdout)] == ["✓", "✓", "✗"]
+    assert next_hint(beating.stdout) == (
+        "next: lab_worker.naptime is a PGC_SIGHUP setting: ALTER SYSTEM SET it to a few hundred milliseconds, then "
+        "SELECT pg_reload_conf(), and watch the rows come faster")
+    [default] = lab.check(settings, lab.find("bgworker"), only={"reloaded"})
+    assert default.detail == "lab_worker.naptime is its default, 1 s: set another (ALTER SYSTEM), then reload"
+    sql(cl, "ALTER SYSTEM SET lab_worker.naptime = '200ms'")                # the lab's Then:
+    cl.stop()                                                                # a restart is not a reload
+    cl.start()
+    [restarted] = lab.check(settings, lab.find("bgworker"), only={"reloaded"})
+    assert restarted.detail == ("the worker started after the last reload: make the new naptime reach the running "
+                                "worker with a reload (SELECT pg_reload_conf()), not a restart")
+    sql(cl, "ALTER SYSTEM SET lab_worker.naptime = '1s'")
+    cl.stop()
+    cl.start()
+    sql(cl, "ALTER SYSTEM SET lab_worker.naptime = '200ms'", "SELECT pg_reload_conf()")
+    wait_for_rows(cl, "lab_worker_beats", 5, "at > pg_conf_load_time()")   # a few rounds since the reload
     solved = invoke("lab", "bgworker", "--check", env=env)
     assert solved.returncode == 0, solved.stdout
-    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 5
+    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 3
 
 
-def test_hooks_lab_passes_with_the_pgss_trace_and_the_solutions_hook(area, lab_hook):
+def test_hooks_lab_passes_with_the_pgss_trace_and_the_solutions_hook(area, lab_hook, default_build):
     from pglab import lab
 
     settings, env, cl = area
+    hooks = lab.find("hooks")
     cl.start()
-    for cmd in lab.find("hooks").commands:                  # preload pg_stat_statements, save the trace
+    worker = (Path(default_build.pkglibdir()) / "lab_worker.so").is_file()
+    for cmd in hooks.commands:                              # preload pg_stat_statements, save the trace
+        if not worker:                                      # as the lab says, when the bgworker lab was never done
+            cmd = cmd.replace("'lab_worker', ", "")
         words = shlex.split(cmd.replace("pg_source/labs/", f"{settings.layout.lab_work}/"))
         if words[1] in ("psql", "pg-stop", "pg-start", "trace"):
             done = invoke(*words[1:], env=env)
@@ -197,15 +259,38 @@ def test_hooks_lab_passes_with_the_pgss_trace_and_the_solutions_hook(area, lab_h
     start(env, "hooks", "lab_hook")
     starter = invoke("lab", "hooks", "--check", env=env)
     assert starter.returncode == 1
-    assert [m for m, _ in marks(starter.stdout)] == ["✓", "✓", "✓", "✗", "✗", "✗"]
-    assert next_hint(starter.stdout) == ("next: do the TODO at the end of lab_hook.c (the hook, installed in _PG_init, "
-                                         "and lab_hook_started), then uncomment its declaration at the end of "
-                                         "lab_hook--1.0.sql")
-    assert "function lab_hook_started() does not exist" in starter.stdout
+    assert [m for m, _ in marks(starter.stdout)] == ["✓", "✓", "✗", "✗", "✗", "✗"]   # its tests pass, none starts
+    assert next_hint(starter.stdout) == ("next: at the TODO in sql/lab_hook.sql, read lab_hook_started() before and "
+                                         "after a query, and put the output in expected/lab_hook.out; `invoke "
+                                         "ext-test lab_hook --werror` shows what fails")
+    both = settings.layout.lab_work / "hooks-both.jsonl"
+    found = {r.check.id: r.detail for r in lab.check(settings, hooks, only={"started", "chained", "first"})}
+    assert found == {
+        "started": "SELECT lab_hook_started(): function lab_hook_started() does not exist",
+        "chained": "function lab_hook_started() does not exist",
+        "first": f"no answer 'first' in {settings.layout.lab_work / 'hooks.answers'}: write what you found there, "
+                 f"as a line `first: ...`"}
     solve("hooks", lab_hook)
     solved = invoke("lab", "hooks", "--check", env=env)
-    assert solved.returncode == 0, solved.stdout
-    assert [m for m, _ in marks(solved.stdout)] == ["✓"] * 6
+    assert solved.returncode == 1
+    assert [m for m, _ in marks(solved.stdout)] == ["✓", "✓", "✓", "✓", "✓", "✗"]
+    assert next_hint(solved.stdout) == (
+        f"next: preload lab_hook after pg_stat_statements, restart, save `invoke trace hooks` as {both}; write the "
+        f"function into {settings.layout.lab_work / 'hooks.answers'} as a line `first: FUNCTION`")
+    preload = "'lab_worker', 'pg_stat_statements', 'lab_hook'" if worker else "'pg_stat_statements', 'lab_hook'"
+    for words in (["psql", "-c", f"ALTER SYSTEM SET shared_preload_libraries = {preload}"], ["pg-stop"], ["pg-start"],
+                  ["trace", "hooks", "--sql", "SELECT 1", "--format", "json", "--out", str(both)]):
+        done = invoke(*words, env=env)
+        assert done.returncode == 0, f"{words}: {done.stderr}"
+    answers = settings.layout.lab_work / "hooks.answers"
+    answers.write_text("first: pgss_ExecutorStart\n")      # the one installed first runs last
+    [wrong] = lab.check(settings, hooks, only={"first"})
+    assert (wrong.ok, wrong.detail) == (False, "your first, pgss_ExecutorStart, is not what hooks-both.jsonl shows: "
+                                               "look again")
+    answers.write_text("first: lab_hook_ExecutorStart\n")
+    done = invoke("lab", "hooks", "--check", env=env)
+    assert done.returncode == 0, done.stdout
+    assert [m for m, _ in marks(done.stdout)] == ["✓"] * 6
 
 
 def test_the_fork_check_on_a_build_not_made_from_the_fork_says_there_is_none(area, default_build):

@@ -15,6 +15,8 @@ from tests.integration.test_debug import Tmux, pytestmark  # noqa: F401  (tmux a
 from tests.integration.test_lab import area  # noqa: F401  (the working-area fixture)
 from tests.integration.test_lab_starters import lab_udf, solve  # noqa: F401  (extensions/lab_udf, cleared)
 
+SOLUTIONS = Path(__file__).resolve().parents[1] / "lab_solutions"
+
 
 @pytest.fixture
 def shell(area, tmp_path):
@@ -91,7 +93,9 @@ def test_build_lab_walked_in_a_terminal(shell, default_build):
     assert check_marks(done) == ["✓", "✓"]
     assert done.rstrip().splitlines()[-1] == "lab build done: every check passed"
     status = me.run("invoke labs --status")
-    assert re.search(r"^│ 10\s+│ build\s+│ ✓\s+│$", status, re.M), status
+    # the plan's item 10.2 (one line on the pane's 200 columns), checked by this lab today
+    assert re.search(r"^  ✓ 10\.2  Build PostgreSQL from source +invoke lab build +checked \d{4}-\d\d-\d\d$",
+                     status, re.M), status
     me.run("invoke pg-stop")
 
 
@@ -107,12 +111,25 @@ def test_mvcc_lab_walked_in_a_terminal(shell, default_build):
     page = me.run(commands[1])                       # invoke inspect lab_mvcc: five tuples on block 0
     assert len(re.findall(r"^ +[1-5] normal +\d+ +32 ", page, re.M)) == 5, page
     halfway = me.run("invoke lab mvcc --check")
-    assert check_marks(halfway) == ["✓", "✗", "✗"]
+    assert check_marks(halfway) == ["✓", "✗", "✗", "✗"]
+    assert halfway.rstrip().splitlines()[-1] == (
+        'next: update a column no index covers (v, not id): invoke psql -c "UPDATE lab_mvcc SET v = v + 1 WHERE id = '
+        '1"; `invoke inspect lab_mvcc` then shows the new version as heap-only')
     watched = me.run(commands[2])                    # the UPDATE, the SELECT, the VACUUM, page after each
     assert re.search(r"^• lp 6: new normal tuple xmin \d+ \(heap-only\)$", watched, re.M), watched
     assert re.search(r"^• lp 1: normal tuple xmin \d+, xmax \d+ → redirect → lp 6$", watched, re.M), watched
+    walked = me.run("invoke lab mvcc --check")
+    assert check_marks(walked) == ["✓", "✓", "✓", "✗"]  # the exercise is left: a page pruned by a reader
+    assert walked.rstrip().splitlines()[-1] == (
+        "next: read heap_page_prune_opt: when does a reader prune? Make lab_prune WITH (autovacuum_enabled = off), "
+        "fill its first page until that condition holds, update a row, read the table, then `invoke inspect "
+        "lab_prune`")
+    for command in (SOLUTIONS / "mvcc" / "commands").read_text().splitlines():
+        me.run(command)
+        assert me.status() == 0, command
     done = me.run("invoke lab mvcc --check")
-    assert check_marks(done) == ["✓", "✓", "✓"]
+    assert check_marks(done) == ["✓", "✓", "✓", "✓"]
+    assert done.rstrip().splitlines()[-1] == "lab mvcc done: every check passed"
     me.run("invoke pg-stop")
 
 
@@ -129,9 +146,11 @@ def test_c_udf_lab_walked_in_a_terminal(shell, default_build, lab_udf):
     todo = me.run("grep -rn 'TODO(lab c-udf)' extensions/lab_udf")
     assert len(todo.strip().splitlines()) == 4, todo
     red = me.run("invoke lab c-udf --check")
-    assert check_marks(red) == ["✓", "✗", "✗", "✗", "✗"]
-    assert red.rstrip().splitlines()[-1].startswith("next: write it at the TODO at the end of lab_udf.c")
+    assert check_marks(red) == ["✗", "✗", "✗", "✗"]  # its test passes, but does not call lab_udf_clamp yet
+    assert red.rstrip().splitlines()[-1] == (
+        "next: at the TODO in sql/lab_udf.sql, call lab_udf_clamp, and put what it prints in expected/lab_udf.out; "
+        "`invoke ext-test lab_udf --werror` shows what fails")
     solve("c-udf", lab_udf)                          # the learner's edits
     green = me.run("invoke lab c-udf --check")
-    assert check_marks(green) == ["✓"] * 5
+    assert check_marks(green) == ["✓"] * 4
     assert green.rstrip().splitlines()[-1] == "lab c-udf done: every check passed"

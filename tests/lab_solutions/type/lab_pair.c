@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 
@@ -154,7 +155,10 @@ lab_pair_add(PG_FUNCTION_ARGS)
 	Pair	   *y = PG_GETARG_PAIR_P(1);
 	Pair	   *result = (Pair *) palloc(sizeof(Pair));
 
-	result->a = x->a + y->a;
-	result->b = x->b + y->b;
+	if (pg_add_s32_overflow(x->a, y->a, &result->a) ||
+		pg_add_s32_overflow(x->b, y->b, &result->b))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("integer out of range")));
 	PG_RETURN_POINTER(result);
 }

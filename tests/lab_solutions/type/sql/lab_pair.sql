@@ -26,4 +26,7 @@ RESET enable_bitmapscan;
 
 DROP TABLE t;
 SELECT '(1,2)'::lab_pair + '(10,20)'::lab_pair AS sum;
+\set VERBOSITY sqlstate
+SELECT '(2147483647,0)'::lab_pair + '(1,0)'::lab_pair;
+\set VERBOSITY default
 DROP EXTENSION lab_pair;
