@@ -179,6 +179,12 @@ def test_svg_names_every_box_of_the_call_tree_without_overlaps(name):
             x, y, w, h = rect
             if full != a and w > 1.5:
                 assert not picture.overlap(box_a, (x + 0.5, y + 0.5, x + w - 0.5, y + h - 0.5)), (a, "over", full)
+    # no leader, from a narrow box down to its name, crosses another name
+    for path in svg.iter(f"{SVG}path"):
+        if path.get("class") == "leader":
+            (x, y0), (_, y1) = [tuple(map(float, p.split(","))) for p in path.get("d")[1:].split(" L")[:2]]
+            crossed = [n for n, box in names if picture.overlap(box, (x - 0.5, y0, x + 0.5, y1))]
+            assert crossed == [], (x, crossed)
     # the names stay on the picture
     width = float(svg.get("width"))
     assert all(0 <= box[0] and box[2] <= width for _, box in names)

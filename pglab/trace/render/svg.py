@@ -194,8 +194,10 @@ def place_labels(spans, scale, width):
         rows.setdefault(s["depth"], []).append(s)
     placed = {}
     leaders = []                # the x of the callouts' leaders, down through the rows below their box
+    extent = {d: [(scale.x(s["ts"]), scale.x(s["ts"]) + max(scale.w(s["dur"]), 1.0)) for s in row]
+              for d, row in rows.items()}
     for depth, row in sorted(rows.items()):
-        boxes = [(scale.x(s["ts"]), scale.x(s["ts"]) + max(scale.w(s["dur"]), 1.0)) for s in row]
+        boxes = extent[depth]
         occupied = [(a - 1, b + 1) for a, b in boxes] + [(x - 3, x + 3) for x in leaders]
         pending = []
         for s, (x0, x1) in sorted(zip(row, boxes), key=lambda sb: sb[1][0]):
@@ -228,8 +230,12 @@ def place_labels(spans, scale, width):
                 if text == name:
                     break
             if best is None:
-                placed[id(s)] = ("callout", (x0 + x1) / 2, name)
-                leaders.append((x0 + x1) / 2)
+                # the leader down from the box where no box below it is, if there is such a place
+                below = [b for d, bs in extent.items() if d > depth for b in bs]
+                gaps = _free([(a - 1, b + 1) for a, b in below], x0 + 0.5, x1 - 0.5)
+                a, b = max(gaps, key=lambda g: g[1] - g[0]) if gaps else (x0, x1)
+                placed[id(s)] = ("callout", (a + b) / 2, name)
+                leaders.append((a + b) / 2)
             else:
                 placed[id(s)] = best
                 occupied.append((best[1] - 2, best[1] + _text_w(best[2]) + 2))
@@ -237,21 +243,45 @@ def place_labels(spans, scale, width):
 
 
 def _callout_lines(spans, placed, width):
-    """{id(span): (line index, text x)} for the callouts, packed left to right
-    on as few lines as keep their names apart."""
-    ends = []
+    """{id(span): (line index, side)} for the callouts: each name on a line
+    under the chart, beside its leader ("right" of it, or "left" near the
+    picture's right edge), the lines packed so that no name overlaps another
+    and no leader crosses a name on its way down."""
+    blocks = []                 # per line: [(x0, x1)] of the names on it
+    deep = []                   # (leader x, line) of the callouts placed
+
+    def fits(xc, k, b0, b1, strict):
+        if any(b0 - 8 < e1 and e0 < b1 + 8 for e0, e1 in blocks[k]):
+            return False
+        if any(b0 - 2 <= x <= b1 + 2 for x, line in deep if line > k):
+            return False        # a leader going further down would cross this name
+        return not strict or not any(e0 - 2 <= xc <= e1 + 2 for m in range(k) for e0, e1 in blocks[m])
+
     out = {}
-    for s in sorted((s for s in spans if placed[id(s)][0] == "callout"), key=lambda s: placed[id(s)][1]):
+    callouts = [s for s in spans if placed[id(s)][0] == "callout"]
+    right = [s for s in callouts if placed[id(s)][1] + 2 + _callout_w(placed[id(s)][2]) <= width - PAD]
+    left = [s for s in callouts if s not in right]
+    order = (sorted(right, key=lambda s: -placed[id(s)][1]) + sorted(left, key=lambda s: placed[id(s)][1]))
+    for s in order:
         xc, name = placed[id(s)][1], placed[id(s)][2]
-        tw = 12 + _text_w(name)
-        x = min(max(PAD, xc - 4), width - PAD - tw)
-        line = next((i for i, end in enumerate(ends) if end + 10 <= x), None)
-        if line is None:
-            line = len(ends)
-            ends.append(0)
-        ends[line] = x + tw
-        out[id(s)] = (line, x)
-    return out, len(ends)
+        side = "right" if s in right else "left"
+        tw = _callout_w(name)
+        b0, b1 = (xc + 2, xc + 2 + tw) if side == "right" else (xc - 2 - tw, xc - 2)
+        k = next((k for k in range(len(blocks)) if fits(xc, k, b0, b1, True)), None)
+        if k is None:
+            k = next((k for k in range(len(blocks)) if fits(xc, k, b0, b1, False)), None)
+        if k is None:
+            k = len(blocks)
+            blocks.append([])
+        blocks[k].append((b0, b1))
+        deep.append((xc, k))
+        out[id(s)] = (k, side)
+    return out, len(blocks)
+
+
+def _callout_w(name):
+    """A callout's width: its colour swatch and its name."""
+    return 12 + _text_w(name)
 
 
 def _span_box(s, scale, y, where, callout=None):
@@ -264,14 +294,20 @@ def _span_box(s, scale, y, where, callout=None):
              f'{ms(s["dur"])}{status}</title><rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{ROW_H - 2}" '
              f'fill="{colour}" stroke="#555" stroke-width="0.5"/>']
     if kind == "callout":
-        line_y, lx = callout
-        xc = x + w / 2
-        parts.append(f'<path class="leader" d="M{xc:.1f},{y + ROW_H - 2} L{xc:.1f},{line_y - 9} '
-                     f'L{lx + 4:.1f},{line_y - 9}" stroke="#444" stroke-width="0.7" fill="none"/>'
+        line_y, side = callout
+        xc, mid = tx, line_y - 4
+        if side == "right":
+            sx, tx, anchor = xc + 2, xc + 14, "start"
+        else:
+            sx, tx, anchor = xc - 11, xc - 14, "end"
+        edge = sx if side == "right" else sx + 9
+        parts.append(f'<path class="leader" d="M{xc:.1f},{y + ROW_H - 2} L{xc:.1f},{mid} L{edge:.1f},{mid}" '
+                     f'stroke="#444" stroke-width="0.7" fill="none"/>'
                      f'<circle cx="{xc:.1f}" cy="{y + ROW_H - 2}" r="1.6" fill="#444"/>'
-                     f'<rect x="{lx:.1f}" y="{line_y - 9}" width="9" height="9" fill="{colour}" stroke="#555" '
+                     f'<rect x="{sx:.1f}" y="{line_y - 9}" width="9" height="9" fill="{colour}" stroke="#555" '
                      f'stroke-width="0.5"/>'
-                     f'<text class="name" x="{lx + 12:.1f}" y="{line_y}" font-size="11">{_e(text)}</text>')
+                     f'<text class="name" x="{tx:.1f}" y="{line_y}" font-size="11" text-anchor="{anchor}">'
+                     f'{_e(text)}</text>')
     else:
         fill = "#000" if kind == "inside" else "#333"
         parts.append(f'<text class="name" x="{tx:.1f}" y="{y + 14}" font-size="11" fill="{fill}">'
@@ -296,9 +332,9 @@ def _call_tree(spans, y, width):
     for s in sorted(spans, key=lambda s: (s["depth"], s["ts"])):
         where = placed[id(s)]
         if where[0] == "callout":
-            line, lx = lines[id(s)]
+            line, side = lines[id(s)]
             callouts += _span_box(s, scale, body + s["depth"] * ROW_H, where,
-                                  (bottom + 14 + line * CALLOUT_H, lx))
+                                  (bottom + 14 + line * CALLOUT_H, side))
         else:
             boxes += _span_box(s, scale, body + s["depth"] * ROW_H, where)
     # the boxes named by a callout last, their leaders over the boxes below them
@@ -511,8 +547,8 @@ def _notes(result, y, width):
         notes.append(f"recording of executor calls stopped at its cap, {cap} calls (run_trace(extra="
                      f"{{'max_node_calls': N}})): later calls are not drawn and the counts stop there")
     if result.of("exec_call"):
-        notes.append("times include gdb's stops (about half a millisecond each): compare them with each other, "
-                     "not with EXPLAIN ANALYZE")
+        notes.append("times include gdb's stops (about half a millisecond at each call drawn): compare them with "
+                     "each other, not with EXPLAIN ANALYZE")
     parts = []
     for note in notes:
         colour = "#b2182b" if note.startswith("recording") else "#555"
