@@ -181,6 +181,9 @@ class StageEntry(common.TraceBreakpoint):
 
 # ---------------------------------------------------------------- the executor, per plan node
 
+RETURNS_BATCH = 100     # fired return breakpoints deleted together (ExecutorTracer.returned)
+
+
 def _function_block(pc):
     block = gdb.block_for_pc(pc)
     while block is not None and block.function is None:
@@ -224,6 +227,7 @@ class ExecutorTracer:
         self.breakpoints = []   # removed when the cap is reached
         self.empty_flag = None  # TTS_FLAG_EMPTY, from the build's macro info (-g3)
         self.installed = []
+        self.returns = []       # NodeReturns that have fired, deleted in batches
 
     @classmethod
     def install(cls, ctx):
@@ -303,11 +307,28 @@ class ExecutorTracer:
         NodeReturn(self.ctx, frame, self, call)
         return False
 
-    def returned(self, call, value):
+    def returned(self, call, value, finish):
+        """A node's call returned; True asks for a stop, to delete the return
+        breakpoints that have fired."""
         row = None if call.get("multi") else self.is_row(value)
         self.emit(self.calls.leave(call, self.ctx.em.now(), row))
-        if self.calls.recorded % 100 == 0:
-            self.ctx.breakpoints[:] = [b for b in self.ctx.breakpoints if b.is_valid()]
+        # A FinishBreakpoint whose stop() says "do not stop" is not deleted by
+        # gdb: it stays, and gdb looks at every one left at each stop, so each
+        # call would cost more than the one before.  They are deleted every
+        # RETURNS_BATCH calls, at a stop of their own (gdb allows no deleting
+        # inside a breakpoint's callback).
+        self.returns.append(finish)
+        if len(self.returns) < RETURNS_BATCH:
+            return False
+        fired, self.returns = self.returns, []
+        self.ctx.defer(lambda: self.delete_fired(fired))
+        return True
+
+    def delete_fired(self, fired):
+        for bp in fired:
+            if bp.is_valid():
+                bp.delete()
+        self.ctx.breakpoints[:] = [b for b in self.ctx.breakpoints if b.is_valid()]
 
     def unwound(self, call):
         self.emit(self.calls.leave(call, self.ctx.em.now(), None, "error"))
@@ -400,8 +421,7 @@ class NodeReturn(common.TraceFinish):
         self.tracer, self.call = tracer, call
 
     def returned(self, value):
-        self.tracer.returned(self.call, value)
-        return False
+        return self.tracer.returned(self.call, value, self)
 
     def unwound(self):
         self.tracer.unwound(self.call)

@@ -31,6 +31,7 @@ from pglab.trace.result import FIRST_NORMAL_OID
 from pglab.trace.render import plan as plan_render
 from pglab_tracing import targets
 from tests.conftest import built_ids, invoke
+from tests.fixtures.traces import picture
 from tests.fixtures.traces.explain import explain_lines
 
 
@@ -259,9 +260,68 @@ def test_query_plan_matches_explain(server, needs_calls):
     perfetto = json.loads(render.render(r, "perfetto"))
     assert [e["name"] for e in perfetto["traceEvents"] if e["ph"] == "X"] == [s["name"] for s in r.of("span")]
     svg = ET.fromstring(render.render(r, "svg"))
-    labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
-    assert [line.strip().removeprefix("-> ") for line in explain_lines(explain)] == \
-        labels[labels.index("plan tree (planner)") + 1:]
+    assert [row["label"] for row in picture.plan_rows(svg)] == \
+        [line.strip().removeprefix("-> ") for line in explain_lines(explain)]
+
+
+NESTED = "SELECT s.k, qn.name FROM (VALUES (7), (3), (42), (9)) s(k) JOIN qn USING (k) ORDER BY qn.name"
+
+
+def test_query_picture_counts_what_explain_analyze_counts(server, needs_calls, tmp_path):
+    """The SVG of a Sort over a Nested Loop with an Index Scan inside: every
+    box named, axes in ms, the phases' legend, one row per plan node with its
+    loops, rows and calls as EXPLAIN ANALYZE counts them, drawn on a PNG."""
+    with server.connect() as c:
+        c.execute("DROP TABLE IF EXISTS qn")
+        c.execute("CREATE TABLE qn AS SELECT g AS k, 'name ' || g AS name FROM generate_series(0, 4999) g")
+        c.execute("CREATE INDEX ON qn (k)")
+        c.execute("ANALYZE qn")
+        analyzed = c.execute("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + NESTED).fetchone()[0][0]["Plan"]
+    r = server.trace(target="query", sql=NESTED)
+    assert r.sql_error is None and r.warnings == [], (r.sql_error, r.warnings)
+    text = render.render(r, "svg")
+    svg = ET.fromstring(text)
+    drawn = picture.spans(svg)
+    assert sorted(name for name, *_ in drawn) == sorted(s["name"] for s in r.of("span"))
+    assert all(shown and (shown == name or name.startswith(shown.rstrip("…"))) for name, shown, *_ in drawn)
+    for ticks in picture.axes(svg):
+        assert [v for v, _ in ticks] == sorted({v for v, _ in ticks}) and len(ticks) >= 4
+    stages = {s["stage"] for s in r.of("span")}
+    assert {label.split(" ")[0] for label, _ in picture.legend(svg) if "call" not in label} == stages
+
+    def walk(p):
+        yield p
+        for child in p.get("Plans", []):
+            yield from walk(child)
+
+    explain = list(walk(analyzed))
+    rows = picture.plan_rows(svg)
+    assert [row["label"].split("  (")[0].split(" on ")[0] for row in rows] == [p["Node Type"] for p in explain] == \
+        ["Sort", "Nested Loop", "Values Scan", "Index Scan"]
+    assert [(row["loops"], row["rows"], row["calls"]) for row in rows] == \
+        [(p["Actual Loops"], p["Actual Rows"] * p["Actual Loops"], (p["Actual Rows"] + 1) * p["Actual Loops"])
+         for p in explain]
+    assert rows[-1]["loops"] == 4
+    png = picture.to_png(text, tmp_path / "query.png")
+    assert picture.assert_drawn(png, svg) > 40
+
+
+def test_executor_calls_cost_as_much_late_as_early(one_server, needs_calls):
+    """A node called 2000 times (the cap): its last calls take gdb no longer
+    than its first (return breakpoints that fired are deleted, not left for
+    gdb to look at on every stop)."""
+    r = one_server.trace(target="query", sql="SELECT count(*) FROM generate_series(1, 3000)")
+    assert r.sql_error is None and r.rows == [(3000,)], r.sql_error
+    assert [e["cap"] for e in r.of("exec_capped")] == [2000]
+    scans = sorted((e for e in r.of("exec_call") if e["node"] == "FunctionScan"), key=lambda e: e["ts"])
+    assert len(scans) > 1900
+    gaps = [b["ts"] - a["ts"] for a, b in zip(scans, scans[1:])]
+
+    def median(values):
+        return sorted(values)[len(values) // 2]
+
+    early, late = median(gaps[:200]), median(gaps[-200:])
+    assert late < 3 * early, (early, late)
 
 
 # ------------------------------------------------------------------ locks
