@@ -889,7 +889,7 @@ def test_non_editable_install_traces(one_server, tmp_path):
     for part in ("pyproject.toml", "setup.py", "README.md"):
         (source / part).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / part, source / part)
-    for part in ("pglab", "tracing"):
+    for part in ("pglab", "tracing", "labs"):
         shutil.copytree(PROJECT_ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target),
