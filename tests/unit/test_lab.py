@@ -18,7 +18,8 @@ from pglab.lab import checks, progress, source
 def test_every_lab_parses_in_the_week_the_learners_plan_asks_for_it():
     labs = lab.load()
     assert [(l.week, l.name) for l in labs] == [
-        (10, "build"), (10, "trace-query"), (11, "planner"), (11, "mvcc"), (11, "heap-insert"), (12, "wal"),
+        (10, "build"), (10, "trace-query"), (11, "planner"), (11, "mvcc"), (11, "heap-insert"), (11, "buffers"),
+        (12, "wal"),
         (12, "locks"), (13, "memctx"), (14, "call-stack"), (15, "c-udf"), (15, "bgworker"), (16, "patch"),
         (17, "hooks"), (18, "type"), (19, "planner-fork"), (20, "publish")]
     assert all(1 <= l.week <= lab.WEEKS and l.checks and l.body for l in labs)
