@@ -36,7 +36,8 @@ from ..errors import LabError
 
 LABS_DIR = LABS_HOME
 WEEKS = 20
-FIELDS = ("name", "title", "week", "commands", "source", "checks", "starter")
+FIELDS = ("name", "title", "week", "sessions", "commands", "source", "checks", "starter")
+SESSION_MINUTES = 30        # the learners' plan: 30 minutes a day, 5 days a week
 CHECK_FIELDS = ("id", "says", "hint", "sql", "evidence")
 
 
@@ -56,6 +57,7 @@ class Lab:
     week: int
     path: Path
     body: str
+    sessions: int | None = None   # about how many sessions of SESSION_MINUTES it takes (None: not said)
     commands: tuple = ()
     source: tuple = ()
     checks: tuple = field(default_factory=tuple)
@@ -166,6 +168,10 @@ def parse(path):
     week = meta["week"]
     if isinstance(week, bool) or not isinstance(week, int) or not 1 <= week <= WEEKS:
         raise LabError(f"{path}: week: must be a whole number from 1 to {WEEKS}, not {_kind(week)}")
+    sessions = meta.get("sessions")
+    if sessions is not None and (isinstance(sessions, bool) or not isinstance(sessions, int) or not 1 <= sessions <= 20):
+        raise LabError(f"{path}: sessions: must be a whole number from 1 to 20 (sessions of {SESSION_MINUTES} "
+                       f"minutes), not {_kind(sessions)}")
     if not isinstance(meta["checks"], list) or not meta["checks"]:
         raise LabError(f"{path}: checks: must be a list of checks (id, says, hint, sql or evidence), "
                        f"not {_kind(meta['checks'])}")
@@ -178,6 +184,7 @@ def parse(path):
 
         starter = starter_mod.parse(path, name, meta["starter"])
     return Lab(name=name, title=_text(path, "title", meta["title"]), week=week, path=Path(path), body=body.strip(),
+               sessions=sessions,
                commands=_texts(path, "commands", meta.get("commands")),
                source=_texts(path, "source", meta.get("source")), checks=tuple(checks), starter=starter)
 

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from .. import ui
 from ..config import as_typed, via
-from . import progress, source
+from . import SESSION_MINUTES, progress, source
 
 _TASK = re.compile(r"(?<![\w./-])invoke(?=\s+[a-z][a-z-]*)")
 _AREA = re.compile(r"(?<![\w./-])(\./)?pg_source/")
@@ -47,14 +47,16 @@ def status_of(lab, data):
 
 
 def listing(labs, data):
-    ui.table("labs", ["week", "lab", "title", "progress"],
-             [(lab.week, lab.name, lab.title, status_of(lab, data)) for lab in labs])
+    ui.table("labs", ["week", "lab", "title", "sessions", "progress"],
+             [(lab.week, lab.name, lab.title, lab.sessions or "", status_of(lab, data)) for lab in labs])
     ui.say(as_typed("`invoke lab NAME` walks through one; `invoke lab NAME --check` checks your work; "
-                    "`invoke labs --status` shows your plan, week by week"))
+                    "`invoke labs --status` shows your plan, week by week; sessions: about how many of "
+                    f"{SESSION_MINUTES} minutes each takes"))
 
 
 def as_json(labs, data):
-    return json.dumps([{"name": lab.name, "title": lab.title, "week": lab.week, "status": status_of(lab, data),
+    return json.dumps([{"name": lab.name, "title": lab.title, "week": lab.week, "sessions": lab.sessions,
+                        "status": status_of(lab, data),
                         "checks": [{"id": c.id, "says": c.says, "passed": c.id in progress.passed(data, lab)}
                                    for c in lab.checks]} for lab in labs], indent=1)
 
@@ -70,6 +72,9 @@ def walk(lab, data, build=None, fork_build=None):
     """One lab in the terminal: the commands (FORK_BUILD: the build of the lab's fork, once there is
     one) first, as the text and the hints speak of "the commands above"; the text; the source; the checks."""
     ui.say(f"week {lab.week} · {lab.title}", style="bold")
+    if lab.sessions:
+        ui.raw(f"about {lab.sessions} session{'s' if lab.sessions > 1 else ''} of {SESSION_MINUTES} minutes, "
+               f"at the plan's pace")
     if lab.commands:
         ui.say("\nRun:", style="bold")
         for cmd in lab.commands:

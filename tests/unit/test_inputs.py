@@ -100,10 +100,14 @@ Text.
     ("week: 3", "week: 3\ncommands: invoke pg-start", "commands: must be a list of text, not the text "
                                                        "'invoke pg-start'"),
     ("week: 3", "week: 3\nsource: [heap_insert, 7]", "source[1]: must be non-empty text, not the number 7"),
-    ("week: 3", "week: 3\nweeks: 4", "unknown fields weeks (a lab has name, title, week, commands, source, checks, "
-                                     "starter)"),
-    ("---\nname: fine\n", "---\n- one\n- two\n---\n", "the front matter must be a mapping of fields (name, title, week, commands, source, "
-                                 "checks, starter), not a list"),
+    ("week: 3", "week: 3\nweeks: 4", "unknown fields weeks (a lab has name, title, week, sessions, commands, source, "
+                                     "checks, starter)"),
+    ("week: 3", "week: 3\nsessions: 0", "sessions: must be a whole number from 1 to 20 (sessions of 30 minutes), "
+                                        "not the number 0"),
+    ("week: 3", "week: 3\nsessions: an hour", "sessions: must be a whole number from 1 to 20 (sessions of 30 "
+                                              "minutes), not the text 'an hour'"),
+    ("---\nname: fine\n", "---\n- one\n- two\n---\n", "the front matter must be a mapping of fields (name, title, week, sessions, "
+                                 "commands, source, checks, starter), not a list"),
 ])
 def test_a_lab_field_of_the_wrong_kind_is_named_with_the_file(tmp_path, before, after, message):
     path = tmp_path / "x.md"

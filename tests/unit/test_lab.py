@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import tasks
-from pglab import lab
+from pglab import lab, ui
 from pglab.errors import LabError
 from pglab.lab import checks, progress, source
 
@@ -23,6 +23,23 @@ def test_every_lab_parses_in_the_week_the_learners_plan_asks_for_it():
         (12, "locks"), (13, "memctx"), (14, "call-stack"), (15, "c-udf"), (15, "bgworker"), (16, "patch"),
         (17, "hooks"), (18, "type"), (19, "planner-fork"), (20, "publish")]
     assert all(1 <= l.week <= lab.WEEKS and l.checks and l.body for l in labs)
+
+
+def test_every_lab_says_how_many_sessions_of_the_plan_it_takes_and_fits_a_week():
+    """The plan's pace is 30 minutes a day, five days a week: each lab is estimated in those sessions."""
+    from pglab.lab import show
+
+    labs = lab.load()
+    assert {l.name: l.sessions for l in labs} == {
+        "build": 2, "trace-query": 2, "planner": 2, "mvcc": 2, "heap-insert": 1, "buffers": 2, "wal": 2, "locks": 3,
+        "memctx": 2, "call-stack": 2, "c-udf": 3, "bgworker": 3, "patch": 4, "hooks": 3, "type": 4,
+        "planner-fork": 4, "publish": 2}
+    ui.console.begin_capture()
+    show.walk(lab.find("heap-insert"), {})
+    show.walk(lab.find("type"), {})
+    shown = ui.console.end_capture().splitlines()
+    assert shown[1] == "about 1 session of 30 minutes, at the plan's pace"
+    assert "about 4 sessions of 30 minutes, at the plan's pace" in shown
 
 
 def _task_flags(name):
