@@ -343,9 +343,16 @@ class Cluster:
                              *cores, "start"], capture_output=True, text=True)
             if done.returncode == 0:
                 return remark
+            tail = self.log_tail()
+            said = f"{tail}\n{done.stderr}"
+            if "could not access directory" in said and "Permission denied" in said:
+                # a folder on the way was made untraversable since (a program resetting its own
+                # temporary folder's mode, as pytest does): let the account through again, once
+                self.ensure_reachable()
+                if attempt == 0:
+                    continue
             taken.add(port)
             port = None
-            tail = self.log_tail()
             if "Address already in use" not in tail and "could not create lock file" not in tail:
                 break
         self._kill_leftovers()

@@ -109,3 +109,29 @@ def test_build_missing_names_the_command(settings):
     done = invoke("pg-start", "--version", "14")
     assert done.returncode != 0
     assert "run `invoke build-pg --version 14`" in done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server's account is another user only as root")
+def test_a_folder_made_untraversable_just_before_the_start_is_opened_again(default_build, tmp_path):
+    """What pytest does to its own temporary folder when another session starts (chmod 0700): the
+    server's account cannot reach the cluster; start lets it through again and the server starts."""
+    from pglab.config import Settings
+
+    settings = Settings.load(root=tmp_path / "area")
+    cl = Cluster.named(settings, default_build, "main")
+    cl.init()
+    write_conf, shut = cl._write_conf, []
+
+    def tightened(port):                     # after start's own reach, just before pg_ctl, the first time only
+        write_conf(port)
+        if not shut:
+            (tmp_path / "area").chmod(0o700)
+            shut.append(port)
+
+    cl._write_conf = tightened
+    try:
+        assert cl.start() is None
+        assert cl.state() is State.RUNNING and shut
+        assert (tmp_path / "area").stat().st_mode & 0o001
+    finally:
+        cl.stop()
