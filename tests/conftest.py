@@ -51,6 +51,8 @@ MODULE_SECONDS = {
     # measured alone on 5 December (the fresh machine's first run builds 13 as its learner: about 3 min more)
     "integration/test_fresh_machine.py": 90, "integration/test_boundary.py": 70, "integration/test_signals.py": 45,
     "integration/test_inputs_fuzz.py": 24, "integration/test_lab_plan.py": 60,
+    # measured alone late on 5 December
+    "integration/test_help.py": 25, "integration/test_inspect_wal.py": 15, "integration/test_lab_buffers.py": 12,
 }
 
 
