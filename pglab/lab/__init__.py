@@ -45,9 +45,15 @@ CHECK_FIELDS = ("id", "says", "hint", "sql", "evidence")
 class Check:
     id: str
     says: str
-    hint: str
+    hint: str                   # the first hint (the only one, or the one that points)
     sql: str | None = None
     evidence: str | None = None
+    hints: tuple = ()           # graded hints, a list in the lab file: the first points, the last shows
+
+    def hint_after(self, tries):
+        """The hint for the TRIES-th failed check in a row (1: the first), the last one from then on."""
+        graded = self.hints or (self.hint,)
+        return graded[min(max(tries, 1), len(graded)) - 1]
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,15 @@ def _check(path, i, c):
     if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip():
         raise LabError(f"{path}: {where}.id: must be text (progress is kept by it), not {_kind(ident)}")
     kind = "sql" if "sql" in c else "evidence"
-    return Check(id=str(ident), says=_text(path, f"{where}.says", c["says"]),
-                 hint=_text(path, f"{where}.hint", c["hint"]),
-                 **{kind: _text(path, f"{where}.{kind}", c[kind])})
+    if isinstance(c["hint"], list):         # graded: the first points, the last shows
+        if not c["hint"]:
+            raise LabError(f"{path}: {where}.hint: must be text, or a list of hints (the first points, the "
+                           f"last shows), not an empty list")
+        hints = tuple(_text(path, f"{where}.hint[{i}]", h) for i, h in enumerate(c["hint"]))
+    else:
+        hints = (_text(path, f"{where}.hint", c["hint"]),)
+    return Check(id=str(ident), says=_text(path, f"{where}.says", c["says"]), hint=hints[0],
+                 hints=hints if len(hints) > 1 else (), **{kind: _text(path, f"{where}.{kind}", c[kind])})
 
 
 def _front_matter(path):
@@ -249,7 +261,10 @@ def check(settings, lab, *, pg=None, cluster="main", only=None):
         pg = made[0].id if made else None
     ctx = checks.Context(settings, pg=pg, name=cluster)
     results = [checks.run(c, ctx) for c in lab.checks if only is None or c.id in only]
-    progress.record(settings, lab, results)
+    tries = progress.record(settings, lab, results)
+    for r in results:
+        if not r.ok:
+            r.hint = r.check.hint_after(tries.get(r.check.id, 1))
     return results
 
 

@@ -30,6 +30,7 @@ class Result:
     check: object
     ok: bool
     detail: str
+    hint: str = ""          # the hint to show for a failed check: its next one, as the learner's tries go
 
 
 class Context:
@@ -667,8 +668,8 @@ def worker_reloaded(ctx, name, table):
         if naptime == default:
             return False, f"{name}.naptime is its default, {default:g} s: set another (ALTER SYSTEM), then reload"
         if started > reloaded:
-            return False, f"the worker started after the last reload: make the new naptime reach the running " \
-                          f"worker with a reload (SELECT pg_reload_conf()), not a restart"
+            return False, "the worker started after the last reload: make the new naptime reach the running " \
+                          "worker with a reload (SELECT pg_reload_conf()), not a restart"
         with ctx.cluster.connect(database) as conn:
             gaps = [r[0] for r in conn.execute(
                 f"SELECT extract(epoch FROM at - lag(at) OVER (ORDER BY at))::float8 FROM {table} "

@@ -5,6 +5,7 @@ under PLAN, by the item's words (so that a tick stays with its item when the pla
 the item's own checks that passed, and when the learner ticked it by hand.
 
     {"mvcc": {"table": "2025-03-02T10:00:00+00:00"},
+     "@tries": {"mvcc": {"pruned": 2}},
      "@plan": {"Add JSONB fields and run queries": {"checks": {"jsonb": "..."}},
                "Read Chapters 1–2 of *The Art of PostgreSQL*": {"ticked": "..."}}}
 """
@@ -13,6 +14,7 @@ import json
 from datetime import datetime, timezone
 
 PLAN = "@plan"      # beside the labs' names, which cannot hold an '@'
+TRIES = "@tries"    # each lab's checks: how many times in a row they failed (which graded hint is next)
 
 
 def path(settings):
@@ -49,10 +51,20 @@ def _keep_passed(passed, results):
 
 
 def record(settings, lab, results):
-    """Keep LAB's checks that passed in RESULTS."""
+    """Keep LAB's checks that passed in RESULTS, and count how many times the first that failed (the one
+    whose hint is shown) has been shown failing since it last passed: graded hints go one further each
+    time.  {check id: times shown failing} of the failed ones (0: not shown yet)."""
     data = load(settings)
     _keep_passed(data.setdefault(lab.name, {}), results)
-    return _save(settings, data)
+    tries = data.setdefault(TRIES, {}).setdefault(lab.name, {})
+    shown = next((r for r in results if not r.ok), None)
+    for r in results:
+        if r.ok:
+            tries.pop(r.check.id, None)
+        elif r is shown:
+            tries[r.check.id] = int(tries.get(r.check.id, 0)) + 1
+    _save(settings, data)
+    return {r.check.id: int(tries.get(r.check.id, 0)) for r in results if not r.ok}
 
 
 def passed(data, lab):

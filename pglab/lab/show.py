@@ -39,6 +39,13 @@ def _area_shown():
     return str(root.relative_to(Path.cwd())) if root.is_relative_to(Path.cwd()) else str(root)
 
 
+def _next_hint(result):
+    """A failed check's hint as the learner reads it: the graded one its tries have reached, and which."""
+    graded, hint = result.check.hints, result.hint or result.check.hint
+    step = f" (hint {graded.index(hint) + 1} of {len(graded)})" if hint in graded else ""
+    return typed(hint) + step
+
+
 def status_of(lab, data):
     done = progress.passed(data, lab)
     if len(done) == len(lab.checks):
@@ -109,7 +116,7 @@ def results(lab, got):
              [("✓" if r.ok else "✗", r.check.says, r.detail) for r in got])
     failed = [r for r in got if not r.ok]
     if failed:
-        ui.say(f"next: {typed(failed[0].check.hint)}")
+        ui.say(f"next: {_next_hint(failed[0])}")
     else:
         ui.say(f"lab {lab.name} done: every check passed", style="green")
 
@@ -248,10 +255,10 @@ def checked(title, done, found):
     if not failed:
         ui.say(f"{title}: every check passed", style="green")
     elif failed[0][0].own:
-        ui.say(f"next: {typed(failed[0][1].check.hint)}")
+        ui.say(f"next: {_next_hint(failed[0][1])}")
     else:       # a lab's hint speaks of the commands the lab shows
         name = failed[0][0].lab.name
-        ui.say(typed(f"next, in lab {name} (`invoke lab {name}` shows its commands): {failed[0][1].check.hint}"))
+        ui.say(typed(f"next, in lab {name} (`invoke lab {name}` shows its commands): ") + _next_hint(failed[0][1]))
 
 
 def ticked(s, changed, when, undo):

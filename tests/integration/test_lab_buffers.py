@@ -32,6 +32,7 @@ def test_the_buffers_lab_from_its_commands_to_the_ring_the_learner_counted(area)
     status, got, last = check(env, "buffers")
     assert (status, got) == (1, ["✓", "✗", "✗", "✗"])
     assert last.startswith("next: the INSERT left every page at the highest count; after pg-stop and pg-start")
+    assert last.endswith("what does PinBuffer do to usage_count? (hint 1 of 2)")
     done = invoke("psql", "-c", "SELECT count(*) FROM lab_buf", env=env)      # the second read
     assert done.returncode == 0, done.stderr
     assert _in_buffers(cl, "lab_buf") == (blocks[0], 2, 2)
@@ -50,6 +51,12 @@ def test_the_buffers_lab_from_its_commands_to_the_ring_the_learner_counted(area)
     answers.write_text(f"ring: {ring + 1}\n")
     status, got, last = check(env, "buffers")
     assert (status, got) == (1, ["✓", "✗", "✓", "✗"])          # the restart emptied lab_buf's buffers too
+    assert last.endswith("(hint 1 of 2)")      # read-twice failing again since it passed: graded from the first
+    for _ in range(2):                          # asked again without doing it: the hint that shows, and it stays
+        status, got, last = check(env, "buffers")
+        assert last == ("next: PinBuffer raises usage_count by one each time a backend pins the buffer, up to "
+                        "BM_MAX_USAGE_COUNT: after the restart (after the exercise's too), run SELECT count(*) FROM "
+                        "lab_buf two times and look again (hint 2 of 2)")
     [wrong] = lab_mod.check(settings, lab, only={"ring"})
     assert (wrong.ok, wrong.detail) == (False, f"your ring, {ring + 1}, is not what your cluster shows: look again")
     answers.write_text(f"# what the scan left\nring: {ring}\n")

@@ -189,3 +189,49 @@ def test_an_empty_working_area_setting_means_the_default_not_the_clone(monkeypat
 
     monkeypatch.setenv("INVOKE_PGLAB_ROOT", empty)
     assert Settings.load().root == PROJECT_ROOT / "pg_source"
+
+
+def test_graded_hints_are_a_list_the_first_pointing_the_last_showing(tmp_path):
+    from pglab.lab import Check, parse
+
+    path = tmp_path / "x.md"
+    path.write_text(GOOD.replace("    hint: do it\n", "    hint: [look at X, read Y in Z, do W]\n"))
+    [check] = parse(path).checks
+    assert (check.hint, check.hints) == ("look at X", ("look at X", "read Y in Z", "do W"))
+    assert [check.hint_after(n) for n in (0, 1, 2, 3, 9)] == ["look at X", "look at X", "read Y in Z", "do W", "do W"]
+    assert Check("a", "b", "only").hint_after(5) == "only"
+    path.write_text(GOOD.replace("    hint: do it\n", "    hint: []\n"))
+    with pytest.raises(LabError) as err:
+        parse(path)
+    assert str(err.value) == (f"{path}: checks[0].hint: must be text, or a list of hints (the first points, the "
+                              f"last shows), not an empty list")
+
+
+def test_graded_hints_are_a_list_the_first_pointing_the_last_showing(tmp_path):
+    from pglab.lab import Check, parse
+
+    path = tmp_path / "x.md"
+    path.write_text(GOOD.replace("    hint: do it\n", "    hint: [look at X, read Y in Z, do W]\n"))
+    [check] = parse(path).checks
+    assert (check.hint, check.hints) == ("look at X", ("look at X", "read Y in Z", "do W"))
+    assert [check.hint_after(n) for n in (0, 1, 2, 3, 9)] == ["look at X", "look at X", "read Y in Z", "do W", "do W"]
+    assert Check("a", "b", "only").hint_after(5) == "only"
+    path.write_text(GOOD.replace("    hint: do it\n", "    hint: []\n"))
+    with pytest.raises(LabError) as err:
+        parse(path)
+    assert str(err.value) == (f"{path}: checks[0].hint: must be text, or a list of hints (the first points, the "
+                              f"last shows), not an empty list")
+
+
+@pytest.mark.parametrize("version, error, message", [
+    ("~0", VersionError, "'~0' is not a PostgreSQL version: use a major (16), a release (17.11, 19beta2) or 'latest'"),
+    ("~nosuchuser/x.patch", BuildMissing, "no build made with a patch called x.patch (and no file "
+                                          "~nosuchuser/x.patch here): run `invoke build-pg --patch "
+                                          "~nosuchuser/x.patch`")])
+def test_a_version_naming_an_unknown_users_home_is_refused_in_one_line(version, error, message, tmp_path):
+    """'~0' reads as user 0's home, who has none: refused as what it is, never a traceback."""
+    from pglab.pg.builds import find_build
+
+    with pytest.raises(error) as err:
+        find_build(Settings.load(root=tmp_path / "area"), version)
+    assert str(err.value) == message
