@@ -76,7 +76,7 @@ def run(settings, *, pg=None, name="main", breaks=(), sql=None, on_error=False, 
 
 
 def _core_file(core):
-    path = Path(core).expanduser()
+    path = Path(os.path.expanduser(core))
     if not path.is_file():
         raise DebugError(f"no core file at {path}: ext-test keeps a crashed backend's core under its build "
                          f"folder and prints its path")

@@ -167,7 +167,7 @@ def bundle(settings, ext, *, allow_dirty=False, out=None):
     """Validate, then write OUT/NAME-VERSION.zip (default: the working area's dist/)."""
     doc = checked_meta(ext)
     top = f"{doc['name']}-{doc['version']}"
-    out_dir = Path(out).expanduser().resolve() if out else dist_dir(settings)
+    out_dir = Path(os.path.expanduser(out)).resolve() if out else dist_dir(settings)
     with tempfile.TemporaryDirectory(prefix="pglab-bundle-") as tmp:
         staged = Path(tmp) / f"{top}.zip"
         listed = git_files(ext.path)
@@ -284,7 +284,7 @@ def distribution(spec):
     META.json and the Makefile, as PGXN expects."""
     if not (looks_like_path(spec) or spec.endswith(".zip")):
         return Distribution(spec)
-    path = Path(spec).expanduser().resolve()
+    path = Path(os.path.expanduser(spec)).resolve()
     if not path.exists():
         raise ExtensionError(f"{spec}: no such file or folder (a distribution is a zip from `invoke ext-bundle`, "
                              f"or a folder holding META.json)")

@@ -108,7 +108,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
     flavour = flavour or settings.flavour
     if flavour not in FLAVOURS:
         raise PglabError(f"unknown flavour '{flavour}': use one of {', '.join(FLAVOURS)}")
-    patches = [Path(p).expanduser().resolve() for p in patches]
+    patches = [Path(os.path.expanduser(p)).resolve() for p in patches]
     for patch in patches:
         if not patch.is_file():
             raise PglabError(f"--patch {patch}: no such file")

@@ -151,7 +151,7 @@ def find_build(settings, version=None, *, pg_config=None):
 
     Raises BuildMissing naming the build-pg command that makes the missing build."""
     if pg_config:
-        path = Path(pg_config).expanduser().resolve()
+        path = Path(os.path.expanduser(pg_config)).resolve()
         prefix = path.parent.parent
         if (prefix / META).is_file():
             return Build.load(prefix)
@@ -181,13 +181,13 @@ PATCH_SUFFIXES = (".patch", ".diff")
 
 def _names_a_patch(version):
     """Whether a --version names a patch file (`pg-check --version my-change.patch`) rather than a release."""
-    return str(version).endswith(PATCH_SUFFIXES) or Path(version).expanduser().is_file()
+    return str(version).endswith(PATCH_SUFFIXES) or Path(os.path.expanduser(str(version))).is_file()
 
 
 def _made_with_patch(builds, version):
     """The newest build made with the patch VERSION names: the file as it is now when it exists (a
     build of an older state of it is not that build), else any patch of that file name."""
-    path = Path(version).expanduser()
+    path = Path(os.path.expanduser(str(version)))
     if path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         made = [b for b in builds if any(p.get("sha256") == digest for p in b.meta.get("patches", []))]

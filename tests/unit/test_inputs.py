@@ -11,7 +11,7 @@ from pglab import config, lab
 from pglab.config import Settings
 from pglab.debug import gdb_quote, gdb_script
 from pglab.debug.pane import go_script, psql_quote
-from pglab.errors import BuildMissing, ClusterError, LabError
+from pglab.errors import BuildMissing, ClusterError, LabError, VersionError
 from pglab.layout import Layout
 
 NAME_RULE = "a name is letters, digits, '.', '_' and '-' (not . or ..)"
@@ -189,22 +189,6 @@ def test_an_empty_working_area_setting_means_the_default_not_the_clone(monkeypat
 
     monkeypatch.setenv("INVOKE_PGLAB_ROOT", empty)
     assert Settings.load().root == PROJECT_ROOT / "pg_source"
-
-
-def test_graded_hints_are_a_list_the_first_pointing_the_last_showing(tmp_path):
-    from pglab.lab import Check, parse
-
-    path = tmp_path / "x.md"
-    path.write_text(GOOD.replace("    hint: do it\n", "    hint: [look at X, read Y in Z, do W]\n"))
-    [check] = parse(path).checks
-    assert (check.hint, check.hints) == ("look at X", ("look at X", "read Y in Z", "do W"))
-    assert [check.hint_after(n) for n in (0, 1, 2, 3, 9)] == ["look at X", "look at X", "read Y in Z", "do W", "do W"]
-    assert Check("a", "b", "only").hint_after(5) == "only"
-    path.write_text(GOOD.replace("    hint: do it\n", "    hint: []\n"))
-    with pytest.raises(LabError) as err:
-        parse(path)
-    assert str(err.value) == (f"{path}: checks[0].hint: must be text, or a list of hints (the first points, the "
-                              f"last shows), not an empty list")
 
 
 def test_graded_hints_are_a_list_the_first_pointing_the_last_showing(tmp_path):

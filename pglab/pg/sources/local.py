@@ -14,7 +14,7 @@ from . import Channel, ChannelSkip, SourceTree, tree_says
 
 def release_of(path):
     """The release a source tree says it is (from configure), or a clear error."""
-    path = Path(path).expanduser()
+    path = Path(os.path.expanduser(path))
     configure = path / "configure"
     hint = "point --source at the top of a PostgreSQL git checkout or unpacked tarball"
     if not path.is_dir():
@@ -55,7 +55,7 @@ class LocalChannel(Channel):
 
     def __init__(self, settings, path=None):
         super().__init__(settings)
-        self.path = Path(path).expanduser().resolve() if path else None
+        self.path = Path(os.path.expanduser(path)).resolve() if path else None
 
     def catalog(self):
         if self.path is None:
