@@ -3,6 +3,7 @@ runs on 15.18 (tests/fixtures/traces/, made by record.py there): the text
 rendering compared whole with the one recorded, the plan with EXPLAIN's."""
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -201,8 +202,6 @@ def test_svg_time_axes_are_in_ms_and_place_the_boxes():
         assert len(steps) == 1                          # evenly spaced
     assert top[0][0] == 0
     # the top axis says where a span starts, in ms since the statement began
-    (v0, x0), (v1, x1) = top[0], top[-1]
-    px_per_ms = (x1 - x0) / (v1 - v0)
     t0 = min(s["ts"] for s in result.of("span"))
 
     def at(ticks, ts):
@@ -444,3 +443,15 @@ def test_perfetto_puts_the_other_sessions_wait_on_its_own_track():
         ("process_name", "M", 101), ("process_name", "M", 202),
         ("RowExclusiveLock relation", "X", 101), ("waits: ShareLock transactionid", "X", 202)]
     assert out["traceEvents"][3]["dur"] == 1000 * 1000.0       # µs
+
+
+def test_every_time_axis_has_at_least_four_ticks_of_a_nice_step():
+    """An axis over any span gets 1, 2 or 5 times a power of ten as its step, and at least four
+    ticks (a span of 14 ms had three, 5 ms apart, before)."""
+    from pglab.trace.render.svg import nice_step
+
+    for span in [x / 100 for x in range(5, 100)] + list(range(1, 2000, 7)):
+        step = nice_step(span)
+        mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
+        assert round(mantissa, 6) in (1, 2, 5) and span / step >= 4 - 1e-9, (span, step)
+    assert nice_step(14) == 2 and nice_step(40) == 5

@@ -48,10 +48,12 @@ def fit(text, width, size=11):
 
 
 def nice_step(span, ticks=8):
-    """A tick step of 1, 2 or 5 times a power of ten giving about `ticks` ticks."""
+    """A tick step of 1, 2 or 5 times a power of ten giving about `ticks` ticks, and never fewer
+    than half as many (a step of 5 where 2 would give up to 2.5 times as many ticks)."""
     raw = max(span, 1e-9) / ticks
     mag = 10 ** math.floor(math.log10(raw))
-    return next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    return 2 * mag if step == 5 * mag and span / step < ticks / 2 else step
 
 
 def tick_label(value, step):
