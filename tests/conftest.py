@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,27 @@ MODULE_SECONDS = {
     # measured alone late on 5 December
     "integration/test_help.py": 25, "integration/test_inspect_wal.py": 15, "integration/test_lab_buffers.py": 12,
 }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """The suite's temporary folders live outside pytest's own /tmp/pytest-of-USER, whose mode any
+    other pytest session of the same user resets to 0700 as it starts: the servers' account would
+    lose its way to the clusters the tests make there, mid-test.  One folder per run, in a folder
+    of this user's that pytest does not manage; runs whose process is gone are removed, but the
+    newest two (to read after a failure)."""
+    if config.option.basetemp is not None or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    parent = Path(tempfile.gettempdir()) / f"pglab-tests-{os.getuid()}"
+    parent.mkdir(mode=0o755, exist_ok=True)
+    st = os.lstat(parent)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return                      # not a folder of this user's alone: pytest's own default
+    runs = sorted(parent.glob("run-*"), key=lambda p: p.stat().st_mtime)
+    for old in runs[:-2]:
+        if not Path(f"/proc/{old.name.removeprefix('run-')}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    config.option.basetemp = str(parent / f"run-{os.getpid()}")
 
 
 def pytest_collection_modifyitems(items):
