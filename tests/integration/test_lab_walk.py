@@ -154,3 +154,34 @@ def test_c_udf_lab_walked_in_a_terminal(shell, default_build, lab_udf):
     green = me.run("invoke lab c-udf --check")
     assert check_marks(green) == ["✓"] * 4
     assert green.rstrip().splitlines()[-1] == "lab c-udf done: every check passed"
+
+
+def test_buffers_lab_walked_in_a_terminal(shell, default_build):
+    tmux, pane, settings = shell
+    me = Learner(tmux, pane)
+    walk = me.run("invoke lab buffers")
+    assert walk.splitlines()[:2] == ["week 11 · The buffer manager - shared buffers, usage counts and a big scan's ring",
+                                     "about 2 sessions of 30 minutes, at the plan's pace"]
+    commands = me.commands(walk)
+    assert commands[2:4] == ["invoke pg-stop", "invoke pg-start"]
+    me.run("invoke pg-start")
+    shown = []
+    for command in commands:
+        shown.append(me.run(command))
+        assert me.status() == 0, f"{command}: {shown[-1]}"
+    after_restart, after_read = shown[4], shown[6]               # inspect lab_buf --buffers, each time
+    assert "  none of its pages is in shared buffers" in after_restart.splitlines(), after_restart
+    usage = re.findall(r"^  main \d+(?:–\d+)? +\d+(?:–\d+)? +(yes|no) +(\d+) +(\d+)$", after_read, re.M)
+    # read once, unpinned, and dirty: that first read set the rows' hint bits (the INSERT's CHECKPOINT
+    # wrote the pages before its transaction committed)
+    assert usage and set(usage) == {("yes", "0", "1")}, after_read
+    rows = re.findall(r"^ +(\d+) \| (\w) +\| +(\d+) \| +(\d+)$", shown[7], re.M)
+    assert rows == [(str(b), "t", "1", "0") for b in range(5)], shown[7]        # pg_buffercache says the same
+    checked = me.run("invoke lab buffers --check")
+    assert check_marks(checked) == ["✓", "✗", "✗", "✗"]
+    assert checked.rstrip().splitlines()[-1].endswith("what does PinBuffer do to usage_count? (hint 1 of 2)")
+    me.run('invoke psql -c "SELECT count(*) FROM lab_buf"')                       # the second read
+    again = me.run("invoke lab buffers --check")
+    assert check_marks(again) == ["✓", "✓", "✗", "✗"]
+    assert again.rstrip().splitlines()[-1].startswith("next: make lab_big bigger than a quarter of shared_buffers")
+    me.run("invoke pg-stop")
