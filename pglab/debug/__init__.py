@@ -69,9 +69,7 @@ class Plan:
 
 def error_level(build):
     """ERROR's value in the build's utils/elog.h (20 in 13, 21 from 14)."""
-    include = subprocess.run([str(build.pg_config), "--includedir-server"], capture_output=True,
-                             text=True).stdout.strip()
-    header = Path(include) / "utils" / "elog.h"
+    header = build.pg_config_value("--includedir-server") / "utils" / "elog.h"
     m = re.search(r"^#define\s+ERROR\s+(\d+)", header.read_text(), re.M) if header.exists() else None
     if m is None:
         raise DebugError(f"cannot read ERROR's level from {header}: is {build.id} installed whole?")

@@ -17,7 +17,6 @@ import importlib.util
 import io
 import os
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -159,10 +158,7 @@ def module_key(build):
 
 
 def _include_dir(build):
-    done = subprocess.run([str(build.pg_config), "--includedir-server"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise InspectError(f"pg_config of {build.id} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
+    return str(build.pg_config_value("--includedir-server"))
 
 
 def python_headers_present():

@@ -76,8 +76,9 @@ class Build:
     def bin(self, name):
         return self.bindir / name
 
-    def _pg_config(self, flag):
-        """One path pg_config prints for FLAG; a clear error when pg_config fails."""
+    def pg_config_value(self, flag):
+        """One path the build's pg_config prints for FLAG (--includedir-server, --pkglibdir, ...); a clear
+        error naming the command that rebuilds it when pg_config fails."""
         done = subprocess.run([str(self.pg_config), flag], capture_output=True, text=True)
         if done.returncode != 0:
             raise PglabError(f"{self.pg_config} {flag} failed: rebuild with `{self.rebuild_command()}`")
@@ -85,11 +86,11 @@ class Build:
 
     def pgxs_dir(self):
         """lib/pgxs/src of this build (pg_regress, the TAP modules, makefiles)."""
-        return self._pg_config("--pgxs").parent.parent
+        return self.pg_config_value("--pgxs").parent.parent
 
     def pkglibdir(self):
         """Where extensions' shared libraries go (pg_config --pkglibdir: lib/postgresql here)."""
-        return self._pg_config("--pkglibdir")
+        return self.pg_config_value("--pkglibdir")
 
     @property
     def pgxs_pg_regress(self):
