@@ -56,15 +56,19 @@ def record(settings, lab, results):
     time.  {check id: times shown failing} of the failed ones (0: not shown yet)."""
     data = load(settings)
     _keep_passed(data.setdefault(lab.name, {}), results)
-    tries = data.setdefault(TRIES, {}).setdefault(lab.name, {})
+    if not isinstance(data.get(TRIES), dict) or not isinstance(data[TRIES].get(lab.name, {}), dict):
+        data[TRIES] = {**(data.get(TRIES) if isinstance(data.get(TRIES), dict) else {}), lab.name: {}}
+    tries = data[TRIES].setdefault(lab.name, {})
+    count = {id_: n for id_, n in tries.items() if isinstance(n, int) and not isinstance(n, bool) and n > 0}
     shown = next((r for r in results if not r.ok), None)
     for r in results:
         if r.ok:
-            tries.pop(r.check.id, None)
+            count.pop(r.check.id, None)
         elif r is shown:
-            tries[r.check.id] = int(tries.get(r.check.id, 0)) + 1
+            count[r.check.id] = count.get(r.check.id, 0) + 1
+    data[TRIES][lab.name] = count
     _save(settings, data)
-    return {r.check.id: int(tries.get(r.check.id, 0)) for r in results if not r.ok}
+    return {r.check.id: count.get(r.check.id, 0) for r in results if not r.ok}
 
 
 def passed(data, lab):

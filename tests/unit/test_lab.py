@@ -278,3 +278,26 @@ def test_answers_are_read_from_the_learners_file_whatever_the_spacing(tmp_path):
     path, answers = checks._answers(Ctx(), "heap-insert")
     assert answers == {"t_self": "( 0, 1 )", "note": "x: y"}
     assert checks._same(answers["t_self"], "(0,1)") and not checks._same(answers["t_self"], "(0,10)")
+
+
+def test_graded_hints_count_the_check_shown_and_survive_a_damaged_count(tmp_path):
+    """Each --check that shows the same failing check counts once for it (the others failing behind
+    it are not counted); a pass starts it again; a count the learner's file mangled is read as none."""
+    from types import SimpleNamespace
+
+    settings = SimpleNamespace(layout=SimpleNamespace(root=tmp_path))
+    one = lab.Check("one", "x", "h1", sql="SELECT 1", hints=("h1", "h2"))
+    two = lab.Check("two", "y", "g1", sql="SELECT 1", hints=("g1", "g2"))
+    the_lab = SimpleNamespace(name="fine", checks=(one, two))
+
+    def run(ok_one, ok_two):
+        return progress.record(settings, the_lab, [checks.Result(one, ok_one, ""), checks.Result(two, ok_two, "")])
+
+    assert run(False, False) == {"one": 1, "two": 0}
+    assert run(False, False) == {"one": 2, "two": 0}
+    assert run(True, False) == {"two": 1}
+    assert run(False, False) == {"one": 1, "two": 1}
+    progress.path(settings).write_text('{"@tries": {"fine": {"one": "many", "two": true}}}')
+    assert run(False, False) == {"one": 1, "two": 0}
+    progress.path(settings).write_text('{"@tries": ["not", "a", "mapping"]}')
+    assert run(False, True) == {"one": 1}
