@@ -1,12 +1,12 @@
 """Text lines for GIN, BRIN and hash index pages (text.py draws heap and B-tree pages).
 
-Each page starts with text.header_lines (the page header), then one line for what
+Each page starts with common.header_lines (the page header), then one line for what
 kind of page it is and one line per item, in pageinspect's terms, within 80 columns.
 """
 
 import textwrap
 
-from .text import WIDTH, _value, _wrap, header_lines
+from .common import WIDTH, _value, _wrap, header_lines
 
 
 def _block(text):

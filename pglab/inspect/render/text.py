@@ -6,68 +6,9 @@ then its flag names and column values indented below, wrapped at 80.
 
 import textwrap
 
-WIDTH = 80
-INDENT = " " * 6
-KIND_NAMES = {"heap": "heap", "btree": "B-tree", "gin": "GIN", "brin": "BRIN", "hash": "hash"}
-
-
-def _flags(names):
-    return " ".join(n.replace("HEAP_", "").replace("BTP_", "").replace("PD_", "") for n in names) or "-"
-
-
-def _wrap(text):
-    return textwrap.wrap(text, WIDTH, initial_indent=INDENT, subsequent_indent=INDENT + "  ",
-                         break_on_hyphens=False) or [INDENT]
-
-
-def _value(v):
-    if v.get("dropped"):
-        return f"{v['name']}=(dropped column)"
-    if v.get("missing"):
-        return f"{v['name']}={v.get('value')!s} (missing: the column's default)"
-    if v.get("truncated"):
-        return f"{v['name']}=(truncated)"
-    if v.get("null"):
-        return f"{v['name']}=NULL"
-    if "toast" in v:
-        t = v["toast"]
-        how = f", {t['compression']}" if t.get("compression") else ""
-        return f"{v['name']}=<TOAST pointer: value {t['va_valueid']} in {t['va_toastrelid']}, " \
-               f"{t['va_rawsize']} bytes raw, {t['va_extsize']} stored{how}>"
-    if "compressed" in v:
-        c = v["compressed"]
-        return f"{v['name']}=<compressed inline ({c['compression']}): {v['size']} bytes for {c['rawsize']}>"
-    value = v.get("value")
-    if isinstance(value, str):
-        shown = value if len(value) <= 24 else value[:21] + "..."
-        if v["type"] in ("text", "character varying", "name") or v["type"].startswith(("character", "varchar")):
-            shown = "'" + shown + "'"
-        return f"{v['name']}={shown}"
-    return f"{v['name']}={value}"
-
-
-def header_lines(result, page):
-    h = page["header"]
-    total = result["nblocks"]
-    kind = KIND_NAMES.get(page["kind"], page["kind"])
-    lines = [f"{result['relation']}  block {page['block']} of {total}  ({kind}, {result['build']})"]
-    if h["new"]:
-        return lines + ["  a new page: all zeroes, not yet initialized"]
-    if h["checksum_ok"] is None and result.get("checksums"):
-        checksum = f"{h['checksum']} (a buffer's: set when written out)"
-    elif h["checksum_ok"] is None:
-        checksum = f"{h['checksum']} (data checksums off)"
-    else:
-        checksum = f"{h['checksum']} ({'ok' if h['checksum_ok'] else 'BAD'})"
-    lines.append(f"  lsn {h['lsn']}  checksum {checksum}  prune_xid {h['prune_xid']}")
-    lines.append(f"  lower {h['lower']}  upper {h['upper']}  special {h['special']}  size {h['pagesize']}"
-                 f"  version {h['version']}  free {page['free_space']} bytes")
-    lines.append(f"  page flags {_flags(h['flag_names'])}")
-    if page.get("vm") is not None:
-        vm = page["vm"]
-        lines.append(f"  visibility map: all-visible {'yes' if vm['all_visible'] else 'no'}, "
-                     f"all-frozen {'yes' if vm['all_frozen'] else 'no'}")
-    return lines
+from . import indexes
+from .common import WIDTH, _flags, _value, _wrap, header_lines
+from .wal import wal_lines
 
 
 def heap_lines(result, page):
@@ -132,8 +73,6 @@ def btree_lines(result, page):
 
 def page_lines(result, page):
     if page["kind"] in ("gin", "brin", "hash"):
-        from . import indexes
-
         if page["header"]["new"]:
             return header_lines(result, page)
         return {"gin": indexes.gin_lines, "brin": indexes.brin_lines, "hash": indexes.hash_lines}[page["kind"]](
@@ -163,8 +102,6 @@ def write_watch(steps, out):
                 for line in textwrap.wrap(change, WIDTH - 2, initial_indent="• ", subsequent_indent="  "):
                     out.write(line + "\n")
             if step.get("wal") is not None:
-                from .wal import wal_lines
-
                 out.write("\n" + "\n".join(wal_lines(step["wal"], step["result"]["relation"])) + "\n")
             out.write("\n")
         write_result(step["result"], step["result"]["pages"], out)

@@ -5,7 +5,7 @@ Blocks that read alike are one line ("0–117"), so a large table's map stays sh
 --format json has every block.
 """
 
-from .text import KIND_NAMES, WIDTH
+from .common import KIND_NAMES, WIDTH
 
 
 def _yes(flag):

@@ -5,7 +5,7 @@ images and pg_waldump's description), the others counted in one line."""
 import textwrap
 
 from ..wal import others_line
-from .text import WIDTH
+from .common import WIDTH
 
 MARK = "▶"
 
