@@ -80,6 +80,20 @@ class Tmux:
                 raise AssertionError(f"{pattern!r} did not show in {timeout:.0f} s; the pane shows:\n{text[-3000:]}")
             time.sleep(0.2)
 
+    def wait_first(self, *waits, timeout=60.0):
+        """The index of the first (pane, pattern, after) whose pattern shows; fails with the panes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            texts = [self.screen(pane) for pane, _, _ in waits]
+            for i, ((_, pattern, after), text) in enumerate(zip(waits, texts)):
+                if re.search(pattern, text[after:]):
+                    return i
+            if time.monotonic() > deadline:
+                shown = "\n".join(f"{pattern!r}; the pane shows:\n{text[-1500:]}"
+                                  for (_, pattern, _), text in zip(waits, texts))
+                raise AssertionError(f"none showed in {timeout:.0f} s:\n{shown}")
+            time.sleep(0.2)
+
     def wait_panes(self, n, timeout=60.0):
         deadline = time.monotonic() + timeout
         while len(self.panes()) != n:
@@ -191,9 +205,16 @@ def test_break_in_heap_insert_step_and_quit(tmux, any_major):
     tmux.key(psql, "C-c")
     tmux.type(gdb, "continue")
     tmux.wait_for(gdb, r"Program received signal SIGINT", after=mark)
+    # the postmaster sends the cancel's SIGINT to the backend and to its process group
+    # (signal_child), so gdb stops on it once or, when the two do not merge, twice; never a third time
+    for _ in range(2):
+        mark = len(tmux.screen(gdb))
+        tmux.type(gdb, "continue")
+        if tmux.wait_first((psql, r"INSERT 0 1", 0), (gdb, r"Program received signal SIGINT", mark)) == 0:
+            break
+    else:
+        tmux.wait_for(psql, r"INSERT 0 1", timeout=0)     # fails with the pane: a third stop
     mark = len(tmux.screen(gdb))
-    tmux.type(gdb, "continue")
-    tmux.wait_for(psql, r"INSERT 0 1")
     tmux.key(gdb, "C-c")          # Ctrl-C in gdb stops the (idle) backend and gives the prompt
     tmux.wait_for(gdb, r"Program received signal SIGINT", after=mark)
     tmux.type(gdb, "quit")
