@@ -353,6 +353,37 @@ def stage_folders(account, stage, prefix):
                             f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
+def ready_stage(account, stage, prefix, key):
+    """STAGE ready for `make install DESTDIR=STAGE`: a folder of the account's holding the prefix's
+    folders (stage_folders) and no file.  The folders are made again only when KEY (which build of the
+    prefix) differs from what the last clean install recorded (stage_kept); otherwise what that install
+    left is deleted (as the account) and its folders are reused."""
+    stage = Path(stage)
+    mark = stage.parent / f".{stage.name}-kept"
+    try:
+        kept = mark.read_text() == key
+        mark.unlink()       # recorded again only after this install is clean
+    except FileNotFoundError:
+        kept = False
+    if kept:
+        st = os.lstat(stage) if os.path.lexists(stage) else None
+        if st is not None and stat.S_ISDIR(st.st_mode) and st.st_uid == account.uid:
+            done = subprocess.run(["find", str(stage), "-mindepth", "1", "!", "-type", "d", "-delete"],
+                                  capture_output=True, env=account_env(account), **account.subprocess_kwargs())
+            if done.returncode == 0:
+                return stage
+    remove(stage)
+    account_dir(account, stage)
+    stage_folders(account, stage, prefix)
+    return stage
+
+
+def stage_kept(stage, key):
+    """Record that STAGE's folders are the prefix's (build KEY) after a clean install (ready_stage)."""
+    stage = Path(stage)
+    write_file(stage.parent / f".{stage.name}-kept", key)
+
+
 def install_staged(account, stage, prefix):
     """Copy what `make install DESTDIR=STAGE` put under STAGE/PREFIX into PREFIX; returns the
     files installed (relative to PREFIX).  Everything is checked before anything is copied:

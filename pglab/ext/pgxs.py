@@ -244,14 +244,12 @@ def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=N
     try:
         if staged:
             run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make", **run_as)
-            stage = srcdir.parent / "stage"
-            boundary.remove(stage)
-            boundary.account_dir(account, stage)
-            boundary.stage_folders(account, stage, build.prefix)
+            key = f"{build.prefix}|{build.meta.get('built_at', '')}"
+            stage = boundary.ready_stage(account, srcdir.parent / "stage", build.prefix, key)
             run_logged(make_cmd(build, "install", extra=(f"DESTDIR={stage}",)), log, cwd=srcdir,
                        on_line=lines.append, step="make install", **run_as)
             boundary.install_staged(account, stage, build.prefix)
-            boundary.remove(stage)
+            boundary.stage_kept(stage, key)     # its folders serve the next install
         else:   # make, then make install, as projects say to build them (some install rules build nothing)
             run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make")
             run_logged(make_cmd(build, "install"), log, cwd=srcdir, on_line=lines.append, step="make install")

@@ -119,6 +119,38 @@ def test_copy_in_mirrors_the_users_tree_as_the_account(tmp_path):
 
 
 @AS_ROOT
+def test_a_clean_installs_stage_keeps_its_folders_for_the_next_and_loses_its_files(tmp_path, prefix):
+    (prefix / "include" / "server").mkdir(parents=True)
+    builds = tmp_path / "build"
+    builds.mkdir()
+    boundary.reach(OTHER, builds)
+    stage = boundary.ready_stage(OTHER, builds / "stage", prefix, "build 1")
+    inside = stage / prefix.relative_to("/")
+    assert sorted(str(p.relative_to(inside)) for p in inside.rglob("*")) == ["include", "include/server", "lib"]
+    assert {p.lstat().st_uid for p in [stage, *stage.rglob("*")]} == {OTHER.uid}
+    (inside / "lib" / "ext.so").write_bytes(b"\x7fELF")     # what make install leaves
+    boundary.stage_kept(stage, "build 1")
+    (inside / "lib" / "planted").symlink_to("/etc/passwd")
+    _own(stage)
+    folder = os.lstat(inside / "include" / "server").st_ino
+
+    again = boundary.ready_stage(OTHER, builds / "stage", prefix, "build 1")
+    assert sorted(str(p.relative_to(inside)) for p in inside.rglob("*")) == ["include", "include/server", "lib"]
+    assert os.lstat(inside / "include" / "server").st_ino == folder          # kept, not made again
+    assert again == stage and os.lstat("/etc/passwd").st_uid == 0
+
+    # no stage_kept this time (the install failed or was refused): the next starts afresh
+    (stage / "etc").mkdir()
+    _own(stage)
+    boundary.ready_stage(OTHER, builds / "stage", prefix, "build 1")
+    assert sorted(p.name for p in stage.iterdir()) == [prefix.parts[1]]
+    boundary.stage_kept(stage, "build 1")
+    (prefix / "share").mkdir()          # a new build of the prefix: its folders are staged again
+    boundary.ready_stage(OTHER, builds / "stage", prefix, "build 2")
+    assert (inside / "share").is_dir() and os.lstat(inside / "include" / "server").st_ino != folder
+
+
+@AS_ROOT
 def test_account_dir_is_made_inside_roots_folders_only(tmp_path):
     made = boundary.account_dir(OTHER, tmp_path / "theirs", 0o750)
     st = os.lstat(made)
