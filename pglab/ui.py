@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.text import Text
 
-console = Console(highlight=False, soft_wrap=True)
+# emoji=False: what pglab prints is code, SQL and paths, where `:name:` is never an emoji
+console = Console(highlight=False, soft_wrap=True, emoji=False)
 if not console.is_terminal:
-    console = Console(highlight=False, soft_wrap=True, width=160)  # logs: do not squeeze tables to 80 columns
+    console = Console(highlight=False, soft_wrap=True, emoji=False, width=160)  # logs: do not squeeze tables to 80 columns
 
 
 def say(message, style=None):
@@ -30,7 +31,7 @@ def note(message):
     console.print(Text("  · ", style="dim") + Text(str(message)))
 
 
-_aside = Console(stderr=True, highlight=False, soft_wrap=True)
+_aside = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def aside(message):
