@@ -6,7 +6,6 @@ runs tar as it, as pglab does with its own account."""
 import os
 import pwd
 import stat
-from pathlib import Path
 
 import pytest
 
