@@ -219,8 +219,8 @@ def test_the_labs_and_the_plan_come_with_the_wheel(wheel_venv, tmp_path):
     assert re.findall(r"^│ (\d+) +│ ([a-z-]+) +│", listed.stdout, re.M) == [
         ("10", "build"), ("10", "trace-query"), ("11", "planner"), ("11", "mvcc"), ("11", "heap-insert"),
         ("11", "buffers"), ("12", "wal"), ("12", "locks"), ("13", "memctx"), ("14", "call-stack"), ("15", "c-udf"),
-        ("15", "bgworker"), ("16", "patch"), ("17", "hooks"), ("18", "type"), ("19", "planner-fork"),
-        ("20", "publish")]
+        ("15", "bgworker"), ("16", "patch"), ("17", "trigrams"), ("17", "hooks"), ("18", "type"),
+        ("19", "planner-fork"), ("20", "publish")]
     walked = _from_wheel(wheel_venv, "pglab", "lab", "mvcc", area=area)
     assert walked.returncode == 0, walked.stderr
     run = walked.stdout.split("\nRun:\n", 1)[1].split("\n\n", 1)[0].splitlines()
