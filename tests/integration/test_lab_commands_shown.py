@@ -62,7 +62,7 @@ def wait_for_rows(cl, statement, *args, timeout=60.0):
 
 # ---- week 18: `invoke debug --break lab_pair_cmp --sql "..."` ------------------------------------
 
-COUNTED = r"\n count\n-------\n   101\n\(1 row\)\n"      # (0,10)..(0,1000) and (1,1) are below (1,3)
+COUNTED = r"\n count\n-------\n   899\n\(1 row\)\n"      # (2,2)..(9,999), and (1,11)..(1,991), are above (1,3)
 
 
 def test_type_lab_debug_stops_in_lab_pair_cmp_under_bt_compare_then_psql_answers(area, lab_pair, tmux):
@@ -76,7 +76,7 @@ def test_type_lab_debug_stops_in_lab_pair_cmp_under_bt_compare_then_psql_answers
     tmux.start(in_terminal(env, settings, command))
     psql, gdb = tmux.wait_panes(2)
     screen, _ = tmux.wait_for(psql, r"pglab: running: SET enable_seqscan = off; SELECT count\(\*\) FROM lab_pairs "
-                                    r"WHERE p < '\(1,3\)'\n")
+                                    r"WHERE p > '\(1,3\)'\n")
     pid = backend_pid(screen)
     first = tmux.wait_first((gdb, r"Breakpoint 1, lab_pair_cmp \(", 0), (psql, COUNTED, 0))
     assert first == 0, ("the lab's query answered in psql and gdb never stopped in lab_pair_cmp:\n"
