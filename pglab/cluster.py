@@ -16,7 +16,6 @@ nothing running as the account can replace them with a link (pglab.boundary).
 """
 
 import enum
-import fcntl
 import hashlib
 import os
 import re
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import accounts, boundary
+from . import accounts, boundary, locks
 from .errors import ClusterError
 from .procs import Ports, alive, port_free, server_processes, start_time
 
@@ -206,8 +205,7 @@ class Cluster:
         self.ensure_reachable()
         boundary.account_dir(account, self.datadir, 0o700)
         if self.template is not None:
-            with open(_template_lock(self.template), "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_SH)   # template_for replaces it only under LOCK_EX
+            with locks.held(_template_lock(self.template), shared=True):   # template_for replaces it only exclusively
                 if (self.template / "data" / "PG_VERSION").is_file():
                     done = self.run(["cp", "-a", f"{self.template / 'data'}/.", self.datadir],
                                     capture_output=True, text=True)
@@ -466,8 +464,7 @@ def template_for(build, settings):
     if current():
         return base
     base.parent.mkdir(parents=True, exist_ok=True)
-    with open(_template_lock(base), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locks.held(_template_lock(base)):
         if not current():
             staging = base.parent / f".init-{build.id}-{os.getpid()}"
             shutil.rmtree(staging, ignore_errors=True)

@@ -4,7 +4,11 @@ Two terminals (or `invoke ci` beside `invoke ext-test`) may test the same
 extension on the same build, run the regression suite of one build, fetch the
 same release, build the same build or bring Debian's index up to date at once;
 each of these writes one folder, so the second waits for the first and says so,
-naming it: the holder of a lock keeps its pid and command in the lock file."""
+naming it: the holder of a lock keeps its pid and command in the lock file.
+
+This is the one module that takes file locks.  Beside `exclusive`, `held` waits
+without a word (a template's copy, an ext-test run on a warm server) and `if_free`
+never waits (pg-stop --all and the idle watcher pass over a warm server in use)."""
 
 import contextlib
 import fcntl
@@ -13,8 +17,6 @@ import shlex
 import sys
 import time
 from pathlib import Path
-
-from . import ui
 
 HOLDER_WAIT = 1.0      # s a waiter gives a holder that has the lock but has not yet written its name
 
@@ -37,6 +39,8 @@ def exclusive(path, waiting, *, remove=False):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not said:
+                    from . import ui    # here, not above: the idle watcher (pglab.servers) locks without loading rich
+
                     ui.note(f"{waiting} ({_holder(fd)})")
                     said = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
@@ -55,6 +59,48 @@ def exclusive(path, waiting, *, remove=False):
             path.unlink(missing_ok=True)
         else:
             os.ftruncate(fd, 0)     # the next waiter must not read this process as the holder
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def held(path, *, shared=False):
+    """Hold a lock on the file PATH (created if missing, emptied if not): exclusive, or
+    shared with other shared holders; wait without a word for as long as another
+    process holds it in the way.  The folder must exist."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def if_free(path, *, create=True):
+    """Hold an exclusive lock on the file PATH unless another process holds it: never
+    waits, and yields whether it holds it (True) or passed (False).
+
+    create: make the file when missing (and empty it if not); without it, only a file
+    already there is locked, never through a symbolic link, and one that cannot be
+    opened is passed over as a busy one."""
+    if create:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    else:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            fd = None
+        if fd is None:              # outside the except: an error in the caller's block is not chained to it
+            yield False
+            return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
         os.close(fd)
 
 

@@ -15,7 +15,6 @@ power cut), its server is an orphan: pg-stop --all and the "is this build in
 use" check of build-pg and pg-clean stop it instead of counting it.
 """
 
-import fcntl
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import accounts, boundary
+from . import accounts, boundary, locks
 from .cluster import Cluster, State, owner_alive, warm_lock
 from .procs import processes_in, reap_all, server_processes, start_time
 
@@ -118,10 +117,8 @@ def stop_warm(settings, build_id=None):
     for bid, _tag, base in warm_servers(settings):
         if build_id is not None and bid != build_id:
             continue
-        with open(warm_lock(base), "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with locks.if_free(warm_lock(base)) as free:
+            if not free:
                 continue    # an ext-test run is using it; it decides itself whether to keep it
             build = load_build(settings, bid)
             if build is None:
@@ -224,16 +221,9 @@ def _stop_if_idle(base, idle):
     shutdown (SIGINT to its postmaster), which the account may send as well as root."""
     if time.time() - last_used(base) < idle:
         return False
-    try:
-        lock = os.open(warm_lock(base), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        return False
-    try:
+    with locks.if_free(warm_lock(base), create=False) as free:
+        if not free:
+            return False
         pid = _postmaster(base)
         if pid is None:
             return False
@@ -242,8 +232,6 @@ def _stop_if_idle(base, idle):
         while server_processes(base / "data") and time.monotonic() < deadline:
             time.sleep(0.1)
         return True
-    finally:
-        os.close(lock)
 
 
 def why_kept(settings, base):

@@ -21,14 +21,13 @@ They are bounded (pglab.servers): at most a few stay warm, the least recently
 used stopped first, and one left unused stops by itself.
 """
 
-import fcntl
 import hashlib
 import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .. import boundary
+from .. import boundary, locks
 from ..cluster import Cluster, State, template_for, warm_lock
 from ..servers import bound, watch
 
@@ -76,8 +75,7 @@ def server(settings, build, ext_tag, conf, *, stamp, fresh=False):
     Yields a Warm handle; clear its `keep` when the run crashed or hung the server."""
     base = settings.layout.warm_server(build.id, ext_tag)
     base.parent.mkdir(parents=True, exist_ok=True)
-    with open(warm_lock(base), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)    # one run at a time on a warm server; pg-stop --all leaves a busy one be
+    with locks.held(warm_lock(base)):    # one run at a time on a warm server; pg-stop --all leaves a busy one be
         yield from _serve(settings, build, base, conf, stamp, fresh)
 
 

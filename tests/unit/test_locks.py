@@ -101,3 +101,147 @@ def test_the_process_is_named_as_the_user_typed_it(monkeypatch):
     monkeypatch.setenv("PGLAB_VIA", "./lab")
     monkeypatch.setattr(sys, "argv", ["/work/.venv/bin/invoke", "ci", "--pg", "13"])
     assert locks.this_process() == f"pid {os.getpid()}: ./lab ci --pg 13"
+
+
+# ---- the one place that takes file locks ------------------------------------------------------
+
+def test_no_module_but_locks_takes_file_locks():
+    import ast
+    from pathlib import Path
+
+    import pglab
+
+    root = Path(pglab.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "locks.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            what = None
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "fcntl" for a in node.names):
+                what = "imports fcntl"
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "fcntl":
+                what = "imports from fcntl"
+            elif isinstance(node, ast.Attribute) and node.attr in ("flock", "lockf"):
+                what = f"calls {node.attr}"
+            elif isinstance(node, ast.Name) and node.id in ("flock", "lockf"):
+                what = f"calls {node.id}"
+            if what:
+                offenders.append((str(path.relative_to(root.parent)), node.lineno, what))
+    assert not offenders, "file locks are pglab.locks's alone; taken elsewhere: " + "; ".join(
+        f"{file}:{line} {what}" for file, line, what in sorted(offenders))
+
+
+QUIET_HOLDER = """import sys, time
+from pglab import locks
+with locks.held(sys.argv[1], shared=sys.argv[2] == "shared"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def _hold_quietly(tmp_path, path, *, shared=False, seconds=1.0):
+    """A process holding PATH through locks.held (exclusive or shared), once it holds it."""
+    script = tmp_path / "quiet_holder.py"
+    script.write_text(QUIET_HOLDER)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), "shared" if shared else "exclusive",
+                             str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def _can_lock_shared(path):
+    """Whether another process could take a shared lock on the file at PATH now."""
+    done = subprocess.run([sys.executable, "-c", f"""
+import fcntl, os, sys
+fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(1)
+"""])
+    return done.returncode == 0
+
+
+def test_held_waits_for_an_exclusive_holder_without_a_word(tmp_path, capsys):
+    path = tmp_path / "warm.lock"
+    holder = _hold_quietly(tmp_path, path, seconds=1.0)
+    try:
+        start = time.monotonic()
+        with locks.held(path):
+            waited = time.monotonic() - start
+            assert not _can_lock(path) and not _can_lock_shared(path)     # exclusive: nobody beside it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waited > 0.5
+    assert capsys.readouterr().out == ""
+    assert _can_lock(path)                  # let go on leaving
+
+
+def test_held_shared_admits_a_second_shared_holder_and_no_exclusive_one(tmp_path):
+    path = tmp_path / "template.lock"
+    holder = _hold_quietly(tmp_path, path, shared=True, seconds=5.0)
+    try:
+        start = time.monotonic()
+        with locks.held(path, shared=True):
+            assert time.monotonic() - start < 2.0       # no wait for the other shared holder
+            assert _can_lock_shared(path) and not _can_lock(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _can_lock(path)
+
+
+def test_held_shared_waits_for_an_exclusive_holder(tmp_path):
+    path = tmp_path / "template.lock"
+    holder = _hold_quietly(tmp_path, path, seconds=1.0)
+    try:
+        start = time.monotonic()
+        with locks.held(path, shared=True):
+            waited = time.monotonic() - start
+    finally:
+        holder.kill()
+        holder.wait()
+    assert waited > 0.5
+
+
+def test_if_free_passes_over_a_held_lock_at_once(tmp_path):
+    path = tmp_path / "warm.lock"
+    holder = _hold_quietly(tmp_path, path, seconds=5.0)
+    try:
+        start = time.monotonic()
+        with locks.if_free(path) as free:
+            assert not free
+        with locks.if_free(path, create=False) as free:
+            assert not free
+        assert time.monotonic() - start < 2.0           # never waits
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_if_free_holds_a_free_lock_until_left(tmp_path):
+    path = tmp_path / "warm.lock"
+    with locks.if_free(path) as free:
+        assert free and path.exists()
+        assert not _can_lock(path)
+    assert _can_lock(path)
+    with locks.if_free(path, create=False) as free:
+        assert free and not _can_lock(path)
+    assert _can_lock(path)
+
+
+def test_if_free_without_create_passes_over_a_missing_file_or_a_link(tmp_path):
+    missing = tmp_path / "gone.lock"
+    with locks.if_free(missing, create=False) as free:
+        assert not free
+    assert not missing.exists()
+    real = tmp_path / "real.lock"
+    real.touch()
+    link = tmp_path / "link.lock"
+    link.symlink_to(real)
+    with locks.if_free(link, create=False) as free:
+        assert not free
+    assert _can_lock(real)
