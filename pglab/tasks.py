@@ -266,14 +266,24 @@ def pg_start(c, version=None, name="main", tcp=False):
 
 
 @task(name="pg-stop", help={**_CLUSTER_HELP, "all": "stop every pglab server, ext-test's warm ones included "
-                                                       "(and its pre-started pytest)"})
-def pg_stop(c, version=None, name="main", all=False):
+                                                       "(and its pre-started pytest)",
+                             "immediate": "stop as a crash would: no shutdown checkpoint, so the next pg-start "
+                                          "replays the WAL since the last one (crash recovery)"})
+def pg_stop(c, version=None, name="main", all=False, immediate=False):
     """Stop a cluster (fast shutdown; no process is left behind)."""
     from pglab import servers
     from pglab.ext import prestart
 
     _cluster_name(name)
+    if all and immediate:
+        raise Exit("error: --immediate stops one cluster (--version, --name), not --all", code=1)
     with _errors():
+        if immediate:
+            cl = _cluster(c, version, name)
+            cl.stop(mode="immediate")
+            ui.say(f"stopped at once, as in a crash: {cl!r}; the next `{via()} pg-start` recovers it "
+                   f"(`{via()} pg-log` shows the redo)")
+            return
         if all:
             settings = _settings(c)
             stopped = servers.stop_all(settings)     # a killed pglab's throwaway servers too
@@ -283,6 +293,21 @@ def pg_stop(c, version=None, name="main", all=False):
         cl = _cluster(c, version, name)
         cl.stop()
         ui.say(f"stopped: {cl!r}")
+
+
+@task(name="pg-log", help={**_CLUSTER_HELP, "lines": "how many of the last lines (default: 20)",
+                            "all": "the whole log"})
+def pg_log(c, version=None, name="main", lines=None, all=False):
+    """Show a cluster's server log: its last lines, or all of it."""
+    _cluster_name(name)
+    count = _whole(lines, "--lines", "a whole number of lines above 0", least=1)
+    with _errors():
+        cl = _cluster(c, version, name)
+        if not cl.log.is_file():
+            raise Exit(f"error: {cl!r} has no server log yet: `{via()} pg-start"
+                       f"{f' --version {version}' if version else ''}{f' --name {name}' if name != 'main' else ''}` "
+                       f"starts it", code=1)
+        ui.raw(cl.log_since(0).rstrip("\n") if all else cl.log_tail(count or 20))
 
 
 @task(name="pg-status")
@@ -773,7 +798,7 @@ def ext_release(c, what, upload=False):
             ui.say(f"to release it: {via()} ext-release {what} --upload")
 
 
-ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_status, psql,
+ns = Collection(doctor, build_pg, build_key, pg_list, pg_clean, pg_check, pg_start, pg_stop, pg_log, pg_status, psql,
                 ext_test, new_ext, ci, ext_meta, ext_bundle, ext_install, ext_release, trace, debug, inspect,
                 labs, lab, test)
 ns.configure({"pglab": Settings.defaults()})
