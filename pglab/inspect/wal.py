@@ -103,15 +103,17 @@ def _norm(lsn):
     return f"{int(hi, 16):X}/{int(lo, 16):X}"
 
 
-def waldump(cluster, start, end, timeline=1):
-    """The records from START up to END in CLUSTER's pg_wal, by the build's pg_waldump run as
-    the server's account."""
+def waldump(cluster, start, end=None, timeline=1, limit=None):
+    """The records from START up to END (or LIMIT of them) in CLUSTER's pg_wal, by the build's
+    pg_waldump run as the server's account."""
     cmd = [cluster.build.bindir / "pg_waldump", "--bkp-details", "--timeline", str(timeline),
-           "--path", cluster.datadir / "pg_wal", "--start", start, "--end", end]
+           "--path", cluster.datadir / "pg_wal", "--start", start,
+           *(["--end", end] if end is not None else []), *(["--limit", str(limit)] if limit is not None else [])]
     done = cluster.run(cmd, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         err = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise InspectError(f"pg_waldump could not read the WAL from {start} to {end}: {err}")
+        upto = f"to {end}" if end is not None else f"on ({limit} record(s))"
+        raise InspectError(f"pg_waldump could not read the WAL from {start} {upto}: {err}")
     return parse(done.stdout)
 
 

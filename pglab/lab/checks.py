@@ -305,6 +305,62 @@ def server_log(ctx, pattern):
     return True, line.strip()[:100]
 
 
+_REDO_STARTS = re.compile(r"redo starts at ([0-9A-F]+/[0-9A-F]+)")
+_REDO_DONE = re.compile(r"redo done at ([0-9A-F]+/[0-9A-F]+)")
+
+
+def _lsn(text):
+    hi, lo = text.split("/")
+    return int(hi, 16) << 32 | int(lo, 16)
+
+
+def _last_start(ctx):
+    """(the server log since the server last started, the log's path)."""
+    from .. import boundary
+
+    log = ctx.cluster.log
+    text = boundary.read_file(log) if log.is_file() else ""
+    at = text.rfind("starting PostgreSQL")
+    return (text[at:] if at >= 0 else ""), log
+
+
+def _recovery(ctx):
+    """(redo start, redo done) of the crash recovery the server's last start ran, as the log says; a
+    PglabError saying what to do when that start was not one."""
+    text, log = _last_start(ctx)
+    starts, done = _REDO_STARTS.search(text), _REDO_DONE.search(text)
+    if starts is None or done is None:
+        raise PglabError(f"the server's last start in {log} replayed no WAL (it had been shut down cleanly): "
+                         f"`invoke pg-stop --immediate` stops it as a crash would, then `invoke pg-start`")
+    return starts.group(1), done.group(1)
+
+
+@evidence
+def crash_recovered(ctx):
+    """The server's last start was a crash recovery: its log says where redo started and where it was done."""
+    start, done = _recovery(ctx)
+    return True, f"redo from {start}; the last record replayed at {done}"
+
+
+@evidence
+def page_replayed(ctx, table):
+    """TABLE's first page came back through the last crash recovery: its LSN, the end of the last record that
+    changed it, lies in the WAL that recovery replayed (after the redo start, up to the end of the last record
+    replayed, whose length the build's pg_waldump reads)."""
+    from ..inspect import wal
+
+    start, done = _recovery(ctx)
+    with ctx.cluster.connect() as conn:
+        timeline = conn.execute(wal.TIMELINE).fetchone()[0]
+    [last] = wal.waldump(ctx.cluster, done, timeline=timeline, limit=1)
+    end = _lsn(done) + (last["length"] + 7) // 8 * 8
+    page = _first_page(ctx, table)["header"]
+    if _lsn(start) < page["lsn_int"] <= end:
+        return True, f"{table}'s block 0 has LSN {page['lsn']}, in the WAL replayed from {start}"
+    return False, (f"{table}'s block 0 has LSN {page['lsn']}, outside the WAL the last recovery replayed "
+                   f"({start} to {done}): change it after a CHECKPOINT, then crash the server before the next one")
+
+
 def _saved_trace(ctx, name):
     """(path, events) of a trace the learner saved under the working area's labs/; a PglabError saying how to
     save it when there is none, or it is not one."""
@@ -420,6 +476,13 @@ def _truth(ctx, kind, args):
             raise PglabError(f"{path} has no {event} event{' with ' + ' '.join(conditions) if conditions else ''}"
                              f": save the trace the lab asks for first")
         return values, path.name
+    if kind == "log":
+        (pattern,) = args
+        text, log = _last_start(ctx)
+        found = [m.group(1) for m in re.finditer(pattern, text)]
+        if not found:
+            raise PglabError(f"no line matching {pattern!r} in {log} since the server last started")
+        return {found[-1]}, "the server log"
     if kind == "common-caller":
         stacks = [_stack(ctx, name) for name in args]
         shared = 0
@@ -434,7 +497,8 @@ def _truth(ctx, kind, args):
 @evidence
 def answer(ctx, lab, key, kind, *args):
     """What the learner found, written as a line `KEY: ...` in the working area's labs/LAB.answers, is what the
-    evidence shows: KIND sql QUERY (one of the query's values on the learner's cluster), trace FILE EVENT FIELD
+    evidence shows: KIND sql QUERY (one of the query's values on the learner's cluster), log PATTERN (its group
+    in the last line of the server log since the server last started that matches it), trace FILE EVENT FIELD
     [KEY=PATTERN...] (that field of an event in a saved trace; a library path also by its name), or
     common-caller FILE... (the innermost function the call stacks saved in those traces share)."""
     path, answers = _answers(ctx, lab)

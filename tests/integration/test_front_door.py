@@ -218,7 +218,7 @@ def test_the_labs_and_the_plan_come_with_the_wheel(wheel_venv, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert re.findall(r"^│ (\d+) +│ ([a-z-]+) +│", listed.stdout, re.M) == [
         ("10", "build"), ("10", "trace-query"), ("11", "planner"), ("11", "mvcc"), ("11", "heap-insert"),
-        ("11", "buffers"), ("12", "wal"), ("12", "locks"), ("13", "memctx"), ("14", "call-stack"), ("15", "c-udf"),
+        ("11", "buffers"), ("12", "wal"), ("12", "recovery"), ("12", "locks"), ("13", "memctx"), ("14", "call-stack"), ("15", "c-udf"),
         ("15", "bgworker"), ("16", "patch"), ("17", "trigrams"), ("17", "hooks"), ("18", "type"),
         ("19", "planner-fork"), ("20", "publish")]
     walked = _from_wheel(wheel_venv, "pglab", "lab", "mvcc", area=area)

@@ -162,7 +162,7 @@ BLANK_SQL = st.text(st.sampled_from([" ", "\t", "\n", ";"]), max_size=8)
 
 # ---- the tasks ------------------------------------------------------------------------------------
 
-NAMED = [("pg-start", "--name"), ("pg-stop", "--name"), ("psql", "--name"), ("debug", "--name"),
+NAMED = [("pg-start", "--name"), ("pg-stop", "--name"), ("pg-log", "--name"), ("psql", "--name"), ("debug", "--name"),
          ("inspect", "t", "--name"), ("ext-install", "pgl_funcs-1.0.0.zip", "--name"), ("lab", "build", "--cluster")]
 
 
@@ -232,6 +232,7 @@ def test_a_malformed_number(world, data):
     where, strategy = data.draw(st.sampled_from([
         (("build-pg", "--jobs"), bad_whole(1)), (("test", "--jobs"), bad_whole(1)),
         (("inspect", "t", "--block"), bad_whole(0)), (("debug", "--backend"), bad_whole(1)),
+        (("pg-log", "--lines"), bad_whole(1)),
         (("ext-test", "pgl_funcs", "--idle-timeout"), BAD_SECONDS), (("trace", "heap_insert", "--timeout"), BAD_SECONDS)]))
     value = data.draw(strategy)
     assert refused(world, *where, value).startswith(f"error: {where[-1]} ")

@@ -19,7 +19,7 @@ def test_every_lab_parses_in_the_week_the_learners_plan_asks_for_it():
     labs = lab.load()
     assert [(l.week, l.name) for l in labs] == [
         (10, "build"), (10, "trace-query"), (11, "planner"), (11, "mvcc"), (11, "heap-insert"), (11, "buffers"),
-        (12, "wal"),
+        (12, "wal"), (12, "recovery"),
         (12, "locks"), (13, "memctx"), (14, "call-stack"), (15, "c-udf"), (15, "bgworker"), (16, "patch"),
         (17, "trigrams"), (17, "hooks"), (18, "type"), (19, "planner-fork"), (20, "publish")]
     assert all(1 <= l.week <= lab.WEEKS and l.checks and l.body for l in labs)
@@ -31,7 +31,7 @@ def test_every_lab_says_how_many_sessions_of_the_plan_it_takes_and_fits_a_week()
 
     labs = lab.load()
     assert {l.name: l.sessions for l in labs} == {
-        "build": 2, "trace-query": 2, "planner": 2, "mvcc": 2, "heap-insert": 1, "buffers": 2, "wal": 2, "locks": 3,
+        "build": 2, "trace-query": 2, "planner": 2, "mvcc": 2, "heap-insert": 1, "buffers": 2, "wal": 2, "recovery": 2, "locks": 3,
         "memctx": 2, "call-stack": 2, "c-udf": 3, "bgworker": 3, "patch": 4, "trigrams": 2, "hooks": 3, "type": 4,
         "planner-fork": 4, "publish": 2}
     ui.console.begin_capture()
