@@ -153,6 +153,23 @@ def shared_tmp(name):
 
 
 @contextlib.contextmanager
+def extensions_folder(alone):
+    """The clone's extensions/, which every test run in this project shares: a test that lists it
+    (ALONE) holds it while extensions/ has pglab's examples only; a test that puts a learner's
+    extension there (test_lab_starters) holds it beside others like it, never beside a lister."""
+    with open(shared_tmp("pglab-test-extensions.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        yield
+
+
+@pytest.fixture
+def examples_only():
+    """extensions/ holds pglab's examples, and only them, while the test runs (extensions_folder)."""
+    with extensions_folder(alone=True):
+        yield
+
+
+@contextlib.contextmanager
 def stable_path(name, fallback, keep=()):
     """A folder at the same path on every run (under the temp dir), held with a lock.
 

@@ -48,7 +48,7 @@ def _warm_base(settings, build, path):
     return settings.layout.warm_server(build.id, tag)
 
 
-def test_every_example_passes_on_the_quick_starts_build(settings, default_build):
+def test_every_example_passes_on_the_quick_starts_build(settings, default_build, examples_only):
     """Every example, every suite, no warning (on every major: `invoke ci`'s matrix, which .ci/run runs)."""
     b = default_build
     results = runner.ext_test(settings, "all", pg=b.id)
@@ -143,7 +143,7 @@ def test_compile_error_shows_the_compiler_diagnostic(settings, default_build):
     assert "error: incompatible types" in results[0].output
 
 
-def test_unknown_name_lists_known_ones_and_missing_build_names_the_command(default_build):
+def test_unknown_name_lists_known_ones_and_missing_build_names_the_command(default_build, examples_only):
     done = invoke("ext-test", "no_such_ext")
     assert done.returncode == 1
     assert done.stderr.strip() == ("error: unknown extension no_such_ext; known: pgl_funcs, pgl_planlog, "

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from pglab.servers import stop_warm
-from tests.conftest import invoke, shared_tmp
+from tests.conftest import extensions_folder, invoke, shared_tmp
 from tests.integration.test_lab import area, marks, sql  # noqa: F401  (area: the working-area fixture)
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "lab_solutions"
@@ -30,8 +30,8 @@ def _learner_extension(name):
 
 def _extension_fixture(area, name):
     # extensions/NAME is one folder for every test run in this project (`invoke test`'s
-    # workers, test_lab_walk): one test at a time has it
-    with open(shared_tmp(f"pglab-test-{name}.lock"), "w") as lock:
+    # workers, test_lab_walk): one test at a time has it, and none that lists extensions/
+    with extensions_folder(alone=False), open(shared_tmp(f"pglab-test-{name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = _learner_extension(name)
         try:

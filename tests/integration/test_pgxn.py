@@ -95,7 +95,7 @@ def test_ext_meta_writes_a_valid_meta_json_from_the_control_file_makefile_and_li
     assert (ext / "META.json").read_text() == before
 
 
-def test_ext_meta_keeps_every_value_the_examples_authors_wrote():
+def test_ext_meta_keeps_every_value_the_examples_authors_wrote(examples_only):
     for name, ext in discover().items():
         before = (ext.path / "META.json").read_text()
         done = invoke("ext-meta", name)
@@ -251,7 +251,8 @@ def _server_settings(folder):
 
 
 @pytest.mark.slow
-def test_every_example_bundles_installs_loads_and_passes_pgxn_check(settings, default_build, tmp_path):
+def test_every_example_bundles_installs_loads_and_passes_pgxn_check(settings, default_build, tmp_path,
+                                                                     examples_only):
     """ext-bundle's zip, then pgxnclient alone: install into the build, load on a running
     cluster of it, check (make installcheck) against it.  Every example on the quick
     start's build; on the other built majors pgl_worker, whose tests need a preload
