@@ -9,8 +9,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import ChannelSkip
 from ..versions import Release, VersionError
-from . import ChannelSkip
+
 
 # Debian suites that carry PostgreSQL majors pglab can build, oldest first.
 SUITES = ("bullseye", "bookworm", "trixie", "sid", "experimental")

@@ -1,7 +1,9 @@
 """The cache channel: releases pglab already downloaded and unpacked into src/."""
 
+from ...errors import ChannelSkip, Unfetchable
 from ..versions import Release, VersionError
-from . import Channel, ChannelSkip, Unfetchable, drop_cached, in_cache, refuse_other_release, release_lock
+from .channel import Channel
+from .store import drop_cached, in_cache, refuse_other_release, release_lock
 
 
 def cached_trees(settings):

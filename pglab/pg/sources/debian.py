@@ -37,10 +37,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ... import locks, ui
-from ...errors import SourceError
+from ...errors import ChannelSkip, SourceError, Unfetchable
 from ..versions import Release
-from . import (Channel, ChannelSkip, Memo, Unfetchable, download, place_tree, release_lock, reuse_cached, sha256_of,
-               unpack_into_cache)
+from .channel import Channel, Memo
+from .store import download, place_tree, release_lock, reuse_cached, sha256_of, unpack_into_cache
 from .archive import (read_index, upstream_tarball, archive_from_apt, compare_versions, find_source_records,
                       is_upstream_tarball, parse_dsc, parse_dsc_checksums, parse_sources_index, source_of_binary,
                       upstream_version)

@@ -6,9 +6,10 @@ import shutil
 import subprocess
 
 from ... import ui
+from ...errors import ChannelSkip, Unfetchable
 from ..versions import Release
-from . import (Channel, ChannelSkip, Memo, Unfetchable, private_staging, refuse_other_release, release_lock,
-               replace_cached, reuse_cached)
+from .channel import Channel, Memo
+from .store import private_staging, refuse_other_release, release_lock, replace_cached, reuse_cached
 
 _GIT_ENV = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # never wait for a password prompt
 _TAG_RE = re.compile(r"refs/tags/REL_(\d+)_(\d+|BETA\d+|RC\d+)$")

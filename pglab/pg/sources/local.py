@@ -7,9 +7,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from ...errors import SourceError
+from ...errors import ChannelSkip, SourceError
 from ..versions import Release
-from . import Channel, ChannelSkip, SourceTree, tree_says
+from .channel import Channel, SourceTree
+from .store import tree_says
 
 
 def release_of(path):

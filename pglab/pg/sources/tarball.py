@@ -5,9 +5,10 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
+from ...errors import ChannelSkip, Unfetchable
 from ..versions import Release, VersionError
-from . import (Channel, ChannelSkip, Memo, Unfetchable, download, release_lock, reuse_cached, sha256_of,
-               unpack_into_cache)
+from .channel import Channel, Memo
+from .store import download, release_lock, reuse_cached, sha256_of, unpack_into_cache
 
 _DIR_RE = re.compile(r'href="v([0-9a-z.]+)/"')
 _SHA256_RE = re.compile(r"\s*([0-9a-fA-F]{64})\b")
