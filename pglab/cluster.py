@@ -11,7 +11,7 @@ writes) belong to the account.  Root's own files (port, tcp, password and
 pglab.conf, which postgresql.conf includes by its full path) sit beside them, where
 nothing running as the account can replace them with a link (pglab.boundary).
 
-    with Cluster.throwaway(build, settings) as cl:
+    with Cluster.throwaway(settings, build) as cl:
         cl.psql("-c", "select 1")
 """
 
@@ -72,7 +72,25 @@ class Cluster:
         return cls(build, settings.layout.cluster(build.id, name), preferred_account=settings.account, **kw)
 
     @classmethod
-    def throwaway(cls, build, settings, *, template=False, **kw):
+    def open(cls, settings, build, name="main", *, create, **kw):
+        """The build's cluster NAME, started (a no-op when it runs), for a command to use.
+
+        One policy per kind of caller, given as `create`:
+          create=True  for commands whose job is to start or use a server (pg-start, psql, trace,
+                       debug, ext-install's load): an absent cluster is made (initdb on first use);
+          create=False for commands that look at what the learner made (inspect, lab checks): an
+                       absent cluster is refused in one line naming the command that makes it,
+                       and nothing is created.
+        The start's remark (a stale postmaster.pid removed, running without TCP) is in .remark."""
+        cluster = cls.named(settings, build, name, **kw)     # the name is checked before anything is made
+        if not create and cluster.state() is State.ABSENT:
+            raise ClusterError(f"no cluster {name!r} on {build.id} yet: `{start_command(settings, build, name)}` "
+                               f"creates it")
+        cluster.remark = cluster.start()
+        return cluster
+
+    @classmethod
+    def throwaway(cls, settings, build, *, template=False, **kw):
         """A cluster in a fresh temporary directory, deleted when it stops.
 
         template=True copies a data directory initdb'd once per build instead of
@@ -429,6 +447,17 @@ class Cluster:
         """Replace this process with an interactive psql on the cluster (ENV: more variables for it)."""
         psql = str(self.build.bin("psql"))
         os.execve(psql, [psql, *args], {**os.environ, **self.env, **(env or {})})
+
+
+def start_command(settings, build, name="main"):
+    """The command that makes and starts the build's cluster NAME, as the user types it: with
+    --version when BUILD is not the default build, --name when NAME is not main."""
+    from .config import via
+    from .pg.builds import default_build
+
+    default = default_build(settings)
+    version = "" if default is not None and default.id == build.id else f" --version {build.id}"
+    return f"{via()} pg-start{version}{'' if name == 'main' else ' --name ' + name}"
 
 
 def owner_alive(base, *, us_too=True, name="owner"):

@@ -237,12 +237,17 @@ def pg_check(c, version=None, test=None):
 
 # ---- PostgreSQL: clusters ------------------------------------------------------------------
 
-def _cluster(c, version, name="main", tcp=None):
+def _cluster(c, version, name="main", tcp=None, *, start=False):
+    """The build's cluster NAME; start=True: started, made on first use (Cluster.open's policy for
+    commands that start or use a server)."""
     from pglab.cluster import Cluster
     from pglab.pg.builds import find_build
 
     settings = _settings(c)
-    return Cluster.named(settings, find_build(settings, version), name, tcp=tcp)
+    build = find_build(settings, version)
+    if start:
+        return Cluster.open(settings, build, name, create=True, tcp=tcp)
+    return Cluster.named(settings, build, name, tcp=tcp)
 
 
 _CLUSTER_HELP = {"version": "which build: a major, a release or a build id (pg-list); default: the default build",
@@ -254,10 +259,9 @@ def pg_start(c, version=None, name="main", tcp=False):
     """Start a cluster on a build (initdb on first use; socket only, free port)."""
     _cluster_name(name)
     with _errors():
-        cl = _cluster(c, version, name, tcp)
-        remark = cl.start()
-        if remark:
-            ui.note(remark)
+        cl = _cluster(c, version, name, tcp, start=True)
+        if cl.remark:
+            ui.note(cl.remark)
         ui.say(f"running: {cl!r}")
         flags = (f" --version {version}" if version else "") + (f" --name {name}" if name != "main" else "")
         ui.say(f"connect: {via()} psql{flags}   or   psql \"{cl.conninfo()}\"")
@@ -329,8 +333,7 @@ def psql(c, version=None, name="main", command=None):
     _cluster_name(name)
     _statement(command, "--command")
     with _errors():
-        cl = _cluster(c, version, name)
-        cl.start()
+        cl = _cluster(c, version, name, start=True)
         cl.exec_psql(["-c", command] if command else [])
 
 

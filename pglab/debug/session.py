@@ -56,13 +56,13 @@ def run(settings, *, pg=None, name="main", breaks=(), sql=None, on_error=False, 
         raise DebugError("--sql runs in the psql session debug opens; with --backend, --bgworker or --core "
                          "there is none: run the SQL yourself once gdb is attached")
     build = find_build(settings, pg)
-    cluster = Cluster.named(settings, build, name)       # the name is checked before anything is made
+    settings.layout.cluster(build.id, name)             # the name is checked before anything is made
     if core is not None:
         core = _core_file(core)
     plan = make_plan(settings, build, breaks=breaks, sql=sql, on_error=on_error, new_backends=new_backends)
     if core is not None:
         return _exec_gdb(plan, core=core, attach=False)
-    cluster.start()
+    cluster = Cluster.open(settings, build, name, create=True)
     if backend is not None:
         return _exec_gdb(plan, pid=_check_backend(cluster, backend))
     if bgworker:

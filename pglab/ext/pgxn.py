@@ -504,8 +504,7 @@ def install(settings, spec, build, *, cluster_name="main", check=False):
         boundary.reach(_account(settings), copy)
         dist = replace(dist, spec=str(copy), path=copy, given=dist.spec)
     pgxn_install(settings, dist, build)
-    cluster = Cluster.named(settings, build, cluster_name)
-    cluster.start()
+    cluster = Cluster.open(settings, build, cluster_name, create=True)
     loaded = pgxn_load(settings, dist, build, cluster)
     if loaded:
         ui.say(f"created {', '.join(loaded)} in database postgres on cluster {cluster_name} of {build.id}")
@@ -514,7 +513,7 @@ def install(settings, spec, build, *, cluster_name="main", check=False):
                f"{build.id}: left as it is (ALTER EXTENSION ... UPDATE moves it to the installed version)")
     result = Installed(dist, build, cluster, loaded)
     if check:
-        with Cluster.throwaway(build, settings, template=True, conf=check_settings(settings, dist, build)) as scratch:
+        with Cluster.throwaway(settings, build, template=True, conf=check_settings(settings, dist, build)) as scratch:
             result.check = pgxn_check(settings, dist, build, scratch)
     return result
 

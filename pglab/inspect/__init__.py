@@ -39,18 +39,11 @@ def session(settings, *, pg=None, name="main", db="postgres", cluster=None):
 
 
 def named_cluster(settings, pg, name):
-    from ..cluster import Cluster, State
+    """The learner's cluster, started; an absent one is refused (Cluster.open, create=False)."""
+    from ..cluster import Cluster
     from ..pg.builds import find_build
 
-    build = find_build(settings, pg)
-    cluster = Cluster.named(settings, build, name)
-    state = cluster.state()
-    if state is State.ABSENT:
-        raise InspectError(f"no cluster {name!r} on {build.id} yet: `invoke pg-start --version {build.id}"
-                           f"{'' if name == 'main' else ' --name ' + name}` creates it")
-    if state is not State.RUNNING:
-        cluster.start()
-    return cluster
+    return Cluster.open(settings, find_build(settings, pg), name, create=False)
 
 
 def find(conn, cluster, lay, spec, *, checkpoint=True):

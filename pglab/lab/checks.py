@@ -54,13 +54,10 @@ class Context:
     @property
     def cluster(self):
         if self._cluster is None:
-            from ..cluster import Cluster, State
+            from ..cluster import Cluster
 
-            cl = Cluster.named(self.settings, self.build, self.name)
-            if cl.state() is State.ABSENT:
-                raise PglabError(f"no cluster {self.name!r} on {self.build.id} yet: `invoke pg-start` creates it")
-            cl.start()
-            self._cluster = cl
+            # what the learner made is looked at, never made here: an absent cluster is refused
+            self._cluster = Cluster.open(self.settings, self.build, self.name, create=False)
         return self._cluster
 
 
@@ -543,7 +540,7 @@ def extension_answers(ctx, name, query, expected):
     from ..cluster import Cluster
 
     _extension(name)
-    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+    with Cluster.throwaway(ctx.settings, ctx.build, template=True) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             try:
                 conn.execute(f'CREATE EXTENSION "{name}"')
@@ -566,7 +563,7 @@ def extension_raises(ctx, name, query, sqlstate):
     from ..cluster import Cluster
 
     _extension(name)
-    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+    with Cluster.throwaway(ctx.settings, ctx.build, template=True) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             try:
                 conn.execute(f'CREATE EXTENSION "{name}"')
@@ -607,7 +604,7 @@ def extension_test_did(ctx, name, test, query):
     path = _extension(name) / test
     if not path.is_file():
         return False, f"no {path}"
-    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+    with Cluster.throwaway(ctx.settings, ctx.build, template=True) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE lab_check")
         with psycopg.connect(cl.conninfo("lab_check"), autocommit=True) as conn:
@@ -653,7 +650,7 @@ def hook_chained(ctx, name, counter):
     _extension(name)
     probe = "SELECT 1 AS pglab_chain_probe"
     conf = {"shared_preload_libraries": f"pg_stat_statements,{name}"}
-    with Cluster.throwaway(ctx.build, ctx.settings, template=True, conf=conf) as cl:
+    with Cluster.throwaway(ctx.settings, ctx.build, template=True, conf=conf) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             try:
                 conn.execute(f'CREATE EXTENSION pg_stat_statements; CREATE EXTENSION "{name}"')
@@ -935,7 +932,7 @@ def plan_starts(ctx, query, expected):
 
     from ..cluster import Cluster
 
-    with Cluster.throwaway(ctx.build, ctx.settings, template=True) as cl:
+    with Cluster.throwaway(ctx.settings, ctx.build, template=True) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             try:
                 got = str(conn.execute(query).fetchone()[0])

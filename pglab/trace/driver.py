@@ -362,7 +362,6 @@ def trace_build(settings, target, sql, *, pg=None, bt=False, timeout=60.0, other
 
     check_user_only(target, user_only)
     build = find_build(settings, pg)
-    cluster = Cluster.named(settings, build)
-    cluster.start()
+    cluster = Cluster.open(settings, build, create=True)
     return run_trace(conninfo=cluster.conninfo(), target=target, sql=sql, bindir=str(build.bindir), bt=bt,
                      timeout=timeout, other_sql=other, user_only=user_only)
