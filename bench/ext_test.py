@@ -68,7 +68,7 @@ def main():
     # warm: template, mirror, objects, and the bytecode of every module a run imports
     timed([sys.executable, "-m", "invoke", "ext-test", opts.ext], cwd=ROOT, env=user_env)
     pglab, bare = [], []
-    with Cluster.throwaway(build, settings, template=True) as cl:
+    with Cluster.throwaway(settings, build, template=True) as cl:
         env = {**os.environ, **cl.env}
         timed([*make, "install"])
         for _ in range(opts.runs):

@@ -75,7 +75,7 @@ def main():
     gdb_path = driver.find_gdb()        # the same gdb for both, as the trace would pick it
     sql = f"INSERT INTO bench SELECT g, 'row ' || g FROM generate_series(1, {opts.rows}) g"
     none, bare, traced = [], [], []
-    with Cluster.throwaway(build, settings, template=True) as cl, tempfile.TemporaryDirectory() as tmp:
+    with Cluster.throwaway(settings, build, template=True) as cl, tempfile.TemporaryDirectory() as tmp:
         with psycopg.connect(cl.conninfo(), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench (a int, b text)")
             for _ in range(opts.runs):

@@ -54,7 +54,7 @@ def run_check(settings, build, *, tests=(), idle_timeout=600):
     result = CheckResult(build.id, output_dir=str(out))
     with locks.exclusive(out.with_name(f".{build.id}.lock"),
                          f"another pg-check on {build.id} is running (its results go to {out} too): waiting for it"), \
-            Cluster.throwaway(build, settings) as cl:
+            Cluster.throwaway(settings, build) as cl:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         os.chmod(out, 0o755)

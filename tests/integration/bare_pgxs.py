@@ -32,7 +32,7 @@ def bare_installcheck(build, settings, source, tmp_path, conf=None, before=None)
     configure(build, copy)
     subprocess.run(make, cwd=copy, check=True, capture_output=True)       # make && make install, as people do
     subprocess.run([*make, "install"], cwd=copy, check=True, capture_output=True)
-    with Cluster.throwaway(build, settings, conf=conf or {}) as cl:
+    with Cluster.throwaway(settings, build, conf=conf or {}) as cl:
         cl.ensure_reachable(copy)
         if cl.account.switching:     # installcheck writes results/ there, as the server's account
             subprocess.run(["chown", "-R", f"{cl.account.uid}:{cl.account.gid}", str(copy)], check=True)

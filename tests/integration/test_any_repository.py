@@ -233,7 +233,7 @@ def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_r
     tested = from_wheel(wheel_venv, "pglab", "ext-test", ".", "--pg", default_build.id, cwd=repo, timeout=900)
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr
 
-    with Cluster.throwaway(default_build, settings) as cluster, cluster.connect() as conn:
+    with Cluster.throwaway(settings, default_build) as cluster, cluster.connect() as conn:
         conn.execute("CREATE EXTENSION pgl_funcs")
         assert conn.execute("SELECT pgl_add(2, 3)").fetchone() == (5,)      # its library is loaded
         pid = conn.info.backend_pid

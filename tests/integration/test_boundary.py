@@ -230,7 +230,7 @@ from pglab.cluster import Cluster
 from pglab.config import Settings
 from pglab.pg.builds import find_build
 settings = Settings.load()
-cluster = Cluster.throwaway(find_build(settings, None), settings, template=True)
+cluster = Cluster.throwaway(settings, find_build(settings, None), template=True)
 cluster.init(); cluster.start()
 print(cluster.pid(), flush=True)
 time.sleep(600)
@@ -270,5 +270,5 @@ def test_a_running_pglabs_throwaway_server_still_counts_as_in_use(own_area, defa
     from pglab.servers import running_on
 
     settings = Settings.load(root=own_area)
-    with Cluster.throwaway(default_build, settings, template=True) as cl:
+    with Cluster.throwaway(settings, default_build, template=True) as cl:
         assert running_on(settings, default_build) == [f"throwaway {cl.base.name}"]

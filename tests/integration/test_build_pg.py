@@ -171,12 +171,12 @@ def _killed_then_rerun(settings, default_build, folder, stable):
     assert "interrupted" in done.stdout
     patched = builds_mod.Build.load(prefix)
     assert patched.id != default_build.id and patched.meta["patches"][0]["file"] == str(patch)
-    with Cluster.throwaway(patched, settings) as cl:
+    with Cluster.throwaway(settings, patched) as cl:
         assert cl.sql("select version()")[0][0].endswith(marker)
         cl.sql("create extension pageinspect")  # contrib came along with the patched build
         assert cl.sql("select count(*) from pg_extension")[0][0] == "2"
     # the unpatched build is another build and stays as it was
-    with Cluster.throwaway(default_build, settings) as cl:
+    with Cluster.throwaway(settings, default_build) as cl:
         assert marker not in cl.sql("select version()")[0][0]
 
     # the patch lab (week 14), in a working area of its own: built, not yet checked; then pg-check passes
@@ -238,7 +238,7 @@ def _fork_rebuilt(settings, default_build, folder, tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     compiled = re.findall(r"-o (\S+\.o) ", (local.build_dir / "logs" / "make.log").read_text())
     assert compiled == ["costsize.o"], compiled  # only what changed recompiles
-    with Cluster.throwaway(builds_mod.Build.load(local.prefix), settings) as cl:
+    with Cluster.throwaway(settings, builds_mod.Build.load(local.prefix)) as cl:
         plan = cl.sql("explain select * from pg_class")[0][0]
         assert re.match(r"Seq Scan on pg_class\s+\(cost=42\.00\.\.", plan), plan
     assert not (fork / "config.status").exists()  # pglab never writes into a user's tree
@@ -266,7 +266,7 @@ def _fork_rebuilt(settings, default_build, folder, tmp_path):
 
     # a server running on the install: build-pg refuses to replace it under the server
     rebuilt = builds_mod.Build.load(local.prefix)
-    with Cluster.throwaway(rebuilt, settings, template=True) as cl:   # also makes the build's template
+    with Cluster.throwaway(settings, rebuilt, template=True) as cl:   # also makes the build's template
         costsize.write_text(costsize.read_text() + "\n/* touched */\n")
         done = invoke("build-pg", "--source", str(fork))
         assert done.returncode == 1
@@ -285,7 +285,7 @@ def _fork_rebuilt(settings, default_build, folder, tmp_path):
     done = invoke("build-pg", "--source", str(fork))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     bumped = builds_mod.Build.load(local.prefix)
-    with Cluster.throwaway(bumped, settings, template=True) as cl:
+    with Cluster.throwaway(settings, bumped, template=True) as cl:
         assert cl.sql("select catalog_version_no from pg_control_system()") == [[str(int(number) + 1)]]
     build_mod.remove_build(settings, local.id)
 

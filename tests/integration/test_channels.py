@@ -180,7 +180,7 @@ def _built(root, upstream, channel, identity, origin, done):
     assert meta["requested"] == "13" and meta["substituted_for"] is None
     version = subprocess.run([str(build.pg_config), "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.strip() == f"PostgreSQL {upstream.release}"
-    with Cluster.throwaway(build, Settings.load(root=root, cache=root)) as cl:
+    with Cluster.throwaway(Settings.load(root=root, cache=root), build) as cl:
         assert cl.sql("show server_version") == [[str(upstream.release)]]
         assert cl.sql("select count(*) > 0 from pg_class") == [["t"]]
     return build

@@ -21,7 +21,7 @@ def _uid(pid):
 
 
 def test_throwaway_cluster_runs_sql_and_leaves_nothing(default_build, settings):
-    with Cluster.throwaway(default_build, settings) as cl:
+    with Cluster.throwaway(settings, default_build) as cl:
         assert repr(cl).startswith(f"<Cluster {default_build.id} port={cl.port} data=")
         pid = cl.pid()
         assert cl.state() is State.RUNNING
@@ -54,7 +54,7 @@ def test_named_cluster_via_invoke_tasks(default_build):
 
 
 def test_stale_pid_file_is_removed_with_a_message(default_build, settings):
-    cl = Cluster.throwaway(default_build, settings)
+    cl = Cluster.throwaway(settings, default_build)
     try:
         cl.init()
         dead = 4_000_000  # above pid_max: certainly not running
@@ -68,7 +68,7 @@ def test_stale_pid_file_is_removed_with_a_message(default_build, settings):
 
 
 def test_crashed_server_is_reported_and_recovers(default_build, settings):
-    cl = Cluster.throwaway(default_build, settings)
+    cl = Cluster.throwaway(settings, default_build)
     try:
         cl.init().start()
         cl.sql("create table survivors(x int); insert into survivors values (1)")
@@ -89,7 +89,7 @@ def test_tcp_is_loopback_only_with_password_and_skips_a_busy_port(default_build,
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     port = busy.getsockname()[1]
-    cl = Cluster.throwaway(default_build, settings, tcp=True, port=port)
+    cl = Cluster.throwaway(settings, default_build, tcp=True, port=port)
     try:
         cl.init().start()
         assert cl.port != port

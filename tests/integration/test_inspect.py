@@ -56,7 +56,7 @@ class Server:
 def server(request, settings):
     build = request.getfixturevalue("default_build") if request.param == "default" else \
         find_build(settings, request.param)
-    with Cluster.throwaway(build, settings, template=True) as cl:
+    with Cluster.throwaway(settings, build, template=True) as cl:
         srv = Server(cl, settings)
         srv.sql("CREATE EXTENSION pageinspect")
         srv.sql("CREATE EXTENSION pg_visibility")

@@ -22,7 +22,7 @@ from tests.integration.test_inspect import Server, as_text
 def server(request, settings):
     build = request.getfixturevalue("default_build") if request.param == "default" else \
         find_build(settings, request.param)
-    with Cluster.throwaway(build, settings, template=True) as cl:
+    with Cluster.throwaway(settings, build, template=True) as cl:
         srv = Server(cl, settings)
         srv.sql("CREATE EXTENSION pageinspect")
         yield srv

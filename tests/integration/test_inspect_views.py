@@ -27,7 +27,7 @@ def server(request, settings):
     build = request.getfixturevalue("default_build") if request.param == "default" else \
         find_build(settings, request.param)
     # no timed checkpoint may clean the dirty buffers between two reads of them
-    with Cluster.throwaway(build, settings, template=True, conf={"checkpoint_timeout": "1h"}) as cl:
+    with Cluster.throwaway(settings, build, template=True, conf={"checkpoint_timeout": "1h"}) as cl:
         srv = Server(cl, settings)
         for ext in EXTENSIONS:
             srv.sql(f"CREATE EXTENSION {ext}")

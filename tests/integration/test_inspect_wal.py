@@ -31,7 +31,7 @@ def server(request, settings):
     build = request.getfixturevalue("default_build") if request.param == "default" else \
         find_build(settings, request.param)
     # no timed checkpoint may come between two steps
-    with Cluster.throwaway(build, settings, template=True, conf={"checkpoint_timeout": "1h"}) as cl:
+    with Cluster.throwaway(settings, build, template=True, conf={"checkpoint_timeout": "1h"}) as cl:
         srv = Server(cl, settings)
         srv.sql("CREATE EXTENSION pageinspect")
         if srv.lay.version_num >= 150000:

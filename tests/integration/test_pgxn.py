@@ -277,7 +277,7 @@ def test_every_example_bundles_installs_loads_and_passes_pgxn_check(settings, de
             assert installed.returncode == 0, where + installed.stdout[-2000:] + installed.stderr[-2000:]
             sharedir = subprocess.run([str(build.pg_config), "--sharedir"], capture_output=True, text=True)
             assert (Path(sharedir.stdout.strip()) / "extension" / f"{name}.control").is_file(), where
-            with Cluster.throwaway(build, settings, template=True, conf=conf) as cl:
+            with Cluster.throwaway(settings, build, template=True, conf=conf) as cl:
                 loaded = _pgxn("load", "-d", "postgres", zip_spec, "--pg_config", build.pg_config, env=cl.env,
                                cwd=tmp_path)
                 assert loaded.returncode == 0 and loaded.stdout.strip() == "CREATE EXTENSION", where + loaded.stderr

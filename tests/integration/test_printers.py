@@ -54,7 +54,7 @@ class Server:
 @pytest.fixture(scope="module", params=built_ids())
 def server(request, settings):
     b = request.getfixturevalue("default_build") if request.param == "default" else find_build(settings, request.param)
-    with Cluster.throwaway(b, settings, template=True) as cl:
+    with Cluster.throwaway(settings, b, template=True) as cl:
         with psycopg.connect(cl.conninfo(), autocommit=True) as c:
             c.execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
             c.execute("CREATE TABLE qa AS SELECT g AS id, g % 10 AS k FROM generate_series(1, 2000) g")

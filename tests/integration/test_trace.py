@@ -75,7 +75,7 @@ class Server:
 
 def _cluster(request, settings, build_id):
     b = request.getfixturevalue("default_build") if build_id == "default" else find_build(settings, build_id)
-    return Cluster.throwaway(b, settings, template=True)
+    return Cluster.throwaway(settings, b, template=True)
 
 
 @pytest.fixture(scope="module", params=built_ids())
