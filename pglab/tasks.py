@@ -339,7 +339,7 @@ def psql(c, version=None, name="main", command=None):
 
 # ---- extensions ---------------------------------------------------------------------------
 
-@task(name="ext-test", positional=["what"], iterable=["break_"],
+@task(name="ext-test", positional=["what"], iterable=["break_"], optional=["accept"],
       help={"what": "an extension under extensions/ (several: a,b), 'all', the path of a PGXS extension's "
                     "folder (./my_ext, ~/src/pgvector), or a published one: debian:pgvector, pgxn:hypopg[@1.4.1]",
             "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
@@ -352,26 +352,54 @@ def psql(c, version=None, name="main", command=None):
                      "(regress and pytest suites; one extension, one build)",
             "break_": "with --debug: a function gdb stops in (repeat for several)",
             "before": "a command run once the test server is up, before the suites (as the suites run: in the "
-                      "build copy, PGHOST/PGPORT set): what a project's CI does first, e.g. create tablespaces"})
+                      "build copy, PGHOST/PGPORT set): what a project's CI does first, e.g. create tablespaces",
+            "accept": "after the run, show each regress or isolation test whose expected file is missing or "
+                      "differs and ask whether to write what it printed there (--accept=all: every one, unasked)"})
 def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=None, fresh=False, debug=False,
-             break_=None, before=None):
+             break_=None, before=None, accept=None):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
-    from pglab.ext import report, runner
+    from pglab.ext import accept as accept_mod
+    from pglab.ext import published, report, runner
 
     _not_a_flag(what, "ext-test")
     idle_timeout = _seconds(idle_timeout, "--idle-timeout", None)
     with _errors():
         if break_ and not debug:
             raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
-        results = runner.ext_test(_settings(c), what, pg=pg, k=k, werror=werror, suites=suite,
+        how = accept_mod.mode(accept)
+        if how and published.is_published(what):
+            raise Exit(f"error: --accept writes a test's output into its extension's folder: a published extension "
+                       f"({what}) has none of yours; copy it into a folder first", code=1)
+        accept_mod.check_can_ask(how)
+        settings = _settings(c)
+        results = runner.ext_test(settings, what, pg=pg, k=k, werror=werror, suites=suite,
                                   idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [],
                                   before=before)
         report.table(results)
         report.details(results)
+        if how:
+            _accept(settings, what, results, how)
         line, code = report.verdict(results)
         if code:
             raise Exit(line, code=code)
         ui.say(line, style="green")
+
+
+def _accept(settings, what, results, how):
+    """ext-test --accept, after the report: each candidate's diff, asked for (or all, unasked)."""
+    from pglab.ext import accept as accept_mod
+    from pglab.ext import discover
+
+    offered = []
+    for ext in discover.resolve(what):
+        found, notes = accept_mod.candidates(settings, ext, results)
+        for line in notes:
+            ui.note(line)
+        offered += accept_mod.offer(ext, found, how)
+    if any(yes for _c, yes in offered):
+        ui.say(f"run `{via()} ext-test {what}` again: what was accepted is now what the tests expect")
+    elif not offered:
+        ui.note("nothing to accept: no regress or isolation test printed something else than it expects")
 
 
 @task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",

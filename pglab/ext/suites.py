@@ -26,7 +26,7 @@ from .. import boundary, postmortem
 from ..errors import ExtensionError
 from ..postmortem import RegressTally, Supervised, Tally, supervise
 from ..procs import reap_all
-from . import prestart
+from . import accept, prestart
 from .pgxs import make_cmd
 from .report import SuiteResult
 
@@ -301,6 +301,11 @@ def _verdict(run, suite, outcome, tally, diffs=None, logs=None):
     if outcome.returncode != 0 or tally.failed:
         if tally.failed:
             detail = f"failed: {', '.join(tally.failed[:5])}" + (" ..." if len(tally.failed) > 5 else "")
+        elif accept.missing(outcome.output):
+            # pg_regress stops at a test with no expected file ("diff command failed"): say which
+            name = accept.missing(outcome.output)[0]
+            where = os.path.normpath(os.path.join(accept.inputdir(outcome.output), "expected", f"{name}.out"))
+            detail = f"{name}: no {where} yet, pg_regress stopped there (--accept writes it from what {name} printed)"
         else:
             # the tool's last word, not make's ("make: *** [...] Error 2")
             said = [l.strip() for l in outcome.output.splitlines() if l.strip() and not l.startswith(("make", "echo"))]

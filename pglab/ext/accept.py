@@ -1,0 +1,147 @@
+"""ext-test --accept: a regress or isolation test's new output taken as its expected output.
+
+After the suites ran, each test whose expected file is missing or differs from what it printed
+is a candidate: its output (results/NAME.out in ext-test's build copy) is shown as a diff
+against the expected file in the extension's own folder (INPUTDIR/expected/NAME.out, as
+pg_regress reads it) and, once accepted, written there: the one place ext-test writes in the
+user's folder, and only then.  A suite that crashed the server or hung offers nothing (its
+output is not the test's answer).  A test with alternative outputs (NAME_1.out, ...) that
+failed matched none of them: its base file is written, the alternatives are left as they are.
+"""
+
+import difflib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import boundary, ui
+from ..errors import ExtensionError
+
+KINDS = ("regress", "isolation")
+_INPUTDIR = re.compile(r"--inputdir[= ]['\"]?([^'\"\s]+)")
+_MISSING = re.compile(r"^diff: \S+/expected/([^/\s]+)\.out: No such file or directory$", re.M)
+
+
+@dataclass
+class Candidate:
+    suite: object            # the SuiteResult it comes from
+    test: str
+    results: Path            # what the test printed, in the build copy (the account's)
+    expected: Path           # where pg_regress reads what it should print, in the user's folder
+    alternatives: list = field(default_factory=list)
+
+
+def mode(value):
+    """--accept's value: None (not given), "ask" (--accept) or "all" (--accept=all); else an ExtensionError."""
+    if value in (None, False):
+        return None
+    if value is True:
+        return "ask"
+    if value == "all":
+        return "all"
+    raise ExtensionError(f"--accept takes nothing (ask for each test) or 'all' (--accept=all), not {value!r}")
+
+
+def inputdir(output):
+    """The --inputdir pg_regress was given (the last one counts, as in pg_regress), from make's output."""
+    found = _INPUTDIR.findall(output)
+    return found[-1] if found else "."
+
+
+def missing(output):
+    """The tests pg_regress stopped at for want of an expected file."""
+    return _MISSING.findall(output)
+
+
+def candidates(settings, ext, results):
+    """([Candidate], [one line per suite that offers nothing and why]) for EXT's results."""
+    from ..pg.builds import load_build
+    from .runner import build_copy
+
+    found, notes = [], []
+    for r in results:
+        if r.extension != ext.name or r.suite not in KINDS:
+            continue
+        if r.status in ("crash", "hang"):
+            how = "crashed the server" if r.status == "crash" else "hung"
+            notes.append(f"{r.label} on {r.build} {how}: nothing of it is accepted")
+            continue
+        if r.status != "fail":
+            continue
+        builddir, _tag = build_copy(settings, ext, load_build(settings, r.build))
+        folder = Path(r.folder) if r.folder else Path()
+        copy = builddir / "src" / folder
+        outdir = copy if r.suite == "regress" else copy / "output_iso"
+        where = Path(os.path.normpath(folder / inputdir(r.output) / "expected"))
+        if where.is_absolute() or where.parts[:1] == ("..",):
+            notes.append(f"{r.label} on {r.build}: its expected files are outside {ext.path} ({where}): not written")
+            continue
+        names = [t for t, status in r.tests if status == "fail"] + missing(r.output)
+        for name in dict.fromkeys(names):
+            out = outdir / "results" / f"{name}.out"
+            if not out.is_file():
+                notes.append(f"{r.label} on {r.build}: {name} left no results/{name}.out to accept")
+                continue
+            target = ext.path / where / f"{name}.out"
+            alternatives = sorted(p for p in target.parent.glob(f"{name}_*.out") if re.fullmatch(
+                rf"{re.escape(name)}_\d+\.out", p.name))
+            found.append(Candidate(r, name, out, target, alternatives))
+    return found, notes
+
+
+def _diff(old, new, expected, results):
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=str(expected), tofile=str(results)))
+
+
+def _write(path, text):
+    """PATH written whole (a temporary file beside it, renamed over it), the folder made if need be;
+    as root, owned by whoever owns the extension's folder it is in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner = path.parent.stat()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            os.fchmod(out.fileno(), 0o644)
+            if os.geteuid() == 0:
+                os.fchown(out.fileno(), owner.st_uid, owner.st_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def offer(ext, found, how, ask=input):
+    """Show each candidate's diff and write the accepted ones; [(Candidate, accepted)]."""
+    done = []
+    for c in found:
+        new = boundary.read_file(c.results)          # the account's file: never through a link
+        old = c.expected.read_text(errors="replace") if c.expected.is_file() else None
+        shown = c.expected.relative_to(ext.path)
+        if old == new:
+            continue
+        ui.say(f"{c.suite.label} on {c.suite.build}: {c.test}"
+               + (f" has no {shown} yet" if old is None else f" printed something else than {shown}"))
+        ui.raw(_diff(old or "", new, shown if old is not None else "/dev/null", f"results/{c.test}.out").rstrip("\n"))
+        if c.alternatives:
+            ui.note(f"it matched none of its alternatives ({', '.join(p.name for p in c.alternatives)}): "
+                    f"{shown.name} is the one written, they are left as they are")
+        yes = how == "all" or ask(f"accept it as {shown}? [y/N] ").strip().lower() in ("y", "yes")
+        if yes:
+            _write(c.expected, new)
+            ui.say(f"accepted: {shown}" + (" (new)" if old is None else ""), style="green")
+        else:
+            ui.note(f"not accepted: {shown} is as it was")
+        done.append((c, yes))
+    return done
+
+
+def check_can_ask(how):
+    """--accept without =all asks in a terminal: refused at once (nothing run) without one."""
+    if how == "ask" and not sys.stdin.isatty():
+        raise ExtensionError("--accept asks before it writes each expected file, and there is no terminal to ask "
+                             "in: --accept=all accepts every one without asking")
