@@ -226,7 +226,8 @@ def test_heap_insert_lab_passes_once_gdb_stopped_there_and_the_learner_wrote_whe
     status, shown, last = check(env, "heap-insert")
     assert (status, shown) == (1, ["✓", "✓", "✓", "✗"])
     answers = settings.layout.lab_work / "heap-insert.answers"
-    assert last == f"next: {as_read(settings, lab.checks[3].hint)}"
+    assert lab.checks[3].hints[0] == lab.checks[3].hint     # graded: the first failed check shows the one that points
+    assert last == f"next: {as_read(settings, lab.checks[3].hints[0])} (hint 1 of {len(lab.checks[3].hints)})"
     answers.parent.mkdir(parents=True, exist_ok=True)
     answers.write_text("t_self: (0,2)\n")
     [wrong] = lab_mod.check(settings, lab, only={"t-self"})

@@ -274,9 +274,11 @@ def test_hooks_lab_passes_with_the_pgss_trace_and_the_solutions_hook(area, lab_h
     solved = invoke("lab", "hooks", "--check", env=env)
     assert solved.returncode == 1
     assert [m for m, _ in marks(solved.stdout)] == ["✓", "✓", "✓", "✓", "✓", "✗"]
-    assert next_hint(solved.stdout) == (
-        f"next: preload lab_hook after pg_stat_statements, restart, save `invoke trace hooks` as {both}; write the "
-        f"function into {settings.layout.lab_work / 'hooks.answers'} as a line `first: FUNCTION`")
+    assert next_hint(solved.stdout) == (      # first's graded hints: the first points into execMain.c and miscinit.c
+        f"next: ExecutorStart (execMain.c) calls the one function ExecutorStart_hook holds: which library's _PG_init "
+        f"set it last, in the order process_shared_preload_libraries (miscinit.c) loads them? Save a hooks trace "
+        f"with both preloaded as {both} and write the function into {settings.layout.lab_work / 'hooks.answers'} "
+        f"as a line `first: FUNCTION` (hint 1 of 2)")
     preload = "'lab_worker', 'pg_stat_statements', 'lab_hook'" if worker else "'pg_stat_statements', 'lab_hook'"
     for words in (["psql", "-c", f"ALTER SYSTEM SET shared_preload_libraries = {preload}"], ["pg-stop"], ["pg-start"],
                   ["trace", "hooks", "--sql", "SELECT 1", "--format", "json", "--out", str(both)]):
