@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import boundary, ui
 from ..errors import ExtensionError
+from .pgxs import build_copy
 
 KINDS = ("regress", "isolation")
 _INPUTDIR = re.compile(r"--inputdir[= ]['\"]?([^'\"\s]+)")
@@ -59,7 +60,6 @@ def missing(output):
 def candidates(settings, ext, results):
     """([Candidate], [one line per suite that offers nothing and why]) for EXT's results."""
     from ..pg.builds import load_build
-    from .runner import build_copy
 
     found, notes = [], []
     for r in results:

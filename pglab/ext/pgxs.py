@@ -94,6 +94,13 @@ def sync_source(src, dest, made=()):
     return changed
 
 
+def build_copy(settings, ext, build):
+    """The folder ext-test builds and tests `ext` in, for `build`; keyed by the
+    extension's folder too, so two extensions of one name never share objects."""
+    tag = hashlib.sha256(str(ext.path).encode()).hexdigest()[:6]
+    return settings.layout.ext_build(build.id, f"{ext.name}-{tag}"), f"{ext.name}-{tag}"
+
+
 def make_cmd(build, *targets, extra=()):
     """make for a PGXS extension against `build` (never the system's pg_config).
     USE_PGXS=1 lets a contrib module copied out of a source tree build like any

@@ -9,7 +9,6 @@ each suite that applies, folder by folder.  A project whose tests pglab cannot
 reach says so and fails; one that declares none says so, and is not a pass.
 """
 
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from ..debug.pause import TestPause
 from ..errors import BuildError, ClusterError, ExtensionError, PglabError
 from ..pg.builds import resolve_builds
 from . import discover, published, shape
-from .pgxs import BuildResult, compile_ext, makefile_vars, sync_copy, temp_config
+from .pgxs import BuildResult, build_copy, compile_ext, makefile_vars, sync_copy, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
 from .suites import (KINDS, SUITES, Run, announce, finish_pytest, run_before, run_suite, skip_reason,
@@ -39,13 +38,6 @@ def parse_suites(text):
     if unknown:
         raise PglabError(f"unknown suite {', '.join(unknown)}: choose from {', '.join(SUITES)}")
     return chosen
-
-
-def build_copy(settings, ext, build):
-    """The folder ext-test builds and tests `ext` in, for `build`; keyed by the
-    extension's folder too, so two extensions of one name never share objects."""
-    tag = hashlib.sha256(str(ext.path).encode()).hexdigest()[:6]
-    return settings.layout.ext_build(build.id, f"{ext.name}-{tag}"), f"{ext.name}-{tag}"
 
 
 def test_extension(settings, ext, build, **how):
