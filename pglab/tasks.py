@@ -165,13 +165,14 @@ def doctor(c, install=True):
 )
 def build_pg(c, version=None, source="auto", patch=None, jobs=None, flavour=None, refresh=False):
     """Build PostgreSQL from source as a debug build (cached; several side by side)."""
+    from pglab import servers
     from pglab.pg import build, builds
 
     jobs = _whole(jobs, "--jobs", "a number of parallel jobs, 1 or more", least=1)
     with _errors():
         settings = _settings(c)
-        b = build.build_pg(settings, version=version, source=source, patches=patch or [],
-                           jobs=jobs, flavour=flavour, refresh=refresh)
+        b = build.build_pg(settings, in_use=servers.refuse_if_running, version=version, source=source,
+                           patches=patch or [], jobs=jobs, flavour=flavour, refresh=refresh)
         ui.say(f"pg_config: {b.pg_config}")
         default = builds.default_build(settings)
         flag = "" if default and default.id == b.id else f" --version {b.id}"
@@ -209,11 +210,12 @@ def pg_list(c):
 @task(name="pg-clean", help={"build_id": "the build to delete, as `pg-list` names it"})
 def pg_clean(c, build_id):
     """Delete one build (its prefix and build tree; sources and clusters stay)."""
+    from pglab import servers
     from pglab.pg import build
 
     _not_a_flag(build_id, "pg-clean")
     with _errors():
-        build.remove_build(_settings(c), build_id)
+        build.remove_build(_settings(c), build_id, in_use=servers.refuse_if_running)
         ui.say(f"removed {build_id}")
 
 
@@ -222,7 +224,8 @@ def pg_clean(c, build_id):
             "test": "run only this regression test (repeatable), e.g. --test join --test select"})
 def pg_check(c, version=None, test=None):
     """Run PostgreSQL's own regression suite against a build (throwaway cluster)."""
-    from pglab.pg import builds, check
+    from pglab import pgcheck as check
+    from pglab.pg import builds
 
     with _errors():
         settings = _settings(c)
@@ -512,7 +515,7 @@ def debug(c, pg=None, name="main", break_=None, sql=None, on_error=False, backen
 
 
 def _vscode(settings, pg, breaks, on_error):
-    from pglab.debug import vscode
+    from pglab import vscode
 
     (launch, tasks, setup), ext = vscode.run(settings, pg=pg, breaks=breaks, on_error=on_error, start=os.getcwd())
     ui.say(f"wrote {launch} and {tasks}")
@@ -633,7 +636,7 @@ def lab(c, name, check=False, start=False, tick=False, undo=False, pg=None, clus
             show.started(chosen, lab_mod.start(settings, chosen, pg=pg))
             return
         if not check:
-            lab_mod.walk(settings, chosen, pg=pg)
+            show.walk_lab(settings, chosen, pg=pg)
             return
         results = lab_mod.check(settings, chosen, pg=pg, cluster=cluster)
         show.results(chosen, results)
@@ -705,6 +708,7 @@ def test(c, majors=None, k=None, quick=False, jobs=None):
 
     import pytest
 
+    from pglab import servers
     from pglab.pg import build, doctor as doctor_mod
 
     workers = _test_workers(jobs)
@@ -717,8 +721,9 @@ def test(c, majors=None, k=None, quick=False, jobs=None):
     with _errors():
         settings = _settings(c)
         doctor_mod.ensure()
-        build.build_pg(settings)
-        built, skipped = build.ensure_builds(settings, majors or settings.test_majors)
+        build.build_pg(settings, in_use=servers.refuse_if_running)
+        built, skipped = build.ensure_builds(settings, majors or settings.test_majors,
+                                             in_use=servers.refuse_if_running)
         for major, why in skipped:
             ui.note(f"not testing on {major}: {why}")
         ui.say(f"testing on: {', '.join(b.id for b in built)}")

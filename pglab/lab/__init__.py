@@ -273,17 +273,3 @@ def start(settings, lab, *, pg=None):
     from . import starter
 
     return starter.start(settings, lab, pg=pg)
-
-
-def walk(settings, lab, *, pg=None):
-    """Print LAB for the learner, with source pointers into their build when there is one."""
-    from ..errors import PglabError
-    from ..pg.builds import find_build
-    from . import progress, show, starter
-
-    fork = starter.fork_builds(settings, lab.name) if lab.starter is not None and lab.starter.fork else []
-    try:
-        build = fork[0] if fork and pg is None else find_build(settings, pg)
-    except PglabError:
-        build = None          # no build yet: the first lab makes one
-    show.walk(lab, progress.load(settings), build, fork_build=fork[0].id if fork else None)

@@ -75,6 +75,21 @@ def problems(found):
         print(f"! {problem} (the other labs are listed)", file=sys.stderr)
 
 
+def walk_lab(settings, lab, *, pg=None):
+    """Print LAB for the learner (`invoke lab NAME`), with source pointers into their build when there is
+    one: the build of the lab's fork once it has one, unless PG names another."""
+    from ..errors import PglabError
+    from ..pg.builds import find_build
+    from . import starter
+
+    fork = starter.fork_builds(settings, lab.name) if lab.starter is not None and lab.starter.fork else []
+    try:
+        build = fork[0] if fork and pg is None else find_build(settings, pg)
+    except PglabError:
+        build = None          # no build yet: the first lab makes one
+    walk(lab, progress.load(settings), build, fork_build=fork[0].id if fork else None)
+
+
 def walk(lab, data, build=None, fork_build=None):
     """One lab in the terminal: the commands (FORK_BUILD: the build of the lab's fork, once there is
     one) first, as the text and the hints speak of "the commands above"; the text; the source; the checks."""
