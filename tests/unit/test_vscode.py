@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pglab.debug import Plan, vscode
+from pglab import vscode
+from pglab.debug import Plan
 from pglab.errors import DebugError
 
 

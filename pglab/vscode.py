@@ -22,10 +22,10 @@ import os
 import re
 from pathlib import Path
 
-from .. import out
-from ..config import via
-from ..errors import DebugError
-from . import gdb_quote, gdb_script
+from . import out
+from .config import via
+from .debug import gdb_quote, gdb_script
+from .errors import DebugError
 
 TASK_LABEL = "pglab ext-test"
 
@@ -57,9 +57,9 @@ def configuration(plan, setup_file, source_map):
 
 def run(settings, *, pg=None, breaks=(), on_error=False, start="."):
     """debug --vscode: the files written for START's repository, the build's, and the extension there if any."""
-    from ..ext.discover import at_path, is_extension
-    from ..pg.builds import find_build
-    from .session import make_plan
+    from .debug.session import make_plan
+    from .ext.discover import at_path, is_extension
+    from .pg.builds import find_build
 
     top = repository_top(start)
     build = find_build(settings, pg)
@@ -79,7 +79,7 @@ def write(settings, build, plan, *, start, ext=None):
     tasks = _read(tasks_path, {"version": "2.0.0", "tasks": []})
     source_map = {}
     if ext is not None:
-        from ..ext.runner import build_copy
+        from .ext.pgxs import build_copy
 
         builddir, _tag = build_copy(settings, ext, build)
         source_map[str(builddir / "src")] = str(ext.path)
