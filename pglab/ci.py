@@ -27,6 +27,7 @@ from . import out as out_mod
 from .ext import discover, published, report
 from .ext.runner import parse_suites, test_extension
 from .pg.build import ensure_builds
+from .servers import refuse_if_running
 
 
 @dataclass
@@ -68,7 +69,7 @@ def run_ci(settings, *, majors=None, spec="all", werror=False, out=None, suites=
     wanted = parse_majors(majors, settings)
     cells = []
     for major in wanted:
-        built, skipped = ensure_builds(settings, major)
+        built, skipped = ensure_builds(settings, major, in_use=refuse_if_running)
         if skipped:
             cells += [Cell(ext.name, major, status="skip", why=skipped[0][1]) for ext in extensions]
             continue

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from . import accounts, boundary, locks
 from .cluster import Cluster, State, owner_alive, warm_lock
+from .errors import BuildInUse
 from .procs import processes_in, reap_all, server_processes, start_time
 
 
@@ -279,6 +280,20 @@ def _watch(root, idle):
         for base in running:
             _stop_if_idle(base, idle)
         time.sleep(step)
+
+
+def refuse_if_running(settings, build, doing):
+    """A server running on an install must not have it replaced or deleted under it."""
+    stop_warm(settings, build.id)   # ext-test's own servers: pglab may stop them
+    running = running_on(settings, build)
+    if not running:
+        return
+    named = [n for n in running if not n.startswith("throwaway ")]
+    if named:
+        how = f"stop it first: `invoke pg-stop --version {build.id}{'' if named[0] == 'main' else ' --name ' + named[0]}`"
+    else:
+        how = "wait for the test run using it to finish"
+    raise BuildInUse(f"cannot {doing} {build.id}: a server runs on it ({', '.join(running)}); {how}")
 
 
 if __name__ == "__main__":

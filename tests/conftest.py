@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pglab.servers import reap_orphans, stop_warm
+from pglab.servers import reap_orphans, refuse_if_running, stop_warm
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import PglabError
 from pglab.ext import prestart
@@ -132,7 +132,7 @@ def settings():
 @pytest.fixture(scope="session")
 def default_build(settings):
     """The default debug build (16, or what stands in for it here); built if missing."""
-    return build_mod.build_pg(settings)
+    return build_mod.build_pg(settings, in_use=refuse_if_running)
 
 
 @pytest.fixture(scope="session", autouse=True)

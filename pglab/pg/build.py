@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from .. import locks, ui
-from ..errors import BuildError, BuildInUse, PglabError, SourceError
+from ..errors import BuildError, PglabError, SourceError
 from ..run import run_logged
 from . import doctor
 from .builds import META, Build, list_builds, load_build
@@ -101,9 +101,11 @@ def build_id(ident, *, local_path=None):
 
 # ---- the build itself ------------------------------------------------------------
 
-def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, flavour=None, refresh=False):
+def build_pg(settings, *, in_use, version=None, source="auto", patches=(), jobs=None, flavour=None, refresh=False):
     """Obtain source and build it; a no-op when the identical build exists.
 
+    IN_USE(settings, build, doing) raises BuildInUse when a server runs on an install that is
+    about to be replaced (pglab.servers.refuse_if_running: servers are the layer above this one).
     Returns the Build.  Raises PglabError subclasses with actionable messages."""
     flavour = flavour or settings.flavour
     if flavour not in FLAVOURS:
@@ -148,7 +150,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
             changed = [k for k in ident if existing.get("identity", {}).get(k) != ident[k]]
             ui.note(f"rebuilding {bid}: its {', '.join(changed) or 'identity'} changed since it was built")
         if existing:
-            refuse_if_running(settings, Build.load(prefix), "replace")
+            in_use(settings, Build.load(prefix), "replace")
         srcdir = _patched_tree(settings, tree, patches, ident, fp) if patches else tree.path
         builddir.mkdir(exist_ok=True)  # only once the patches applied: a refused patch leaves nothing
         started = time.monotonic()
@@ -164,7 +166,7 @@ def build_pg(settings, *, version=None, source="auto", patches=(), jobs=None, fl
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         if existing:  # a server may have been started while make ran
-            refuse_if_running(settings, Build.load(prefix), "replace")
+            in_use(settings, Build.load(prefix), "replace")
         _install(builddir, prefix, meta, jobs)
         ui.say(f"built {bid} in {time.monotonic() - started:.0f} s → {prefix}", style="green")
     return Build.load(prefix)
@@ -415,41 +417,25 @@ def cache_key(settings, major, flavour=None):
     return f"pglab-{major}-{flavour}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
-def ensure_builds(settings, majors):
-    """Build every major in `majors` that can be obtained: (builds, [(major, why not)])."""
+def ensure_builds(settings, majors, *, in_use):
+    """Build every major in `majors` that can be obtained: (builds, [(major, why not)]); IN_USE as build_pg's."""
     built, skipped = [], []
     for major in [m.strip() for m in str(majors).split(",") if m.strip()]:
         try:
-            built.append(build_pg(settings, version=major))
+            built.append(build_pg(settings, version=major, in_use=in_use))
         except SourceError as exc:
             skipped.append((major, str(exc).split(";")[0]))
     return built, skipped
 
 
-def refuse_if_running(settings, build, doing):
-    """A server running on an install must not have it replaced or deleted under it."""
-    from ..servers import running_on, stop_warm
-
-    stop_warm(settings, build.id)   # ext-test's own servers: pglab may stop them
-    running = running_on(settings, build)
-    if not running:
-        return
-    named = [n for n in running if not n.startswith("throwaway ")]
-    if named:
-        how = f"stop it first: `invoke pg-stop --version {build.id}{'' if named[0] == 'main' else ' --name ' + named[0]}`"
-    else:
-        how = "wait for the test run using it to finish"
-    raise BuildInUse(f"cannot {doing} {build.id}: a server runs on it ({', '.join(running)}); {how}")
-
-
-def remove_build(settings, build_id):
+def remove_build(settings, build_id, *, in_use):
     """Delete one build: its prefix, build tree and what pglab derived from it
     (cluster template, extension builds, regression output).  Refuses while a
-    cluster of it runs; your clusters' data directories are kept."""
+    cluster of it runs (IN_USE, as build_pg's); your clusters' data directories are kept."""
     build = load_build(settings, build_id)
     if build is None:
         raise PglabError(f"no build named {build_id}: `invoke pg-list` shows the builds")
-    refuse_if_running(settings, build, "remove")
+    in_use(settings, build, "remove")
     shutil.rmtree(build.prefix)
     for derived in settings.layout.derived_from(build_id):
         shutil.rmtree(derived, ignore_errors=True)

@@ -17,8 +17,9 @@ import pytest
 from pglab.cluster import Cluster
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.pg import build as build_mod
+from pglab.servers import refuse_if_running
 from pglab.pg import builds as builds_mod
-from pglab.pg import check
+from pglab import pgcheck as check
 from pglab.pg.builds import META
 
 from ..conftest import invoke, stable_path
@@ -193,7 +194,7 @@ def _killed_then_rerun(settings, default_build, folder, stable):
     assert f"all {len(whole)} tests passed on {patched.id}" in checked.stdout
     assert [(r.ok, r.detail) for r in lab.check(area, patch_lab, only={"patched-and-checked"})] == [
         (True, f"{patched.id} (1 patch(es)): pg-check passed")]
-    build_mod.remove_build(settings, patched.id)
+    build_mod.remove_build(settings, patched.id, in_use=refuse_if_running)
 
 
 _PLAN_TESTS = ("select", "join")
@@ -287,7 +288,7 @@ def _fork_rebuilt(settings, default_build, folder, tmp_path):
     bumped = builds_mod.Build.load(local.prefix)
     with Cluster.throwaway(settings, bumped, template=True) as cl:
         assert cl.sql("select catalog_version_no from pg_control_system()") == [[str(int(number) + 1)]]
-    build_mod.remove_build(settings, local.id)
+    build_mod.remove_build(settings, local.id, in_use=refuse_if_running)
 
 
 def test_a_killed_build_is_resumed_wherever_the_project_lives(tmp_path):

@@ -19,6 +19,7 @@ import pytest
 
 from pglab.config import PROJECT_ROOT, Settings
 from pglab.errors import SourceError
+from pglab.servers import refuse_if_running
 from pglab.pg.sources import (Channel, ChannelSkip, Memo, SourceTree, Unfetchable, channels_for, download, obtain,
                               record_cached)
 from pglab.pg.sources import debian
@@ -201,7 +202,7 @@ def test_build_pg_refresh_reaches_every_channel_debian_included(tmp_path, monkey
     monkeypatch.setattr(build.doctor, "ensure", lambda **kw: [])
     for refresh in (False, True):
         with pytest.raises(SourceError, match="stopped"):
-            build.build_pg(Settings(root=tmp_path), version="17", refresh=refresh)
+            build.build_pg(Settings(root=tmp_path), version="17", refresh=refresh, in_use=refuse_if_running)
         assert seen == {"local": refresh, "cache": refresh, "git": refresh, "tarball": refresh, "debian": refresh}
 
 
