@@ -839,7 +839,7 @@ def patched_build_checked(ctx):
     patched = [b for b in list_builds(ctx.settings) if b.meta.get("patches")]
     if not patched:
         return False, "no build made with --patch yet: `invoke build-pg --patch FILE` makes one"
-    from ..pg.check import schedule_tests
+    from ..pgcheck import schedule_tests
 
     partial = []
     for b in patched:

@@ -1,6 +1,6 @@
 """pg-check: PostgreSQL's own regression suite through pglab."""
 
-from pglab.pg.check import schedule_tests
+from pglab.pgcheck import schedule_tests
 from pglab.postmortem import parse_regress_line
 
 from ..conftest import invoke

@@ -13,10 +13,10 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from .. import boundary, locks, ui
-from ..cluster import Cluster
-from ..errors import PglabError
-from ..postmortem import RegressTally, supervise
+from . import boundary, locks, ui
+from .cluster import Cluster
+from .errors import PglabError
+from .postmortem import RegressTally, supervise
 
 
 @dataclass
