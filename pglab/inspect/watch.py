@@ -16,7 +16,8 @@ statement, and the records between as the build's pg_waldump decodes them.
 import re
 
 from ..errors import InspectError
-from . import buffers, choose_blocks, decode, find, session
+from . import buffers
+from .reading import choose_blocks, decode, find, session
 from . import wal as wal_mod
 
 _STATUS_WORDS = re.compile(r"^\s*(\w+)")
