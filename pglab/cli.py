@@ -10,7 +10,7 @@ In a clone it also reads the clone's invoke.yaml, as `invoke` does there.
 import os
 from importlib import metadata
 
-from invoke import Program
+from invoke import Executor, Exit, Program
 
 from .config import IN_CLONE, PROJECT_ROOT
 
@@ -38,6 +38,21 @@ class PglabProgram(Program):
         name = help_asked(self.tasks)
         if name is not None:
             self.args.help.value = name
+
+
+class HelpFirstExecutor(Executor):
+    """`invoke pg-list trace --help` shows trace's help and runs nothing, pg-list included: the whole
+    line is read before any task runs, as the pglab command does (PglabProgram.parse_tasks).  The
+    clone's invoke.yaml names it (tasks.executor_class), so `invoke` and `./lab` use it."""
+
+    def execute(self, *tasks):
+        from .tasks import help_asked, show_help
+
+        name = help_asked(tasks)
+        if name is not None:
+            show_help(name)
+            raise Exit(code=0)
+        return super().execute(*tasks)
 
 
 def program():
