@@ -148,9 +148,9 @@ def test_unknown_name_lists_known_ones_and_missing_build_names_the_command(defau
     assert done.returncode == 1
     assert done.stderr.strip() == ("error: unknown extension no_such_ext; known: pgl_funcs, pgl_planlog, "
                                    "pgl_rational, pgl_worker (or give a folder's path, e.g. ./my_ext)")
-    done = invoke("ext-test", "pgl_funcs", "--pg", "14")
+    done = invoke("ext-test", "pgl_funcs", "--pg", "30")
     assert done.returncode == 1
-    assert done.stderr.strip().endswith("run `invoke build-pg --version 14`")
+    assert done.stderr.strip().endswith("run `invoke build-pg --version 30`")
     done = invoke("ext-test", "pgl_funcs", "--suite", "unit")
     assert done.returncode == 1
     assert done.stderr.strip() == "error: unknown suite unit: choose from regress, isolation, tap, pytest"
