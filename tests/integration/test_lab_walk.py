@@ -186,3 +186,53 @@ def test_buffers_lab_walked_in_a_terminal(shell, default_build):
     assert check_marks(again) == ["✓", "✓", "✗", "✗"]
     assert again.rstrip().splitlines()[-1].startswith("next: make lab_big bigger than a quarter of shared_buffers")
     me.run("invoke pg-stop")
+
+
+def test_week_3_of_the_plan_walked_in_a_terminal(shell, default_build):
+    """A week of the learner's plan, not a lab: what `invoke lab week-3` says to do, the learner's own
+    SQL typed in psql -c, each item's checks passing as its evidence appears, the by-hand items
+    ticked, and the week done in `invoke labs --status`."""
+    tmux, pane, settings = shell
+    me = Learner(tmux, pane)
+    week = me.run("invoke lab week-3")
+    assert week.splitlines()[0] == "Week 3 of your plan (labs/plan/20-week-plan.md)"
+    assert re.findall(r"^  · (3\.\d)  .+\n +with: .+ · open \((tick|check)\)$", week, re.M) == [
+        ("3.1", "tick"), ("3.2", "check"), ("3.3", "check"), ("3.4", "check"), ("3.5", "tick")]
+    me.run("invoke pg-start")
+    assert me.status() == 0
+    checked = me.run("invoke lab week-3 --check")
+    assert check_marks(checked) == ["✗"] * 5
+    assert checked.rstrip().splitlines()[-1] == ("next: ALTER TABLE products ADD COLUMN attrs jsonb, then UPDATE "
+                                                 "products SET attrs = '{\"color\": \"red\"}'")
+    me.run('invoke psql -c "CREATE TABLE products (id int PRIMARY KEY, name text, status text, '
+           "created_at timestamptz DEFAULT now(), attrs jsonb); INSERT INTO products (id, name, status, attrs) "
+           "SELECT g, 'item ' || g, CASE WHEN g % 3 = 0 THEN 'open' ELSE 'closed' END, "
+           "jsonb_build_object('color', CASE WHEN g % 2 = 0 THEN 'red' ELSE 'blue' END) "
+           'FROM generate_series(1, 100) g"')
+    assert me.status() == 0
+    checked = me.run("invoke lab week-3 --check")
+    assert check_marks(checked) == ["✓", "✗", "✗", "✗", "✗"]
+    assert checked.rstrip().splitlines()[-1] == "next: CREATE INDEX ON products USING gin (attrs)"
+    for sql in ("CREATE INDEX ON products USING gin (attrs)", "CREATE INDEX ON products (status, created_at)",
+                "CREATE INDEX ON products (created_at) WHERE status = 'open'",
+                "ALTER TABLE products ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+                "(to_tsvector('english', name)) STORED"):
+        me.run(f'invoke psql -c "{sql}"')
+        assert me.status() == 0, sql
+    found = me.run("invoke psql -c \"SELECT count(*) FROM products WHERE attrs @> '{\\\"color\\\": "
+                   "\\\"red\\\"}'\"")
+    assert re.search(r"^ +50$", found, re.M), found                  # the JSONB query the week asks for
+    checked = me.run("invoke lab week-3 --check")
+    assert check_marks(checked) == ["✓"] * 5
+    assert checked.rstrip().splitlines()[-2:] == [
+        "by hand: 3.1, 3.5 (`invoke lab 3.1 --tick` when you have done it)", "week 3: every check passed"]
+    for item in ("3.1", "3.5"):
+        me.run(f"invoke lab {item} --tick")
+        assert me.status() == 0
+    status = me.run("invoke labs --status")
+    assert "Week 3 · 5 of 5 done" in status.splitlines(), status
+    today = time.strftime("%Y-%m-%d")
+    assert re.findall(r"^  ✓ (3\.\d) .+ (checked|ticked) (\S+)$", status, re.M) == [
+        ("3.1", "ticked", today), ("3.2", "checked", today), ("3.3", "checked", today), ("3.4", "checked", today),
+        ("3.5", "ticked", today)]
+    me.run("invoke pg-stop")
