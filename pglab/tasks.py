@@ -346,7 +346,10 @@ def psql(c, version=None, name="main", command=None):
       help={"what": "an extension under extensions/ (several: a,b), 'all', the path of a PGXS extension's "
                     "folder (./my_ext, ~/src/pgvector), or a published one: debian:pgvector, pgxn:hypopg[@1.4.1]",
             "pg": "builds to test on: 17,15 or 'all' (default: the default build)",
-            "suite": "only these suites: regress, isolation, tap, pytest (comma-separated; default: all of them)",
+            "suite": "only these suites: regress, isolation, tap, pytest, upgrade (comma-separated; default: all "
+                     "but upgrade)",
+            "upgrade": "also check the update paths: each version updated to the default, compared with a fresh "
+                       "install of it object by object (the upgrade suite)",
             "k": "only pytest tests matching this expression; with --debug, the regress test to hold",
             "werror": "treat compiler warnings as errors",
             "idle_timeout": "seconds without a finished test before a suite counts as hung (default 300)",
@@ -359,7 +362,7 @@ def psql(c, version=None, name="main", command=None):
             "accept": "after the run, show each regress or isolation test whose expected file is missing or "
                       "differs and ask whether to write what it printed there (--accept=all: every one, unasked)"})
 def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=None, fresh=False, debug=False,
-             break_=None, before=None, accept=None):
+             break_=None, before=None, accept=None, upgrade=False):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import accept as accept_mod
     from pglab.ext import published, report, runner
@@ -375,6 +378,8 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
                        f"({what}) has none of yours; copy it into a folder first", code=1)
         accept_mod.check_can_ask(how)
         settings = _settings(c)
+        if upgrade:
+            suite = ",".join(dict.fromkeys([*runner.parse_suites(suite), "upgrade"]))
         results = runner.ext_test(settings, what, pg=pg, k=k, werror=werror, suites=suite,
                                   idle_timeout=idle_timeout, fresh=fresh, debug=debug, breaks=break_ or [],
                                   before=before)

@@ -23,20 +23,21 @@ from . import discover, published, shape
 from .pgxs import BuildResult, build_copy, compile_ext, makefile_vars, sync_copy, temp_config
 from .report import SuiteResult
 from .server import server, stamp_for
-from .suites import (KINDS, SUITES, Run, announce, finish_pytest, run_before, run_suite, skip_reason,
-                     start_pytest)
+from .suites import (DEFAULT_SUITES, KINDS, SUITES, Run, announce, finish_pytest, run_before, run_suite,
+                     skip_reason, start_pytest)
 
 DEBUG_IDLE_TIMEOUT = 24 * 3600.0    # ext-test --debug: a person may stay in gdb as long as they like
 
 
 def parse_suites(text):
-    """`--suite regress,tap` → ("regress", "tap"); None → every suite."""
+    """`--suite regress,tap` → ("regress", "tap"); None → every suite but upgrade (asked for by name)."""
     if not text:
-        return SUITES
+        return DEFAULT_SUITES
     chosen = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in chosen if s not in SUITES]
     if unknown:
-        raise PglabError(f"unknown suite {', '.join(unknown)}: choose from {', '.join(SUITES)}")
+        # the default suites named (upgrade is in --suite's help and has its own flag, --upgrade)
+        raise PglabError(f"unknown suite {', '.join(unknown)}: choose from {', '.join(DEFAULT_SUITES)}")
     return chosen
 
 
@@ -49,8 +50,8 @@ def test_extension(settings, ext, build, **how):
         return _test_extension(settings, ext, build, **how)
 
 
-def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=SUITES, fresh=False,
-                    debug=None, before=None):
+def _test_extension(settings, ext, build, *, werror=False, k=None, idle_timeout=None, suites=DEFAULT_SUITES,
+                    fresh=False, debug=None, before=None):
     """test_extension, under its lock.
 
     pytest starts at once (its start-up and collection overlap the build) and runs
@@ -171,7 +172,7 @@ def _plan(settings, ext, build, copy, run, suites):
     if "pytest" in suites and skip_reason("pytest", run) is None:
         plan.jobs.append(("pytest", run))
     recursive = len(found.folders) > 1
-    for kind in (s for s in suites if not any(j[0] == s for j in plan.jobs)):
+    for kind in (s for s in suites if s != "upgrade" and not any(j[0] == s for j in plan.jobs)):
         why = skip_reason(kind, run) if kind == "pytest" or not recursive else (
             f"no {KINDS[kind]} in any Makefile `make installcheck` reaches")
         plan.rows.append(run.result(kind, "skip", detail=why or f"no {KINDS.get(kind, kind)} here"))
@@ -189,6 +190,8 @@ def _plan(settings, ext, build, copy, run, suites):
     elif not plan.jobs and not found.declared and skip_reason("pytest", run) is not None:
         plan.rows.append(run.result("tests", "none", detail="the project declares no tests: no REGRESS, ISOLATION "
                                                             "or TAP_TESTS in any Makefile, no tests/test_*.py"))
+    if "upgrade" in suites:     # on the server, after the others (the server says whether it applies)
+        plan.jobs.append(("upgrade", run))
     return plan
 
 

@@ -7,6 +7,9 @@ pglab.postmortem.supervise:
                PostgreSQL::Test modules; each test starts its own nodes)
     pytest     tests/test_*.py with pglab's pytest plugin (pytest-postgresql's
                fixtures pointed at the same server, a fresh database per test)
+    upgrade    every update path to the default version compared with a fresh
+               install of it, catalog object by object (pglab.ext.upgrade); only
+               when asked for (ext-test --upgrade or --suite upgrade)
 
 The first three are PGXS's own installcheck with the other two kinds switched off
 on make's command line, run as the server's account in the extension's build
@@ -26,11 +29,12 @@ from .. import boundary, postmortem
 from ..errors import ExtensionError
 from ..postmortem import RegressTally, Supervised, Tally, supervise
 from ..procs import reap_all
-from . import accept, prestart
+from . import accept, prestart, upgrade
 from .pgxs import make_cmd
 from .report import SuiteResult
 
-SUITES = ("regress", "isolation", "tap", "pytest")
+SUITES = ("regress", "isolation", "tap", "pytest", "upgrade")
+DEFAULT_SUITES = SUITES[:4]     # upgrade runs when asked for: its scratch databases cost time on every run
 # a function (a test or a fixture of the project's) asking for one of pglab.ext.pytest_plugin's fixtures
 _FIXTURES = re.compile(r"\bdef \w+\s*\([^)]*\b(postgresql|postgresql_noproc|pglab_server)\b")
 KINDS = {"regress": "REGRESS", "isolation": "ISOLATION", "tap": "TAP_TESTS"}
@@ -58,7 +62,10 @@ class Run:
 
 
 def skip_reason(suite, run):
-    """Why `suite` does not apply to this extension and build, or None."""
+    """Why `suite` does not apply to this extension and build, or None (upgrade: the server says, see
+    pglab.ext.upgrade)."""
+    if suite == "upgrade":
+        return None
     if suite == "pytest":
         tests = run.ext.tests_dir
         files = sorted(tests.glob("test_*.py")) if tests.is_dir() else []
@@ -82,7 +89,8 @@ def run_suite(suite, run):
     reason = skip_reason(suite, run)
     if reason:
         return run.result(suite, "skip", detail=reason)
-    return {"regress": run_regress, "isolation": run_isolation, "tap": run_tap, "pytest": run_pytest}[suite](run)
+    return {"regress": run_regress, "isolation": run_isolation, "tap": run_tap, "pytest": run_pytest,
+            "upgrade": upgrade.run_upgrade}[suite](run)
 
 
 # ---- PGXS's installcheck, one kind at a time ------------------------------------------
