@@ -482,7 +482,7 @@ def template_for(build, settings):
     would refuse to start."""
     base = settings.layout.template(build.id)
     account = accounts.ensure(settings.account)
-    stamp = f"{build.meta.get('built_at')} {build.meta.get('fingerprint')} {account.uid}"
+    stamp = f"{build.built_at} {build.fingerprint} {account.uid}"
 
     def current():
         try:

@@ -118,7 +118,7 @@ def makefile_vars(build, srcdir, env=None, account=None, state=None):
     env = env if env is not None else os.environ
     makefile = srcdir / "Makefile"
     st = makefile.stat()
-    key = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, str(build.pg_config), build.meta.get("built_at"),
+    key = hashlib.sha256(json.dumps([st.st_mtime_ns, st.st_size, str(build.pg_config), build.built_at,
                                      env.get("EXTRA_REGRESS_OPTS", ""), VARS]).encode()).hexdigest()
     state = Path(state) if state is not None else srcdir.parent
     state.mkdir(parents=True, exist_ok=True)
@@ -235,7 +235,7 @@ def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=N
         synced = sync_copy(ext, srcdir, account)
     # which folder's build of this extension, and with which flags, the prefix holds now
     stamp = srcdir.parent.parent / f".installed-{ext.name}"
-    mark = f"{srcdir}|{build.meta.get('built_at', '')}|{'werror' if werror else ''}"
+    mark = f"{srcdir}|{build.built_at}|{'werror' if werror else ''}"
     previous = stamp.read_text() if stamp.exists() else ""
     warnings_file = srcdir.parent / "warnings.txt"
     if not synced and previous == mark:
@@ -251,7 +251,7 @@ def compile_ext(ext, build, srcdir, log, *, werror=False, account=None, synced=N
     try:
         if staged:
             run_logged(make_cmd(build, extra=extra), log, cwd=srcdir, on_line=lines.append, step="make", **run_as)
-            key = f"{build.prefix}|{build.meta.get('built_at', '')}"
+            key = f"{build.prefix}|{build.built_at}"
             stage = boundary.ready_stage(account, srcdir.parent / "stage", build.prefix, key)
             run_logged(make_cmd(build, "install", extra=(f"DESTDIR={stage}",)), log, cwd=srcdir,
                        on_line=lines.append, step="make install", **run_as)

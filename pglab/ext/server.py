@@ -46,7 +46,7 @@ union all select 'ALTER SYSTEM ' || name from pg_settings where sourcefile like 
 
 def stamp_for(build, conf, srcdir, ext_name):
     """What a warm server's fitness depends on."""
-    parts = {"build": build.meta.get("built_at", ""), "fingerprint": build.meta.get("fingerprint"), "conf": conf}
+    parts = {"build": build.built_at, "fingerprint": build.fingerprint, "conf": conf}
     control = srcdir / f"{ext_name}.control"
     parts["control"] = hashlib.sha256(control.read_bytes()).hexdigest() if control.is_file() else ""
     preload = str(conf.get("shared_preload_libraries", "")).strip("'\" ")

@@ -63,7 +63,7 @@ def configure(build, srcdir, account, log, *, env):
     elif not script.is_file():
         return ""
     key = hashlib.sha256(json.dumps([_digest(srcdir / n) for n in ("configure", "configure.ac", "autogen.sh")]
-                                    + [str(build.pg_config), build.meta.get("built_at", "")]).encode()).hexdigest()
+                                    + [str(build.pg_config), build.built_at]).encode()).hexdigest()
     try:
         kept = json.loads(stamp_file.read_text())
     except (OSError, ValueError):
@@ -152,7 +152,7 @@ def find(build, srcdir, account, *, env, state=None):
 
 
 def _makefiles_key(build, srcdir):
-    parts = [Path(__file__).stat().st_mtime_ns, str(build.pg_config), build.meta.get("built_at", "")]
+    parts = [Path(__file__).stat().st_mtime_ns, str(build.pg_config), build.built_at]
     for dirpath, dirnames, filenames in os.walk(srcdir):
         dirnames[:] = sorted(d for d in dirnames if not is_product(dirpath, d))
         for name in sorted(filenames):

@@ -150,8 +150,7 @@ def _source():
 def module_key(build):
     """What the compiled module depends on: the build's identity and install, and this code."""
     h = hashlib.sha256()
-    for part in (build.id, str(build.meta.get("identity_hash")), str(build.meta.get("built_at")),
-                 str(build.meta.get("fingerprint")), cdef(), _source(), sys.version):
+    for part in (build.id, build.identity_hash, build.built_at, build.fingerprint, cdef(), _source(), sys.version):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:12]

@@ -93,7 +93,7 @@ def _sql(query, ctx):
 def debug_build(ctx):
     """A build made for reading in a debugger: -O0, debug symbols, assertions on."""
     b = ctx.build
-    args, cflags = b.meta.get("configure_args", []), b.meta.get("cflags", "")
+    args, cflags = b.configure_args, b.cflags
     wanted = {"--enable-debug": "--enable-debug" in args, "--enable-cassert": "--enable-cassert" in args,
               "-O0": "-O0" in cflags.split()}
     missing = [k for k, ok in wanted.items() if not ok]
@@ -836,7 +836,7 @@ def patched_build_checked(ctx):
     """A build made with --patch whose PostgreSQL regression suite (pg-check) passed."""
     from ..pg.builds import list_builds
 
-    patched = [b for b in list_builds(ctx.settings) if b.meta.get("patches")]
+    patched = [b for b in list_builds(ctx.settings) if b.patches]
     if not patched:
         return False, "no build made with --patch yet: `invoke build-pg --patch FILE` makes one"
     from ..pgcheck import schedule_tests
@@ -850,7 +850,7 @@ def patched_build_checked(ctx):
         schedule = b.source_dir / "src" / "test" / "regress" / "parallel_schedule"
         whole = len(schedule_tests(schedule)) if schedule.is_file() else 0
         if int(passed.group(1)) >= whole:
-            return True, f"{b.id} ({len(b.meta['patches'])} patch(es)): pg-check passed"
+            return True, f"{b.id} ({len(b.patches)} patch(es)): pg-check passed"
         partial.append(f"{b.id} passed {passed.group(1)} of the schedule's {whole} tests (--test runs a part)")
     if partial:
         return False, "; ".join(partial) + f": run them all: `invoke pg-check --version {patched[0].id}`"
@@ -874,22 +874,22 @@ def patch_updates_tests(ctx):
     expected output with it, as a patch sent for review does."""
     from ..pg.builds import list_builds
 
-    patched = [b for b in list_builds(ctx.settings) if b.meta.get("patches")]
+    patched = [b for b in list_builds(ctx.settings) if b.patches]
     if not patched:
         return False, "no build made with --patch yet: `invoke build-pg --patch FILE` makes one"
     told = []
-    for b in sorted(patched, key=lambda b: b.meta.get("built_at", ""), reverse=True):
-        for p in b.meta["patches"]:
-            if not Path(p["file"]).is_file():
-                told.append(f"{p['file']} (of {b.id}) is gone")
+    for b in sorted(patched, key=lambda b: b.built_at, reverse=True):
+        for p in b.patches:
+            if not p.file.is_file():
+                told.append(f"{p.file} (of {b.id}) is gone")
                 continue
-            files = _patched_files(p["file"])
+            files = _patched_files(p.file)
             code = [f for f in files if not f.startswith("src/test/")]
             expected = [f for f in files if f.startswith("src/test/regress/expected/")]
             if code and expected:
-                return True, f"{Path(p['file']).name} changes {', '.join(code)} and {len(expected)} expected " \
+                return True, f"{p.file.name} changes {', '.join(code)} and {len(expected)} expected " \
                              f"output(s): {', '.join(Path(f).name for f in expected)}"
-            told.append(f"{Path(p['file']).name} changes {', '.join(files) or 'nothing'}"
+            told.append(f"{p.file.name} changes {', '.join(files) or 'nothing'}"
                         + ("" if code else " (no code outside src/test)")
                         + ("" if expected else " and no expected output of src/test/regress"))
     return False, "; ".join(told)

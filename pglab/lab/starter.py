@@ -241,4 +241,4 @@ def fork_builds(settings, lab_name):
 
     fork = settings.layout.lab_fork(lab_name).resolve()
     return [b for b in list_builds(settings)
-            if b.meta.get("channel") == "local" and Path(b.meta.get("source_dir", "")).resolve() == fork]
+            if b.channel == "local" and b.source_dir.resolve() == fork]

@@ -379,7 +379,7 @@ def _compile(settings, builddir, srcdir, prefix, args, cflags, ihash, jobs):
 
 
 def _compile_estimate(settings, srcdir):
-    counts = [b.meta.get("compile_count") or 0 for b in list_builds(settings)]
+    counts = [b.compile_count for b in list_builds(settings)]
     counts = [c for c in counts if c > 500]
     if counts:
         return max(counts)

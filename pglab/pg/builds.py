@@ -21,8 +21,18 @@ META = "pglab-build.json"
 
 
 @dataclass(frozen=True)
+class Patch:
+    """A patch a build was made with: the file as given, and its SHA-256 then."""
+
+    file: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Build:
-    """One complete, installed build: what downstream code asks for."""
+    """One complete, installed build: what downstream code asks for.  `meta` is the record build-pg
+    wrote (pglab-build.json); read it through the properties below, which say what each field means
+    and what a build made before the field existed has."""
 
     id: str
     release: Release
@@ -60,9 +70,58 @@ class Build:
         return Path(self.meta["build_dir"])
 
     @property
+    def channel(self):
+        """Where its source came from: local, cache, git, tarball, debian."""
+        return self.meta.get("channel") or ""
+
+    @property
+    def built_at(self):
+        """When it was built (ISO 8601, local time): changes with every rebuild, so keys of what was
+        derived from the build (templates, extension builds, compiled layouts) include it."""
+        return self.meta.get("built_at") or ""
+
+    @property
+    def fingerprint(self):
+        """The source tree's fingerprint when it was built (a local tree is rebuilt when it changes)."""
+        return self.meta.get("fingerprint") or ""
+
+    @property
+    def identity_hash(self):
+        """The hash of what makes two builds the same build (release, flavour, flags, patches)."""
+        return self.meta.get("identity_hash") or ""
+
+    @property
+    def configure_args(self):
+        return list(self.meta.get("configure_args") or [])
+
+    @property
+    def cflags(self):
+        return self.meta.get("cflags") or ""
+
+    @property
+    def patches(self):
+        """[Patch] it was made with, in the order given."""
+        return [Patch(Path(p.get("file") or ""), p.get("sha256") or "") for p in self.meta.get("patches") or []]
+
+    @property
+    def requested(self):
+        """The version build-pg was asked for ("17", "17.11"), as given."""
+        return self.meta.get("requested")
+
+    @property
+    def substituted_for(self):
+        """The major it stands in for, when that one could not be had (the default's 16), or None."""
+        return self.meta.get("substituted_for")
+
+    @property
+    def compile_count(self):
+        """How many files make compiled for it (a build that was up to date compiled none)."""
+        return self.meta.get("compile_count") or 0
+
+    @property
     def plain(self):
         """A release as published: not patched, not a user's own tree."""
-        return not self.meta.get("patches") and self.meta.get("channel") != "local"
+        return not self.patches and self.channel != "local"
 
     @property
     def features(self):
@@ -71,7 +130,7 @@ class Build:
             return list(self.meta["features"])
         # builds made before pglab recorded them: what their configure flags say
         return [a.removeprefix("--enable-").removeprefix("--with-").split("=")[0]
-                for a in self.meta.get("configure_args", []) if a not in ("--enable-debug", "--enable-cassert")]
+                for a in self.configure_args if a not in ("--enable-debug", "--enable-cassert")]
 
     def bin(self, name):
         return self.bindir / name
@@ -133,7 +192,7 @@ def list_builds(settings):
                     builds.append(Build.load(prefix))
                 except (OSError, ValueError, KeyError):
                     continue
-    return sorted(builds, key=lambda b: (b.release, b.meta.get("built_at", "")), reverse=True)
+    return sorted(builds, key=lambda b: (b.release, b.built_at), reverse=True)
 
 
 def default_build(settings, builds=None):
@@ -143,7 +202,7 @@ def default_build(settings, builds=None):
     builds = list_builds(settings) if builds is None else builds
     wanted = str(settings.version)
     plain = [b for b in builds if b.flavour == settings.flavour and b.plain]
-    candidates = [b for b in plain if b.meta.get("requested") == wanted or b.meta.get("substituted_for") == wanted]
+    candidates = [b for b in plain if b.requested == wanted or b.substituted_for == wanted]
     return (candidates or plain or [None])[0]
 
 
@@ -191,19 +250,19 @@ def _made_with_patch(builds, version):
     path = Path(os.path.expanduser(str(version)))
     if path.is_file():
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        made = [b for b in builds if any(p.get("sha256") == digest for p in b.meta.get("patches", []))]
-        older = [b for b in builds if any(Path(p.get("file", "")) == path.resolve() for p in b.meta.get("patches", []))]
+        made = [b for b in builds if any(p.sha256 == digest for p in b.patches)]
+        older = [b for b in builds if any(p.file == path.resolve() for p in b.patches)]
         if not made:
             how = f"the builds made with it ({', '.join(b.id for b in older)}) are of an older state of it" \
                 if older else "none is"
             raise BuildMissing(f"no build made with {version} as it is now ({how}): run "
                                f"`invoke build-pg --patch {version}`")
     else:
-        made = [b for b in builds if any(Path(p.get("file", "")).name == path.name for p in b.meta.get("patches", []))]
+        made = [b for b in builds if any(p.file.name == path.name for p in b.patches)]
         if not made:
             raise BuildMissing(f"no build made with a patch called {path.name} (and no file {version} here): "
                                f"run `invoke build-pg --patch {version}`")
-    return max(made, key=lambda b: b.meta.get("built_at", ""))
+    return max(made, key=lambda b: b.built_at)
 
 
 def resolve_builds(settings, versions):
@@ -242,7 +301,7 @@ def _flags(build):
     """debug and cassert where configured, then every feature the build has, as configure named it
     (uuid=e2fs), including those a major turns on by default (ICU from 16 on)."""
     named = {a.removeprefix("--enable-").removeprefix("--with-").split("=")[0]:
-             a.removeprefix("--enable-").removeprefix("--with-") for a in build.meta.get("configure_args", [])}
+             a.removeprefix("--enable-").removeprefix("--with-") for a in build.configure_args}
     return [f for f in ("debug", "cassert") if f in named] + [named.get(f, f) for f in build.features]
 
 

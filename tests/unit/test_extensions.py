@@ -134,7 +134,7 @@ def test_the_warm_server_restarts_when_a_preloaded_library_changes_not_when_it_i
 
     libdir = tmp_path / "lib" / "postgresql"       # where PGXS installs, as pg_config --pkglibdir says
     libdir.mkdir(parents=True)
-    build = SimpleNamespace(meta={"built_at": "then"}, pkglibdir=lambda: libdir)
+    build = SimpleNamespace(built_at="then", fingerprint="", pkglibdir=lambda: libdir)
     conf = {"shared_preload_libraries": "'lab_worker'"}
     (libdir / "lab_worker.so").write_bytes(b"first build")
     first = stamp_for(build, conf, tmp_path, "lab_worker")

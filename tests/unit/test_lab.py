@@ -4,7 +4,7 @@ no server; progress kept as passed."""
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -106,11 +106,13 @@ def test_every_function_a_lab_points_at_is_in_the_default_builds_source(labfile)
     assert sorted(set(names) - set(source.locate(tree, names))) == []
 
 
-@dataclass
-class FakeBuild:
-    id: str = "15.18-opt"
-    meta: dict = field(default_factory=lambda: {"configure_args": ["--enable-debug"], "cflags": "-O2 -g"})
-    source_dir: Path = Path("/nonexistent")
+def FakeBuild(id="15.18-opt", meta=None, source_dir=Path("/nonexistent")):
+    """A Build as build-pg's record describes one (nothing on disk)."""
+    from pglab.pg.builds import Build
+    from pglab.pg.versions import Release
+
+    record = meta if meta is not None else {"configure_args": ["--enable-debug"], "cflags": "-O2 -g"}
+    return Build(id, Release.parse(id.split("-")[0]), Path("/nowhere") / id, {"source_dir": str(source_dir), **record})
 
 
 class FakeContext:
@@ -168,7 +170,8 @@ def test_a_patched_build_counts_once_its_regression_suite_passed(tmp_path, monke
     source = tmp_path / "src"
     (source / "src/test/regress").mkdir(parents=True)
     (source / "src/test/regress/parallel_schedule").write_text("test: test_setup\n# a comment\ntest: int2 int4\n")
-    patched = FakeBuild(id="15.18-debug-p1a2b3", meta={"patches": ["/work/notice.patch"]}, source_dir=source)
+    patched = FakeBuild(id="15.18-debug-p1a2b3", meta={"patches": [{"file": "/work/notice.patch"}]},
+                        source_dir=source)
     monkeypatch.setattr(builds, "list_builds", lambda settings: [plain])
     assert checks.patched_build_checked(Ctx()) == (False, "no build made with --patch yet: `invoke build-pg "
                                                           "--patch FILE` makes one")
