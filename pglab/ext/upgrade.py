@@ -473,7 +473,10 @@ def check(cluster, name, idle_timeout):
                     notes.append(said)
                     tests.append((label, "fail"))
                 else:
-                    lines.append(f"{label}: same as a fresh {default}")
+                    # with no install script of its own, a fresh default is built by an update path too
+                    how = ("" if default in installable else
+                           f" (which is itself made by updating: no {name}--{default}.sql)")
+                    lines.append(f"{label}: same as a fresh {default}{how}")
                     tests.append((label, "pass"))
         if any(status == "fail" for _t, status in tests):
             return "fail", "; ".join(notes), lines, tests
