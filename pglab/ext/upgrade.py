@@ -434,8 +434,14 @@ def check(cluster, name, idle_timeout):
         default, versions, installable, paths, steps = graph
         starts = sorted((v for v in installable if v != default), key=_sort_key)
         if not starts:
-            return "skip", "no update scripts" if len(versions) <= 1 else \
-                f"only {default} has an install script: no version updates to it", [], []
+            scripts = sum(len(to) for to in steps.values())
+            if not scripts:
+                return "skip", "no update scripts", [], []
+            # pgvector's way: one install script, and update scripts from releases whose own scripts
+            # it no longer ships; checking those paths needs that release installed first
+            oldest = min(steps, key=_sort_key)
+            return "skip", (f"only {default} can be installed: its {scripts} update script(s) start from "
+                            f"versions with no install script here (the oldest {oldest})"), [], []
         lines, tests, notes = [], [], []
         with _Scratch(cluster, admin, options) as conn:
             try:

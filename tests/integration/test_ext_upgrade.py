@@ -2,6 +2,8 @@
 each fixture's planted bug (a volatility, a GRANT, a function left out, a version with no path to
 the default) is reported as a user reads it, the object named.  One ext-test run per extension."""
 
+import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,16 @@ def test_a_planted_bug_is_reported_with_its_object(default_build, fixture, detai
     assert out[head + 1:head + 1 + len(lines)] == lines, "\n".join(out[head:])
     assert out[head + 1 + len(lines):] == []           # nothing more to read
     assert done.stderr.strip().endswith("1 of 3 suites did not pass")     # build, server, upgrade
+
+
+def test_update_scripts_with_no_version_to_start_from_are_said_not_passed(default_build):
+    """pgvector's way: one install script, update scripts from releases no longer shipped: a skip that
+    says why, never a pass."""
+    done = invoke("ext-test", str(FIXTURES / "upgrade_scripts_only"), "--suite", "upgrade", env={"COLUMNS": "250"})
+    lines = done.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if re.match(r"│ upgrade_scripts_only +│ [^│]+│ upgrade ", line))
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in lines[at:]]
+    wrapped = [cells[0]] + [c for c in itertools.takewhile(lambda c: c[0] == "", cells[1:])]
+    assert cells[0][3:5] == ["skip", ""]
+    assert " ".join(c[6] for c in wrapped) == ("only 1.1 can be installed: its 1 update script(s) start from versions "
+                                               "with no install script here (the oldest 1.0)")
