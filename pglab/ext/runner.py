@@ -156,9 +156,11 @@ def _plan(settings, ext, build, copy, run, suites):
     """Where the suites are (pglab.ext.shape) and which of SUITES apply in each folder."""
     found = shape.find(build, copy.srcdir, copy.account, env=copy.env(), state=copy.builddir / "shape.json")
     plan = _Plan(found.folders)
+    extensions = []                 # what the Makefiles say CREATE EXTENSION installs (the upgrade suite's)
     for rel in found.folders:
         folder = copy.srcdir / rel
         values = makefile_vars(build, folder, account=copy.account, state=copy.builddir / "vars" / _slug(rel))
+        extensions += values.get("EXTENSION", "").split()
         frun = replace(run, srcdir=folder, values=values, folder=shape.suite_folder(rel))
         if rel == ".":
             run.values = values
@@ -177,7 +179,9 @@ def _plan(settings, ext, build, copy, run, suites):
             f"no {KINDS[kind]} in any Makefile `make installcheck` reaches")
         plan.rows.append(run.result(kind, "skip", detail=why or f"no {KINDS.get(kind, kind)} here"))
     unreached = found.unreached()
-    if not plan.jobs and not found.declared and found.commands:
+    if not any(s != "upgrade" for s in suites):
+        pass                    # --suite upgrade alone: what the project's tests look like is not asked
+    elif not plan.jobs and not found.declared and found.commands:
         # no test tool's variables anywhere, yet installcheck does something: its own commands
         plan.rows.append(run.result("tests", "fail", detail=shape.refuse_custom(found, ext)))
     elif unreached and not plan.jobs:
@@ -191,7 +195,11 @@ def _plan(settings, ext, build, copy, run, suites):
         plan.rows.append(run.result("tests", "none", detail="the project declares no tests: no REGRESS, ISOLATION "
                                                             "or TAP_TESTS in any Makefile, no tests/test_*.py"))
     if "upgrade" in suites:     # on the server, after the others (the server says whether it applies)
-        plan.jobs.append(("upgrade", run))
+        if "." not in found.folders:
+            top = makefile_vars(build, copy.srcdir, account=copy.account, state=copy.builddir / "vars" / "top")
+            extensions = top.get("EXTENSION", "").split() + extensions
+        names = " ".join(dict.fromkeys(extensions))
+        plan.jobs.append(("upgrade", replace(run, values={**run.values, "EXTENSION": names})))
     return plan
 
 

@@ -494,11 +494,14 @@ def _top(diff):
 
 
 def run_upgrade(run):
-    """The upgrade suite's SuiteResult for RUN's extension(s) (the Makefile's EXTENSION, else its name)."""
+    """The upgrade suite's SuiteResult for RUN's extension(s) (the Makefile's EXTENSION; none: a skip)."""
     import psycopg
 
-    names = run.values.get("EXTENSION", "").split() or [run.ext.name]
+    names = run.values.get("EXTENSION", "").split()
     start = time.monotonic()
+    if not names:       # a PROGRAM, or MODULES without a control file: nothing CREATE EXTENSION installs
+        return run.result("upgrade", "skip", time.monotonic() - start,
+                          detail="no EXTENSION in the Makefile: nothing CREATE EXTENSION installs, nothing to update")
     statuses, details, output, tests = [], [], [], []
     for name in names:
         try:
