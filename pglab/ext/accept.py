@@ -22,6 +22,9 @@ from ..errors import ExtensionError
 from .pgxs import build_copy
 
 KINDS = ("regress", "isolation")
+# what a test's name may be for pglab to write NAME.out: the name comes from the test tool's output,
+# which the servers' account writes, so it never names a path
+_TEST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _INPUTDIR = re.compile(r"--inputdir[= ]['\"]?([^'\"\s]+)")
 _MISSING = re.compile(r"^diff: \S+/expected/([^/\s]+)\.out: No such file or directory$", re.M)
 
@@ -81,10 +84,19 @@ def candidates(settings, ext, results):
             continue
         names = [t for t, status in r.tests if status == "fail"] + missing(r.output)
         for name in dict.fromkeys(names):
+            if not _TEST_NAME.fullmatch(name) or name.endswith("."):
+                notes.append(f"{r.label} on {r.build}: {name!r} is not a test's name: nothing written for it")
+                continue
             out = outdir / "results" / f"{name}.out"
-            if not out.is_file():
+            try:
+                fd = boundary.open_in_tree(outdir, f"results/{name}.out")
+            except boundary.BoundaryError as exc:
+                notes.append(f"{r.label} on {r.build}: {name}'s output is not read: {exc}")
+                continue
+            if fd is None:
                 notes.append(f"{r.label} on {r.build}: {name} left no results/{name}.out to accept")
                 continue
+            os.close(fd)
             target = ext.path / where / f"{name}.out"
             alternatives = sorted(p for p in target.parent.glob(f"{name}_*.out") if re.fullmatch(
                 rf"{re.escape(name)}_\d+\.out", p.name))
@@ -97,29 +109,60 @@ def _diff(old, new, expected, results):
                                         fromfile=str(expected), tofile=str(results)))
 
 
-def _write(path, text):
-    """PATH written whole (a temporary file beside it, renamed over it), the folder made if need be;
-    as root, owned by whoever owns the extension's folder it is in."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    owner = path.parent.stat()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _read_results(c):
+    """What the test printed: its results file in the build copy, read by pglab.boundary's rules
+    (no link on the way, a regular file of the copy's owner)."""
+    fd = boundary.open_in_tree(c.results.parent.parent, f"results/{c.results.name}")
+    if fd is None:
+        raise ExtensionError(f"{c.results} is gone: run ext-test again")
+    with os.fdopen(fd, "rb") as f:
+        return f.read().decode("utf-8", errors="replace")
+
+
+def _write(ext, path, text):
+    """PATH written whole (a temporary file beside it, renamed over it), inside the extension's
+    folder and nowhere else; the folders it needs made; as root, each folder made and the file
+    owned by whoever owns the extension's folder."""
+    top = Path(os.path.realpath(ext.path))
+    owner = top.stat()
+    missing = [p for p in [path.parent, *path.parent.parents] if p != ext.path and ext.path in p.parents
+               and not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir()
+        if os.geteuid() == 0:
+            os.chown(folder, owner.st_uid, owner.st_gid)
+    where = Path(os.path.realpath(path.parent))
+    if where != top and top not in where.parents:
+        raise ExtensionError(f"{path.parent} leads out of {ext.path} (a link): nothing written there")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=where)
     try:
         with os.fdopen(fd, "w") as out:
             out.write(text)
             os.fchmod(out.fileno(), 0o644)
             if os.geteuid() == 0:
                 os.fchown(out.fileno(), owner.st_uid, owner.st_gid)
-        os.replace(tmp, path)
+        os.replace(tmp, where / path.name)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ExtensionError(f"cannot write {path}: {exc.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _yes(ask, question):
+    """The learner's answer: yes only when they say so (end of input, Ctrl-D, is no)."""
+    try:
+        return ask(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def offer(ext, found, how, ask=input):
     """Show each candidate's diff and write the accepted ones; [(Candidate, accepted)]."""
     done = []
     for c in found:
-        new = boundary.read_file(c.results)          # the account's file: never through a link
+        new = _read_results(c)
         old = c.expected.read_text(errors="replace") if c.expected.is_file() else None
         shown = c.expected.relative_to(ext.path)
         if old == new:
@@ -130,9 +173,9 @@ def offer(ext, found, how, ask=input):
         if c.alternatives:
             ui.note(f"it matched none of its alternatives ({', '.join(p.name for p in c.alternatives)}): "
                     f"{shown.name} is the one written, they are left as they are")
-        yes = how == "all" or ask(f"accept it as {shown}? [y/N] ").strip().lower() in ("y", "yes")
+        yes = how == "all" or _yes(ask, f"accept it as {shown}? [y/N] ")
         if yes:
-            _write(c.expected, new)
+            _write(ext, c.expected, new)
             ui.say(f"accepted: {shown}" + (" (new)" if old is None else ""), style="green")
         else:
             ui.note(f"not accepted: {shown} is as it was")

@@ -152,3 +152,45 @@ def test_accept_refuses_what_it_cannot_do(checkout):
     assert (published.returncode, published.stderr.strip()) == (
         1, "error: --accept writes a test's output into its extension's folder: a published extension "
            "(debian:pg-hint-plan) has none of yours; copy it into a folder first")
+
+
+def test_a_new_expected_folder_is_the_learners_too(checkout, default_build):
+    """An extension with no expected/ yet (its first test): the folder --accept makes is owned as
+    the extension's folder is, and so is the file in it."""
+    shutil.rmtree(checkout / "expected")
+    makefile = checkout / "Makefile"
+    makefile.write_text(re.sub(r"^REGRESS = .*$", "REGRESS = extra", makefile.read_text(), flags=re.M))
+    done = invoke("ext-test", str(checkout), "--suite", "regress", "--accept=all", timeout=600)
+    assert "accepted: expected/extra.out (new)\n" in done.stdout, done.stdout
+    assert (checkout / "expected" / "extra.out").read_text() == THREE
+    for p in (checkout / "expected", checkout / "expected" / "extra.out"):
+        assert (p.stat().st_uid, p.stat().st_gid) == (_learner(), _learner()), p
+
+
+def test_a_test_name_the_servers_account_wrote_never_names_a_path(tmp_path, settings, default_build):
+    """The failing tests' names come from the test tool's output, which runs as the servers' account:
+    one that climbs out of expected/ (with results/ a link the account planted) is refused, and
+    nothing is read or written."""
+    from pglab.ext import accept
+    from pglab.ext.discover import at_path
+    from pglab.ext.pgxs import build_copy
+    from pglab.ext.report import SuiteResult
+
+    ext_dir = tmp_path / "victim"
+    shutil.copytree(PROJECT_ROOT / "extensions" / "pgl_funcs", ext_dir)
+    ext = at_path(ext_dir)
+    builddir, _tag = build_copy(settings, ext, default_build)
+    results = builddir / "src" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "plain.out").write_text("what a test printed\n")
+    outside = tmp_path / "outside.out"
+    name = "L/../../../../../../../../" + str(outside.with_suffix("")).lstrip("/")
+    failed = SuiteResult(ext.name, default_build.id, "regress", "fail", output="--inputdir=./",
+                         tests=[(name, "fail"), ("plain", "fail")])
+    found, notes = accept.candidates(settings, ext, [failed])
+    assert [c.test for c in found] == ["plain"]
+    assert notes == [f"regress on {default_build.id}: {name!r} is not a test's name: nothing written for it"]
+    accept.offer(ext, found, "all")
+    assert (ext_dir / "expected" / "plain.out").read_text() == "what a test printed\n"
+    assert not outside.exists()
+    shutil.rmtree(builddir, ignore_errors=True)
