@@ -341,21 +341,31 @@ def crash_recovered(ctx):
 
 @evidence
 def page_replayed(ctx, table):
-    """TABLE's first page came back through the last crash recovery: its LSN, the end of the last record that
-    changed it, lies in the WAL that recovery replayed (after the redo start, up to the end of the last record
-    replayed, whose length the build's pg_waldump reads)."""
+    """A change to TABLE's first page was replayed by the last crash recovery: a Heap record with a
+    reference to that block lies in the WAL the recovery replayed (after the redo start, up to the end
+    of the last record replayed), as the build's pg_waldump reads it.  (The page's LSN may be later:
+    from 18 on data checksums are on, and the first read after recovery logs the page again when it
+    sets hint bits.)"""
     from ..inspect import wal
 
     start, done = _recovery(ctx)
     with ctx.cluster.connect() as conn:
         timeline = conn.execute(wal.TIMELINE).fetchone()[0]
+        tag = conn.execute(wal.TAG, (table,)).fetchone()
+    if tag is None:
+        return False, f"no table {table} in database postgres: the lab's first command makes it"
+    _spc, db, filenode = tag
     [last] = wal.waldump(ctx.cluster, done, timeline=timeline, limit=1)
     end = _lsn(done) + (last["length"] + 7) // 8 * 8
-    page = _first_page(ctx, table)["header"]
-    if _lsn(start) < page["lsn_int"] <= end:
-        return True, f"{table}'s block 0 has LSN {page['lsn']}, in the WAL replayed from {start}"
-    return False, (f"{table}'s block 0 has LSN {page['lsn']}, outside the WAL the last recovery replayed "
-                   f"({start} to {done}): change it after a CHECKPOINT, then crash the server before the next one")
+    records = wal.waldump(ctx.cluster, start, f"{end >> 32:X}/{end & 0xFFFFFFFF:X}", timeline=timeline)
+    mine = [r for r in records if r["rmgr"] in ("Heap", "Heap2") and any(
+        b["relfilenode"] == filenode and b["dboid"] == db and b["fork"] == "main" and b["block"] == 0
+        for b in r["blocks"])]
+    if mine:
+        kinds = ", ".join(sorted({f"{r['rmgr']} {r['type']}" for r in mine}))
+        return True, f"{len(mine)} record(s) of {table}'s block 0 replayed from {start} ({kinds})"
+    return False, (f"no record of {table}'s block 0 in the WAL the last recovery replayed ({start} to {done}): "
+                   f"change it after a CHECKPOINT, then crash the server before the next one")
 
 
 def _saved_trace(ctx, name):
