@@ -286,7 +286,12 @@ def pg_stop(c, version=None, name="main", all=False, immediate=False):
         raise Exit("error: --immediate stops one cluster (--version, --name), not --all", code=1)
     with _errors():
         if immediate:
+            from pglab.cluster import State, start_command
+
             cl = _cluster(c, version, name)
+            if cl.state() is not State.RUNNING:
+                raise Exit(f"error: {cl!r} is not running: nothing to stop "
+                           f"(`{start_command(_settings(c), cl.build, name)}` starts it)", code=1)
             cl.stop(mode="immediate")
             ui.say(f"stopped at once, as in a crash: {cl!r}; the next `{via()} pg-start` recovers it "
                    f"(`{via()} pg-log` shows the redo)")
@@ -311,8 +316,9 @@ def pg_log(c, version=None, name="main", lines=None, all=False):
     with _errors():
         cl = _cluster(c, version, name)
         if not cl.log.is_file():
-            raise Exit(f"error: {cl!r} has no server log yet: `{via()} pg-start"
-                       f"{f' --version {version}' if version else ''}{f' --name {name}' if name != 'main' else ''}` "
+            from pglab.cluster import start_command
+
+            raise Exit(f"error: {cl!r} has no server log yet: `{start_command(_settings(c), cl.build, name)}` "
                        f"starts it", code=1)
         ui.raw(cl.log_since(0).rstrip("\n") if all else cl.log_tail(count or 20))
 

@@ -135,3 +135,10 @@ def test_pg_log_and_an_immediate_stop_refuse_what_they_cannot_do(area):
     assert whole.returncode == 0
     assert whole.stdout == cl.log_since(0).rstrip("\n") + "\n"
     assert re.search(r"LOG:  database system is ready to accept connections\n$", whole.stdout)
+
+
+def test_an_immediate_stop_of_a_server_that_is_not_running_says_so(area):
+    settings, env, cl = area
+    done = invoke("pg-stop", "--immediate", env=env)
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (
+        1, "", f"error: {cl!r} is not running: nothing to stop (`invoke pg-start` starts it)")
