@@ -103,6 +103,12 @@ class Layout:
     def installs(self):
         return self.cache / "install"
 
+    def install_lock(self, build_id, extension):
+        """Held while an extension of that name is built, installed into the build and tested:
+        `make install` puts every extension of one name in the same place of the build, whichever
+        working area (clone, repository's .pglab/) it comes from, so the lock is the cache's."""
+        return self.cache / "locks" / f"install-{_build(build_id)}-{extension}.lock"
+
     def prefix(self, build_id):
         return self.installs / _build(build_id)
 

@@ -43,9 +43,10 @@ def parse_suites(text):
 
 def test_extension(settings, ext, build, **how):
     """Build, install and test one extension on one build; returns [SuiteResult].
-    One run at a time per extension name and build: `make install` puts every
-    extension of that name in the same place of the build (see _test_extension)."""
-    with locks.exclusive(settings.layout.ext_build(build.id, f".{ext.name}.lock"),
+    One run at a time per extension name and build, from any working area on the machine:
+    `make install` puts every extension of that name in the same place of the build (see
+    _test_extension)."""
+    with locks.exclusive(settings.layout.install_lock(build.id, ext.name),
                          f"another ext-test of {ext.name} on {build.id} is running: waiting for it"):
         return _test_extension(settings, ext, build, **how)
 

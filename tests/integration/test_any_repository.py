@@ -40,6 +40,20 @@ def _repository(source, parent):
     return repo
 
 
+def _renamed(source, parent, name):
+    """SOURCE's extension under another NAME (files and their text): an extension of its own in the
+    build, which no other test installs over while this one reads its library."""
+    copy = Path(tempfile.mkdtemp(prefix="renamed-", dir=parent)) / name
+    old = source.name
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.o", "*.so", "results", "__pycache__"))
+    for path in sorted(copy.rglob("*"), key=lambda p: -len(p.parts)):
+        if path.is_file():
+            path.write_text(path.read_text().replace(old, name))
+        if old in path.name:
+            path.rename(path.with_name(path.name.replace(old, name)))
+    return copy
+
+
 def _digest(repo):
     """Every file of the checkout but git's own and pglab's .pglab/."""
     h = hashlib.sha256()
@@ -216,7 +230,8 @@ def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_r
         wheel_venv, repos, settings, default_build):
     from pglab.cluster import Cluster
 
-    repo = _repository(EXAMPLE, repos)
+    # pgl_funcs under a name of its own: other tests install pgl_funcs into the same build meanwhile
+    repo = _repository(_renamed(EXAMPLE, repos, "pgl_vscode"), repos)
     (repo / ".vscode").mkdir()
     (repo / ".vscode" / "launch.json").write_text('{\n  // mine\n  "version": "0.2.0",\n  "configurations": [\n'
                                                  '    {"name": "my tests", "type": "cppdbg", "request": "launch",'
@@ -234,7 +249,7 @@ def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_r
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr
 
     with Cluster.throwaway(settings, default_build) as cluster, cluster.connect() as conn:
-        conn.execute("CREATE EXTENSION pgl_funcs")
+        conn.execute("CREATE EXTENSION pgl_vscode")
         assert conn.execute("SELECT pgl_add(2, 3)").fetchone() == (5,)      # its library is loaded
         pid = conn.info.backend_pid
         answers = _mi(ours["miDebuggerPath"], [*(c["text"] for c in ours["setupCommands"]),
@@ -245,6 +260,6 @@ def test_debug_vscode_attaches_with_the_printers_and_maps_the_extension_to_the_r
     assert records == ["^done"] * 7 + ["^exit"], answers
     source = answers[4][1]
     assert f"Compilation directory is {builddir}\n" in source       # the map's key is where it was built
-    assert f"Located in {repo}/pgl_funcs.c\n" in source            # and gdb opens the repository's file
+    assert f"Located in {repo}/pgl_vscode.c\n" in source           # and gdb opens the repository's file
     assert "pglab: the printers did not load" not in "".join(text for _, text in answers)
     assert answers[5][1].startswith("Print the memory context tree")
