@@ -53,13 +53,14 @@ def _hold(tmp_path, path, *, remove=False, seconds=1.0):
     return proc
 
 
-def _can_lock(path):
-    """Whether another process could take the lock on the file at PATH now."""
+def _can_lock(path, *, shared=False):
+    """Whether another process could take the lock (exclusive, or SHARED) on the file at PATH now."""
+    mode = "LOCK_SH" if shared else "LOCK_EX"
     done = subprocess.run([sys.executable, "-c", f"""
 import fcntl, os, sys
 fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
 try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.{mode} | fcntl.LOCK_NB)
 except BlockingIOError:
     sys.exit(1)
 """])
@@ -151,19 +152,6 @@ def _hold_quietly(tmp_path, path, *, shared=False, seconds=1.0):
     return proc
 
 
-def _can_lock_shared(path):
-    """Whether another process could take a shared lock on the file at PATH now."""
-    done = subprocess.run([sys.executable, "-c", f"""
-import fcntl, os, sys
-fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)
-try:
-    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-except BlockingIOError:
-    sys.exit(1)
-"""])
-    return done.returncode == 0
-
-
 def test_held_waits_for_an_exclusive_holder_without_a_word(tmp_path, capsys):
     path = tmp_path / "warm.lock"
     holder = _hold_quietly(tmp_path, path, seconds=1.0)
@@ -171,7 +159,7 @@ def test_held_waits_for_an_exclusive_holder_without_a_word(tmp_path, capsys):
         start = time.monotonic()
         with locks.held(path):
             waited = time.monotonic() - start
-            assert not _can_lock(path) and not _can_lock_shared(path)     # exclusive: nobody beside it
+            assert not _can_lock(path) and not _can_lock(path, shared=True)     # exclusive: nobody beside it
     finally:
         holder.kill()
         holder.wait()
@@ -187,7 +175,7 @@ def test_held_shared_admits_a_second_shared_holder_and_no_exclusive_one(tmp_path
         start = time.monotonic()
         with locks.held(path, shared=True):
             assert time.monotonic() - start < 2.0       # no wait for the other shared holder
-            assert _can_lock_shared(path) and not _can_lock(path)
+            assert _can_lock(path, shared=True) and not _can_lock(path)
     finally:
         holder.kill()
         holder.wait()
