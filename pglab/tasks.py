@@ -371,18 +371,14 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
              break_=None, before=None, accept=None, upgrade=False):
     """Build C extensions with PGXS and run their suites as `make installcheck` would, plus pytest."""
     from pglab.ext import accept as accept_mod
-    from pglab.ext import published, report, runner
+    from pglab.ext import report, runner
 
     _not_a_flag(what, "ext-test")
     idle_timeout = _seconds(idle_timeout, "--idle-timeout", None)
     with _errors():
         if break_ and not debug:
             raise Exit("error: --break goes with --debug (ext-test NAME --debug --break FUNC)", code=1)
-        how = accept_mod.mode(accept)
-        if how and published.is_published(what):
-            raise Exit(f"error: --accept writes a test's output into its extension's folder: a published extension "
-                       f"({what}) has none of yours; copy it into a folder first", code=1)
-        accept_mod.check_can_ask(how)
+        how = accept_mod.mode(accept, what)
         settings = _settings(c)
         if upgrade:
             suite = ",".join(dict.fromkeys([*runner.parse_suites(suite), "upgrade"]))
@@ -392,28 +388,11 @@ def ext_test(c, what, pg=None, suite=None, k=None, werror=False, idle_timeout=No
         report.table(results)
         report.details(results)
         if how:
-            _accept(settings, what, results, how)
+            accept_mod.accept(settings, what, results, how)
         line, code = report.verdict(results)
         if code:
             raise Exit(line, code=code)
         ui.say(line, style="green")
-
-
-def _accept(settings, what, results, how):
-    """ext-test --accept, after the report: each candidate's diff, asked for (or all, unasked)."""
-    from pglab.ext import accept as accept_mod
-    from pglab.ext import discover
-
-    offered = []
-    for ext in discover.resolve(what):
-        found, notes = accept_mod.candidates(settings, ext, results)
-        for line in notes:
-            ui.note(line)
-        offered += accept_mod.offer(ext, found, how)
-    if any(yes for _c, yes in offered):
-        ui.say(f"run `{via()} ext-test {what}` again: what was accepted is now what the tests expect")
-    elif not offered:
-        ui.note("nothing to accept: no regress or isolation test printed something else than it expects")
 
 
 @task(name="new-ext", positional=["name"], help={"name": "the new extension's name (a SQL identifier: my_ext)",

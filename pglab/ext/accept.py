@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import boundary, ui
+from ..config import via
 from ..errors import ExtensionError
+from . import discover, published
 from .pgxs import build_copy
 
 KINDS = ("regress", "isolation")
@@ -38,15 +40,22 @@ class Candidate:
     alternatives: list = field(default_factory=list)
 
 
-def mode(value):
-    """--accept's value: None (not given), "ask" (--accept) or "all" (--accept=all); else an ExtensionError."""
+def mode(value, spec):
+    """--accept's value for ext-test SPEC: None (not given), "ask" (--accept) or "all" (--accept=all).
+    Refused at once, before anything runs (an ExtensionError): another value, a published extension
+    (no folder of the user's to write in), asking with no terminal to ask in."""
     if value in (None, False):
         return None
-    if value is True:
-        return "ask"
-    if value == "all":
-        return "all"
-    raise ExtensionError(f"--accept takes nothing (ask for each test) or 'all' (--accept=all), not {value!r}")
+    if value not in (True, "all"):
+        raise ExtensionError(f"--accept takes nothing (ask for each test) or 'all' (--accept=all), not {value!r}")
+    if published.is_published(spec):
+        raise ExtensionError(f"--accept writes a test's output into its extension's folder: a published extension "
+                             f"({spec}) has none of yours; copy it into a folder first")
+    how = "ask" if value is True else "all"
+    if how == "ask" and not sys.stdin.isatty():
+        raise ExtensionError("--accept asks before it writes each expected file, and there is no terminal to ask "
+                             "in: --accept=all accepts every one without asking")
+    return how
 
 
 def inputdir(output):
@@ -183,8 +192,16 @@ def offer(ext, found, how, ask=input):
     return done
 
 
-def check_can_ask(how):
-    """--accept without =all asks in a terminal: refused at once (nothing run) without one."""
-    if how == "ask" and not sys.stdin.isatty():
-        raise ExtensionError("--accept asks before it writes each expected file, and there is no terminal to ask "
-                             "in: --accept=all accepts every one without asking")
+def accept(settings, spec, results, how):
+    """ext-test --accept, after the report: for each extension SPEC names, what cannot be offered and
+    why, then each candidate's diff, asked for (or all, unasked); a last line saying what comes next."""
+    offered = []
+    for ext in discover.resolve(spec):
+        found, notes = candidates(settings, ext, results)
+        for line in notes:
+            ui.note(line)
+        offered += offer(ext, found, how)
+    if any(yes for _c, yes in offered):
+        ui.say(f"run `{via()} ext-test {spec}` again: what was accepted is now what the tests expect")
+    elif not offered:
+        ui.note("nothing to accept: no regress or isolation test printed something else than it expects")
